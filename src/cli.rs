@@ -1,0 +1,160 @@
+//! The command line: argument parsing, dispatch, and the mapping of outcomes to exit codes.
+//!
+//! Exit codes (README): `0` every row accepted, `1` the run completed but rows were rejected
+//! (warnings alone do not count), `2` nothing was done (a mapping error, an unreadable input, a
+//! threshold exceeded, an I/O failure). Data and summaries go to stdout, errors to stderr.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::pipeline::{self, Outcome, RunOptions};
+use crate::plan;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rowferry",
+    version,
+    about = "One-shot data migrations and CSV transformation from one declarative mapping file",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a mapping file alone: keys, names, types, patterns and SQL. Reads no data.
+    Check {
+        /// The mapping file (TOML).
+        mapping: PathBuf,
+    },
+    /// Dry run: read and validate every row, write only the report (`_report/`).
+    Validate {
+        /// The mapping file (TOML).
+        mapping: PathBuf,
+        #[command(flatten)]
+        args: RunArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Read this file instead of `[source] path`.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// The output folder [default: out/<mapping file stem>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Read only the first N data rows.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_REJECTED: u8 = 1;
+pub const EXIT_FAILED: u8 = 2;
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_FAILED } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    ExitCode::from(run(cli))
+}
+
+fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Check { mapping } => match plan::load(&mapping, None) {
+            Ok(plan) => {
+                println!("{}", describe(&plan));
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("{}", error_text(&e.to_string()));
+                EXIT_FAILED
+            }
+        },
+        Command::Validate { mapping, args } => {
+            let options = RunOptions {
+                input: args.input,
+                out: args.out,
+                limit: args.limit,
+                quiet: args.quiet,
+            };
+            match pipeline::validate(&mapping, &options) {
+                Ok(result) => {
+                    if !options.quiet {
+                        print!("{}", result.summary);
+                    }
+                    match result.outcome {
+                        Outcome::Clean => EXIT_OK,
+                        Outcome::Rejected => EXIT_REJECTED,
+                        Outcome::Stopped => {
+                            eprintln!(
+                                "error: the run was stopped: {}; the report covers the rows read until then",
+                                result
+                                    .report
+                                    .stop_reason
+                                    .as_deref()
+                                    .unwrap_or("a threshold was exceeded")
+                            );
+                            EXIT_FAILED
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{}", error_text(&e.to_string()));
+                    EXIT_FAILED
+                }
+            }
+        }
+    }
+}
+
+/// Rendered diagnostics already start with `error`; plain errors get the prefix.
+fn error_text(message: &str) -> String {
+    if message.starts_with("error") {
+        message.to_string()
+    } else {
+        format!("error: {message}")
+    }
+}
+
+/// What `check` prints for a valid mapping.
+fn describe(plan: &plan::Plan) -> String {
+    let mut lines = vec![format!(
+        "ok: mapping `{}` ({}) is valid",
+        plan.name,
+        plan.mapping.path.display()
+    )];
+    lines.push(format!("  source     {}", plan.source.path.display()));
+    match &plan.structure {
+        Some(s) => {
+            let required = s.fields.iter().filter(|f| f.required.is_some()).count();
+            lines.push(format!(
+                "  structure  `{}`: {} field{} ({} required), {} check{}, {} unique key{}",
+                s.name,
+                s.fields.len(),
+                if s.fields.len() == 1 { "" } else { "s" },
+                required,
+                s.checks.len(),
+                if s.checks.len() == 1 { "" } else { "s" },
+                s.unique.len(),
+                if s.unique.len() == 1 { "" } else { "s" },
+            ));
+        }
+        None => lines.push("  structure  none: every column is read as optional text".into()),
+    }
+    lines.join("\n")
+}

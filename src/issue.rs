@@ -1,0 +1,120 @@
+//! Issues: what any stage can say about one row.
+//!
+//! An issue is data, not an error: it is attached to a row (by its spreadsheet row number and
+//! physical line), names the field, the rule (a stable kebab-case [`Code`]) and the offending
+//! value, and carries a sentence a user can act on. A row with an issue of severity
+//! [`Severity::Error`] is rejected; a warning keeps the row.
+
+use std::fmt;
+
+/// The pipeline stage that raised an issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    Source,
+    Validate,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Source => "source",
+            Stage::Validate => "validate",
+        }
+    }
+}
+
+/// Stable issue codes, as written in `errors.csv` and documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    RaggedRow,
+    BadQuoting,
+    BadEncoding,
+    RequiredMissing,
+    TypeMismatch,
+    PatternMismatch,
+    EnumMismatch,
+    OutOfRange,
+    LengthOutOfRange,
+    DuplicateKey,
+    CheckFailed,
+}
+
+impl Code {
+    pub const ALL: [Code; 11] = [
+        Code::RaggedRow,
+        Code::BadQuoting,
+        Code::BadEncoding,
+        Code::RequiredMissing,
+        Code::TypeMismatch,
+        Code::PatternMismatch,
+        Code::EnumMismatch,
+        Code::OutOfRange,
+        Code::LengthOutOfRange,
+        Code::DuplicateKey,
+        Code::CheckFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::RaggedRow => "ragged-row",
+            Code::BadQuoting => "bad-quoting",
+            Code::BadEncoding => "bad-encoding",
+            Code::RequiredMissing => "required-missing",
+            Code::TypeMismatch => "type-mismatch",
+            Code::PatternMismatch => "pattern-mismatch",
+            Code::EnumMismatch => "enum-mismatch",
+            Code::OutOfRange => "out-of-range",
+            Code::LengthOutOfRange => "length-out-of-range",
+            Code::DuplicateKey => "duplicate-key",
+            Code::CheckFailed => "check-failed",
+        }
+    }
+
+    pub fn stage(self) -> Stage {
+        match self {
+            Code::RaggedRow | Code::BadQuoting | Code::BadEncoding => Stage::Source,
+            _ => Stage::Validate,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether an issue rejects its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Severity {
+    #[default]
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One finding about one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The spreadsheet row of the record (the header record is row `header_row`).
+    pub row: u64,
+    /// The physical line where the record starts.
+    pub line: u64,
+    pub code: Code,
+    pub severity: Severity,
+    /// The declared field, empty for row-level issues (a ragged row, a check with no field).
+    pub field: String,
+    /// The source column the value came from, empty for row-level issues.
+    pub column: String,
+    /// The value as read, before any trimming or parsing.
+    pub value: String,
+    pub message: String,
+}

@@ -1,0 +1,25 @@
+//! rowferry: one-shot data migrations and CSV transformation from one declarative mapping file.
+//!
+//! The crate is laid out as the pipeline a user configures (see `DESIGN.md` §2):
+//!
+//! ```text
+//! mapping.toml ─▶ plan ─▶ source ─▶ validate ─▶ report
+//! ```
+//!
+//! - [`plan`] turns the mapping file into an immutable, fully checked [`plan::Plan`]; it reads no
+//!   data.
+//! - [`source`] reads the export into chunks of raw text columns with provenance.
+//! - [`validate`] types and checks each chunk with vectorised polars expressions.
+//! - [`report`] writes `rejects.csv`, `errors.csv`, `report.json` and the terminal summary.
+//! - [`pipeline`] drives the stages; [`cli`] is the command line.
+//!
+//! A bad row is data, not an `Err`: it becomes an [`issue::Issue`] and the run goes on. `Err` is
+//! kept for what stops a run (an unreadable mapping or input, a failed write).
+
+pub mod cli;
+pub mod issue;
+pub mod pipeline;
+pub mod plan;
+pub mod report;
+pub mod source;
+pub mod validate;

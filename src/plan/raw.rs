@@ -1,0 +1,127 @@
+//! The mapping file exactly as the user wrote it (the "low" arguments, in ripgrep's terms).
+//!
+//! These structs mirror the TOML one to one and keep every span, so that [`super::compile`] can
+//! point at the offending text. They hold no defaults and resolve no names: that is the job of
+//! the compile step. Map keys are plain strings (`serde_ignored` tracks paths by string keys);
+//! diagnostics about an entry point at its value. Unknown keys are not silently dropped: the loader collects every key serde
+//! ignores and reports it as an error (see [`super::keys`]).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A whole mapping file.
+#[derive(Debug, Deserialize)]
+pub struct RawMapping {
+    /// A human name for the migration, shown in the summary and the report.
+    pub name: Option<String>,
+    /// Free text for the reader of the mapping.
+    pub description: Option<String>,
+    /// Where the rows come from.
+    pub source: Option<Spanned<RawSource>>,
+    /// Data structures, by name, in declaration order.
+    #[serde(default)]
+    pub structures: IndexMap<String, Spanned<RawStructure>>,
+    /// Thresholds and policies for the run.
+    pub run: Option<Spanned<RawRun>>,
+}
+
+/// `[source]`: the export to read.
+#[derive(Debug, Deserialize)]
+pub struct RawSource {
+    /// Path of the export, relative to the mapping file. `--input` overrides it.
+    pub path: Option<Spanned<String>>,
+    /// One character; `\t` for tabs. Default: sniffed from the header line.
+    pub delimiter: Option<Spanned<String>>,
+    /// The quote character. Default `"`.
+    pub quote: Option<Spanned<String>>,
+    /// An escape character used instead of doubled quotes, e.g. `\`. Default: none.
+    pub escape: Option<Spanned<String>>,
+    /// Lines starting with this character are skipped (counted as skipped rows).
+    pub comment: Option<Spanned<String>>,
+    /// The text encoding. Default and only value in this version: `utf-8`.
+    pub encoding: Option<Spanned<String>>,
+    /// The 1-based line of the header record, for exports with a title block above it.
+    pub header_row: Option<Spanned<i64>>,
+    /// The data structure the rows must satisfy. Without it every column is an optional string.
+    pub structure: Option<Spanned<String>>,
+}
+
+/// `[structures.NAME]`: a declared data structure.
+#[derive(Debug, Deserialize)]
+pub struct RawStructure {
+    pub description: Option<String>,
+    /// Fields, by name, in declaration order.
+    #[serde(default)]
+    pub fields: IndexMap<String, Spanned<RawField>>,
+    /// Cross-field rules.
+    #[serde(default)]
+    pub checks: Vec<Spanned<RawCheck>>,
+    /// Keys over several fields: `unique = [["order_id", "line_no"]]`.
+    #[serde(default)]
+    pub unique: Vec<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `[structures.NAME.fields] FIELD = { ... }`: one declared field.
+#[derive(Debug, Deserialize)]
+pub struct RawField {
+    /// The source header, when it differs from the field name.
+    pub column: Option<Spanned<String>>,
+    /// string, integer, decimal, number, boolean, date, datetime, email, url, uuid.
+    #[serde(rename = "type")]
+    pub ty: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub required: Option<bool>,
+    pub unique: Option<bool>,
+    /// Strip surrounding white space before any rule (typed fields are always stripped).
+    pub trim: Option<bool>,
+    /// A regular expression the text must contain a match of (anchor it with `^…$`).
+    pub pattern: Option<Spanned<String>>,
+    /// The allowed values.
+    #[serde(rename = "enum")]
+    pub enum_values: Option<Spanned<Vec<toml::Value>>>,
+    /// Compare `enum` values without regard to case.
+    pub ignore_case: Option<bool>,
+    pub min: Option<Spanned<toml::Value>>,
+    pub max: Option<Spanned<toml::Value>>,
+    pub min_length: Option<Spanned<i64>>,
+    pub max_length: Option<Spanned<i64>>,
+    /// chrono format(s) for `date` and `datetime`: a string or a list tried in order.
+    pub format: Option<Spanned<toml::Value>>,
+    /// For `decimal` and `number`: `.` (default) or `,`.
+    pub decimal_separator: Option<Spanned<String>>,
+    /// For `integer`, `decimal` and `number`: a grouping character removed before parsing.
+    pub thousands_separator: Option<Spanned<String>>,
+    /// For `decimal`: the number of decimal places kept exactly (default 6).
+    pub scale: Option<Spanned<i64>>,
+    /// For `boolean`: the words read as true (case-insensitive).
+    pub true_values: Option<Spanned<Vec<String>>>,
+    /// For `boolean`: the words read as false (case-insensitive).
+    pub false_values: Option<Spanned<Vec<String>>>,
+    /// `"warning"` for every rule of the field, or a table by rule:
+    /// `{ type = "warning", pattern = "warning" }`.
+    pub severity: Option<Spanned<toml::Value>>,
+}
+
+/// `[[structures.NAME.checks]]`: a cross-field rule.
+#[derive(Debug, Deserialize)]
+pub struct RawCheck {
+    pub name: Option<Spanned<String>>,
+    /// A SQL predicate over typed fields; the row passes when it is true or null.
+    pub rule: Option<Spanned<String>>,
+    /// The field the issue is reported on.
+    pub field: Option<Spanned<String>>,
+    pub message: Option<String>,
+    pub severity: Option<Spanned<String>>,
+}
+
+/// `[run]`: thresholds.
+#[derive(Debug, Deserialize)]
+pub struct RawRun {
+    /// Stop, and write no target, once more rows than this are rejected.
+    pub max_errors: Option<Spanned<i64>>,
+    /// Stop once this share of rows is rejected (checked after `min_rows` rows and at the end).
+    pub max_error_rate: Option<Spanned<f64>>,
+    /// Rows read before `max_error_rate` is checked during the run (default 1000).
+    pub min_rows: Option<Spanned<i64>>,
+}

@@ -1,0 +1,481 @@
+//! The report stage: accounts for every row and writes what a user needs to fix the rest.
+//!
+//! `report` owns the run's outputs about itself — `_report/rejects.csv` (rejected rows as read,
+//! plus `_row`, `_line`, `_errors`, so it can be fixed and fed back), `_report/errors.csv` (one
+//! line per issue), `_report/report.json` (the machine-readable run) and the terminal summary.
+//! Files are streamed chunk by chunk into a staging folder and moved into place only at the end,
+//! so a run that dies leaves the previous report untouched. Memory stays bounded: only counters
+//! and a few examples per code are kept.
+
+mod summary;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::issue::{Code, Issue, Severity};
+use crate::source::{Batch, column_name};
+use crate::validate::Validated;
+
+pub use summary::render as render_summary;
+
+/// Examples kept per issue code for the terminal summary.
+const EXAMPLES_PER_CODE: usize = 3;
+
+/// The folder, under the output folder, that holds the report.
+pub const REPORT_DIR: &str = "_report";
+const STAGING_DIR: &str = ".rowferry-staging";
+
+/// A report file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(
+        "cannot write `{path}`: {source}; check that the output folder is writable and the disk is not full"
+    )]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Counters and examples gathered while the run goes.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    pub rows_read: u64,
+    pub skipped: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub errors: u64,
+    pub warnings: u64,
+    /// (errors, warnings) per code.
+    pub by_code: BTreeMap<Code, (u64, u64)>,
+    /// Issues per field and code.
+    pub by_field: BTreeMap<String, BTreeMap<Code, u64>>,
+    pub examples: Vec<Issue>,
+    /// The last row number seen.
+    pub last_row: u64,
+}
+
+impl Tally {
+    fn count(&mut self, issue: &Issue) {
+        let entry = self.by_code.entry(issue.code).or_default();
+        match issue.severity {
+            Severity::Error => {
+                self.errors += 1;
+                entry.0 += 1;
+            }
+            Severity::Warning => {
+                self.warnings += 1;
+                entry.1 += 1;
+            }
+        }
+        let field = if issue.field.is_empty() {
+            "(row)".to_string()
+        } else {
+            issue.field.clone()
+        };
+        *self
+            .by_field
+            .entry(field)
+            .or_default()
+            .entry(issue.code)
+            .or_default() += 1;
+        if self
+            .examples
+            .iter()
+            .filter(|e| e.code == issue.code)
+            .count()
+            < EXAMPLES_PER_CODE
+        {
+            self.examples.push(issue.clone());
+        }
+    }
+
+    /// rows read = skipped + accepted + rejected.
+    pub fn conserved(&self) -> bool {
+        self.rows_read == self.skipped + self.accepted + self.rejected
+    }
+
+    pub fn equation(&self) -> String {
+        format!(
+            "{} read = {} skipped + {} accepted + {} rejected",
+            self.rows_read, self.skipped, self.accepted, self.rejected
+        )
+    }
+}
+
+/// Streams `rejects.csv` and `errors.csv` into a staging folder.
+pub struct ReportWriter {
+    out_dir: PathBuf,
+    staging: PathBuf,
+    errors: csv::Writer<BufWriter<File>>,
+    rejects: csv::Writer<BufWriter<File>>,
+    width: usize,
+    delimiter: u8,
+    pub tally: Tally,
+}
+
+impl ReportWriter {
+    /// Creates the staging folder under `out_dir` and the two CSV files with their headers.
+    /// `rejects.csv` uses the source's `header` and `delimiter`, so it can be fed back.
+    pub fn create(out_dir: &Path, header: &[String], delimiter: u8) -> Result<Self, ReportError> {
+        let staging = out_dir.join(STAGING_DIR);
+        let report = staging.join(REPORT_DIR);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ReportError::Write { path, source }
+        };
+        if staging.exists() {
+            // Left by a run that died: never part of a committed output.
+            fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        }
+        fs::create_dir_all(&report).map_err(io(&report))?;
+        let open =
+            |name: &str, delimiter: u8| -> Result<csv::Writer<BufWriter<File>>, ReportError> {
+                let path = report.join(name);
+                let file = File::create(&path).map_err(io(&path))?;
+                Ok(csv::WriterBuilder::new()
+                    .delimiter(delimiter)
+                    .flexible(true)
+                    .from_writer(BufWriter::with_capacity(256 * 1024, file)))
+            };
+        let mut errors = open("errors.csv", b',')?;
+        let mut rejects = open("rejects.csv", delimiter)?;
+        let w = |writer: &mut csv::Writer<BufWriter<File>>, name: &str, row: &[&str]| {
+            writer
+                .write_record(row)
+                .map_err(|e| csv_io(e, &report.join(name)))
+        };
+        w(
+            &mut errors,
+            "errors.csv",
+            &[
+                "row", "line", "stage", "code", "field", "column", "value", "message", "severity",
+            ],
+        )?;
+        let mut rejects_header: Vec<&str> = header.iter().map(String::as_str).collect();
+        rejects_header.extend(["_row", "_line", "_errors"]);
+        w(&mut rejects, "rejects.csv", &rejects_header)?;
+        Ok(ReportWriter {
+            out_dir: out_dir.to_path_buf(),
+            staging,
+            errors,
+            rejects,
+            width: header.len(),
+            delimiter,
+            tally: Tally::default(),
+        })
+    }
+
+    /// Writes the issues and rejected rows of one chunk, in row order, and counts them.
+    pub fn write_chunk(&mut self, batch: &Batch, validated: &Validated) -> Result<(), ReportError> {
+        let t = &mut self.tally;
+        t.rows_read += batch.rows_read();
+        t.skipped += batch.skipped;
+        let frame_rejected = validated.rejected.iter().filter(|r| **r).count() as u64;
+        t.rejected += frame_rejected + batch.rejects.len() as u64;
+        t.accepted += batch.rows.len() as u64 - frame_rejected;
+        t.last_row = t.last_row.max(batch.rows.last().copied().unwrap_or(0));
+        if let Some(r) = batch.rejects.last() {
+            t.last_row = t.last_row.max(r.issue.row);
+        }
+
+        // errors.csv: every issue, source and validation merged by row.
+        let mut all: Vec<&Issue> = validated
+            .issues
+            .iter()
+            .chain(batch.rejects.iter().map(|r| &r.issue))
+            .collect();
+        all.sort_by_key(|i| i.row);
+        let path = self.staging.join(REPORT_DIR).join("errors.csv");
+        for issue in &all {
+            self.tally.count(issue);
+            let (row, line) = (issue.row.to_string(), issue.line.to_string());
+            self.errors
+                .write_record([
+                    row.as_str(),
+                    line.as_str(),
+                    issue.code.stage().as_str(),
+                    issue.code.as_str(),
+                    issue.field.as_str(),
+                    issue.column.as_str(),
+                    issue.value.as_str(),
+                    issue.message.as_str(),
+                    issue.severity.as_str(),
+                ])
+                .map_err(|e| csv_io(e, &path))?;
+        }
+
+        // rejects.csv: rejected rows as read, merged by row.
+        let mut entries: Vec<(u64, Entry)> = validated
+            .rejected
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r)
+            .map(|(i, _)| (batch.rows[i], Entry::Frame(i)))
+            .chain(
+                batch
+                    .rejects
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| (r.issue.row, Entry::Source(k))),
+            )
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        entries.sort_by_key(|(row, _)| *row);
+        let path = self.staging.join(REPORT_DIR).join("rejects.csv");
+        let columns: Vec<_> = (0..self.width)
+            .map(|i| {
+                batch
+                    .frame
+                    .column(&column_name(i))
+                    .and_then(|c| c.str().cloned())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| ReportError::Write {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        // `_errors` of each rejected frame row, built in one pass over the (row-ordered) issues.
+        let mut summaries: std::collections::HashMap<u64, Vec<&Issue>> = Default::default();
+        for issue in validated
+            .issues
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+        {
+            summaries.entry(issue.row).or_default().push(issue);
+        }
+        let mut record: Vec<String> = Vec::with_capacity(self.width + 3);
+        for (row, entry) in entries {
+            record.clear();
+            let line;
+            let summary;
+            match entry {
+                Entry::Frame(i) => {
+                    record.extend(columns.iter().map(|c| c.get(i).unwrap_or("").to_string()));
+                    line = batch.lines[i];
+                    summary = error_summary(summaries.get(&row).into_iter().flatten().copied());
+                }
+                Entry::Source(k) => {
+                    let r = &batch.rejects[k];
+                    record.extend(fit(&r.fields, self.width, self.delimiter));
+                    line = r.issue.line;
+                    summary = error_summary(std::iter::once(&r.issue));
+                }
+            }
+            record.push(row.to_string());
+            record.push(line.to_string());
+            record.push(summary);
+            self.rejects
+                .write_record(&record)
+                .map_err(|e| csv_io(e, &path))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `report.json`, flushes everything and moves `_report` into place.
+    pub fn commit(mut self, report: &RunReport) -> Result<PathBuf, ReportError> {
+        let dir = self.staging.join(REPORT_DIR);
+        let io = |path: PathBuf| move |source| ReportError::Write { path, source };
+        self.errors.flush().map_err(io(dir.join("errors.csv")))?;
+        self.rejects.flush().map_err(io(dir.join("rejects.csv")))?;
+        drop(self.errors);
+        drop(self.rejects);
+        let json_path = dir.join("report.json");
+        let mut json = serde_json::to_vec_pretty(report).map_err(|e| ReportError::Write {
+            path: json_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        json.push(b'\n');
+        fs::write(&json_path, json).map_err(io(json_path.clone()))?;
+
+        let target = self.out_dir.join(REPORT_DIR);
+        let old = self.staging.join("_previous");
+        if target.exists() {
+            fs::rename(&target, &old).map_err(io(target.clone()))?;
+        }
+        fs::rename(&dir, &target).map_err(io(target.clone()))?;
+        fs::remove_dir_all(&self.staging).map_err(io(self.staging.clone()))?;
+        Ok(target)
+    }
+}
+
+enum Entry {
+    Frame(usize),
+    Source(usize),
+}
+
+/// The fields of a structurally broken record laid out under the header: missing fields are
+/// empty; extra fields are kept in the last column, joined by the delimiter they were split on,
+/// so nothing is lost.
+fn fit(fields: &[String], width: usize, delimiter: u8) -> Vec<String> {
+    let mut out: Vec<String> = fields.iter().take(width).cloned().collect();
+    if fields.len() > width && width > 0 {
+        out[width - 1] = fields[width - 1..].join(&char::from(delimiter).to_string());
+    }
+    out.resize(width, String::new());
+    out
+}
+
+/// `_errors`: the error codes of a row, with their fields.
+fn error_summary<'a>(issues: impl Iterator<Item = &'a Issue>) -> String {
+    let parts: Vec<String> = issues
+        .filter(|i| i.severity == Severity::Error)
+        .map(|i| {
+            if i.field.is_empty() {
+                i.code.as_str().to_string()
+            } else {
+                format!("{}: {}", i.field, i.code)
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
+fn csv_io(e: csv::Error, path: &Path) -> ReportError {
+    let source = match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("{other:?}")),
+    };
+    ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `report.json`: the run, for machines.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub tool: ToolInfo,
+    pub command: String,
+    /// `completed`, or `aborted` when a threshold stopped the run.
+    pub status: String,
+    pub stop_reason: Option<String>,
+    pub started_at: String,
+    pub mapping: MappingInfo,
+    pub input: InputInfo,
+    pub rows: RowCounts,
+    pub conservation: Conservation,
+    pub issues: IssueCounts,
+    pub outputs: BTreeMap<String, String>,
+    pub durations_ms: Durations,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MappingInfo {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+    pub structure: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InputInfo {
+    pub path: String,
+    pub sha256: Option<String>,
+    pub bytes: u64,
+    pub format: String,
+    pub encoding: String,
+    pub bom: bool,
+    pub delimiter: String,
+    pub delimiter_sniffed: bool,
+    pub header_row: u64,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowCounts {
+    pub read: u64,
+    /// Blank (or comment) rows.
+    pub skipped: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Conservation {
+    pub equation: String,
+    pub holds: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueCounts {
+    pub errors: u64,
+    pub warnings: u64,
+    pub by_code: BTreeMap<String, CodeCount>,
+    pub by_field: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeCount {
+    pub errors: u64,
+    pub warnings: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Durations {
+    pub plan: u64,
+    pub run: u64,
+    pub total: u64,
+}
+
+impl IssueCounts {
+    pub fn from_tally(t: &Tally) -> Self {
+        IssueCounts {
+            errors: t.errors,
+            warnings: t.warnings,
+            by_code: t
+                .by_code
+                .iter()
+                .map(|(c, (e, w))| {
+                    (
+                        c.as_str().to_string(),
+                        CodeCount {
+                            errors: *e,
+                            warnings: *w,
+                        },
+                    )
+                })
+                .collect(),
+            by_field: t
+                .by_field
+                .iter()
+                .map(|(f, m)| {
+                    (
+                        f.clone(),
+                        m.iter()
+                            .map(|(c, n)| (c.as_str().to_string(), *n))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_pads_short_and_keeps_extra_fields() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(fit(&f(&["a"]), 3, b';'), f(&["a", "", ""]));
+        assert_eq!(
+            fit(&f(&["a", "b", "c", "d"]), 3, b';'),
+            f(&["a", "b", "c;d"])
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The terminal summary: the same counts as `report.json`, laid out for a person.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::{RunReport, Tally};
+
+/// Renders the summary printed on stdout at the end of a run.
+pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "rowferry {} · {} ({})",
+        report.command, report.mapping.name, report.mapping.path
+    );
+    let i = &report.input;
+    let delimiter = match i.delimiter.as_str() {
+        "\t" => "tab".to_string(),
+        d => format!("'{d}'"),
+    };
+    let _ = writeln!(
+        s,
+        "  input    {} · {}, {}{}, delimiter {}{}, header row {}",
+        i.path,
+        i.format,
+        i.encoding,
+        if i.bom { " with BOM" } else { "" },
+        delimiter,
+        if i.delimiter_sniffed {
+            " (sniffed)"
+        } else {
+            ""
+        },
+        i.header_row
+    );
+    if let Some(structure) = &report.mapping.structure {
+        let _ = writeln!(s, "  checked  against structure `{structure}`");
+    } else {
+        let _ = writeln!(
+            s,
+            "  checked  no structure: every column read as optional text"
+        );
+    }
+    let _ = writeln!(s);
+    let mark = if report.conservation.holds {
+        "✓ every row accounted for"
+    } else {
+        "✗ ROWS UNACCOUNTED FOR"
+    };
+    let _ = writeln!(s, "  rows     {}  {mark}", report.conservation.equation);
+    if tally.errors + tally.warnings == 0 {
+        let _ = writeln!(s, "  issues   none");
+    } else {
+        let _ = writeln!(
+            s,
+            "  issues   {} error{}, {} warning{}",
+            tally.errors,
+            plural(tally.errors),
+            tally.warnings,
+            plural(tally.warnings)
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(s, "  {:<24}{:>8}{:>10}", "by code", "errors", "warnings");
+        for (code, (e, w)) in &tally.by_code {
+            let _ = writeln!(s, "    {:<22}{:>8}{:>10}", code.as_str(), e, w);
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "  by field");
+        for (field, codes) in &tally.by_field {
+            let list: Vec<String> = codes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            let _ = writeln!(s, "    {:<22}{}", field, list.join(", "));
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "  examples");
+        let mut examples = tally.examples.clone();
+        examples.sort_by_key(|e| (e.row, e.code));
+        for e in examples.iter().take(12) {
+            let field = if e.field.is_empty() {
+                "-"
+            } else {
+                e.field.as_str()
+            };
+            let _ = writeln!(
+                s,
+                "    row {:<6} line {:<6} {:<16} {:<20} {}",
+                e.row,
+                e.line,
+                field,
+                e.code.as_str(),
+                e.message
+            );
+        }
+    }
+    let _ = writeln!(s);
+    if let Some(reason) = &report.stop_reason {
+        let _ = writeln!(s, "  stopped  {reason}");
+    }
+    let _ = writeln!(
+        s,
+        "  report   {}/  rejects.csv · errors.csv · report.json",
+        report_dir.display()
+    );
+    s
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,127 @@
+//! The source stage: reads the export into chunks of raw text columns, with provenance.
+//!
+//! `source` owns file formats, dialects and encodings, and nothing about types or rules: every
+//! value leaves it as the text that was in the file. Each row keeps its provenance — the
+//! spreadsheet row number and the physical line where the record starts — so every later issue
+//! can point back at it. A structurally broken record (wrong number of fields, bytes that are not
+//! text) becomes a [`SourceReject`] with its raw fields, and reading goes on. Blank rows are
+//! skipped and counted.
+
+pub mod csv;
+
+use std::path::PathBuf;
+
+use polars::prelude::DataFrame;
+
+use crate::issue::Issue;
+
+/// Rows per chunk: large enough for vectorised work, small enough to bound memory.
+pub const CHUNK_ROWS: usize = 64 * 1024;
+
+/// A chunk of rows as read.
+#[derive(Debug)]
+pub struct Batch {
+    /// One string column per source column, named `#0`, `#1`, … in header order. Holds only
+    /// well-formed rows.
+    pub frame: DataFrame,
+    /// Spreadsheet row number of each frame row.
+    pub rows: Vec<u64>,
+    /// Physical line where each frame row starts.
+    pub lines: Vec<u64>,
+    /// Structurally broken records in this chunk, in file order.
+    pub rejects: Vec<SourceReject>,
+    /// Blank (or comment) rows skipped in this chunk.
+    pub skipped: u64,
+}
+
+impl Batch {
+    /// Rows read in this chunk: well-formed, rejected and skipped.
+    pub fn rows_read(&self) -> u64 {
+        self.rows.len() as u64 + self.rejects.len() as u64 + self.skipped
+    }
+}
+
+/// The internal name of source column `i` in a [`Batch`] frame.
+pub fn column_name(i: usize) -> String {
+    format!("#{i}")
+}
+
+/// A record the source could not turn into a row.
+#[derive(Debug, Clone)]
+pub struct SourceReject {
+    /// The fields as read (lossily decoded), for `rejects.csv`.
+    pub fields: Vec<String>,
+    pub issue: Issue,
+}
+
+/// What was learnt about the input while opening it.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub path: PathBuf,
+    pub format: &'static str,
+    pub encoding: &'static str,
+    pub bom: bool,
+    pub delimiter: u8,
+    pub delimiter_sniffed: bool,
+    /// Header names in file order (a blank name becomes `column_N`).
+    pub header: Vec<String>,
+    /// File size in bytes.
+    pub size: u64,
+}
+
+/// The input's fingerprint, known once it has been read to the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Why the input could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "cannot open the input `{path}`: {source}; check the path (relative paths in a mapping are relative to the mapping file)"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the input `{path}` near line {line}: {message}")]
+    Read {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "the input `{path}` has no header record at line {header_row}; it is empty or shorter than that. Check `header_row` in `[source]`"
+    )]
+    NoHeader { path: PathBuf, header_row: u64 },
+    #[error(
+        "the header of `{path}` (line {line}) is not valid UTF-8; this version reads UTF-8 only: convert the file, e.g. `iconv -f windows-1252 -t utf-8`"
+    )]
+    HeaderEncoding { path: PathBuf, line: u64 },
+    #[error(
+        "the header of `{path}` names {names} more than once; rename the duplicates in the file so each column can be told apart"
+    )]
+    DuplicateHeader { path: PathBuf, names: String },
+}
+
+/// Checksum and size of a whole file, for runs that stopped before reading it to the end.
+pub fn fingerprint(path: &std::path::Path) -> Result<Fingerprint, SourceError> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).map_err(|source| SourceError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(|e| SourceError::Read {
+        path: path.to_path_buf(),
+        line: 0,
+        message: e.to_string(),
+    })?;
+    Ok(Fingerprint {
+        sha256: crate::plan::hex(&hasher.finalize()),
+        bytes,
+    })
+}

@@ -1,0 +1,292 @@
+//! Field types and rules as polars expressions.
+//!
+//! Stage 1 turns each raw text column into a *clean* text (stripped when the type or `trim`
+//! asks, null when empty) and a *typed* value (null when the clean text does not parse). Stage 2
+//! turns each rule into a boolean mask that is true exactly where the rule fails; a null
+//! (nothing to check) never fails.
+
+use polars::prelude::{
+    DataType, Expr, NULL, NamedFrom, Series, StrptimeOptions, TimeUnit, coalesce, col, lit, when,
+};
+
+use super::messages::RuleKind;
+use crate::issue::{Code, Severity};
+use crate::plan::{Bound, DECIMAL_PRECISION, Field, FieldType};
+
+pub const EMAIL: &str = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$";
+pub const URL: &str = r"(?i)^(https?|ftp)://[^\s/?#]+[^\s]*$";
+pub const UUID: &str = r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+pub fn clean_name(fi: usize) -> String {
+    format!("\u{1}s{fi}")
+}
+
+pub fn key_name(fi: usize) -> String {
+    format!("\u{1}k{fi}")
+}
+
+/// A mask: true where it fails, false where it holds or has nothing to check.
+pub fn failed(e: Expr) -> Expr {
+    e.fill_null(lit(false))
+}
+
+/// The clean text and the typed value of one field, from its raw column.
+pub fn clean_and_type(raw: Expr, f: &Field) -> (Expr, Expr) {
+    let stripped = raw.clone().str().strip_chars(lit(NULL));
+    let kept = if f.trim || f.ty.strips_space() {
+        stripped.clone()
+    } else {
+        raw
+    };
+    // Empty or blank text is a missing value, for every type.
+    let clean = when(stripped.str().len_bytes().eq(lit(0u32)))
+        .then(lit(NULL).cast(DataType::String))
+        .otherwise(kept);
+    let typed = parse(clean.clone(), &f.ty);
+    (clean, typed)
+}
+
+/// Parses clean text into the field's type; null where it does not parse.
+fn parse(c: Expr, ty: &FieldType) -> Expr {
+    match ty {
+        FieldType::String => c,
+        FieldType::Email => matching(c, EMAIL),
+        FieldType::Url => matching(c, URL),
+        FieldType::Uuid => matching(c, UUID),
+        FieldType::Integer { thousands } => {
+            let c = without(c, *thousands);
+            // Digits only (with a sign): polars' cast would also take `1e3` or `0x10`.
+            let valid = c.clone().str().contains(lit(r"^[+-]?\d+$"), true);
+            when(valid)
+                .then(c.cast(DataType::Int64))
+                .otherwise(lit(NULL).cast(DataType::Int64))
+        }
+        FieldType::Number { decimal, thousands } => {
+            let c = with_point(without(c, *thousands), *decimal);
+            let valid = c
+                .clone()
+                .str()
+                .contains(lit(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"), true);
+            when(valid)
+                .then(c.cast(DataType::Float64))
+                .otherwise(lit(NULL).cast(DataType::Float64))
+        }
+        FieldType::Decimal {
+            scale,
+            decimal,
+            thousands,
+        } => {
+            let c = with_point(without(c, *thousands), *decimal);
+            let dtype = DataType::Decimal(DECIMAL_PRECISION, *scale as usize);
+            let valid = c.clone().str().contains(lit(decimal_regex(*scale)), true);
+            when(valid)
+                .then(c.cast(dtype.clone()))
+                .otherwise(lit(NULL).cast(dtype))
+        }
+        FieldType::Boolean {
+            true_values,
+            false_values,
+        } => {
+            let lower = c.str().to_lowercase();
+            when(lower.clone().is_in(words(true_values), false))
+                .then(lit(true))
+                .when(lower.is_in(words(false_values), false))
+                .then(lit(false))
+                .otherwise(lit(NULL).cast(DataType::Boolean))
+        }
+        FieldType::Date { formats } => {
+            let attempts: Vec<Expr> = formats
+                .iter()
+                .map(|f| c.clone().str().to_date(strptime(f)))
+                .collect();
+            first_of(attempts)
+        }
+        FieldType::Datetime { formats } => {
+            let attempts: Vec<Expr> = formats
+                .iter()
+                .map(|f| {
+                    c.clone().str().to_datetime(
+                        Some(TimeUnit::Microseconds),
+                        None,
+                        strptime(f),
+                        lit("raise"),
+                    )
+                })
+                .collect();
+            first_of(attempts)
+        }
+    }
+}
+
+/// `^[+-]?(\d+(\.\d{1,s})?|\.\d{1,s})$`: a plain decimal with at most `scale` places.
+pub fn decimal_regex(scale: u32) -> String {
+    if scale == 0 {
+        r"^[+-]?\d+$".to_string()
+    } else {
+        format!(r"^[+-]?(\d+(\.\d{{1,{scale}}})?|\.\d{{1,{scale}}})$")
+    }
+}
+
+fn first_of(mut attempts: Vec<Expr>) -> Expr {
+    if attempts.len() == 1 {
+        attempts.remove(0)
+    } else {
+        coalesce(&attempts)
+    }
+}
+
+fn strptime(format: &str) -> StrptimeOptions {
+    StrptimeOptions {
+        format: Some(format.into()),
+        strict: false,
+        exact: true,
+        cache: true,
+    }
+}
+
+fn words(values: &[String]) -> Expr {
+    lit(Series::new("".into(), values)).implode(false)
+}
+
+fn matching(c: Expr, regex: &str) -> Expr {
+    let valid = c.clone().str().contains(lit(regex), true);
+    when(valid)
+        .then(c)
+        .otherwise(lit(NULL).cast(DataType::String))
+}
+
+fn without(c: Expr, thousands: Option<char>) -> Expr {
+    match thousands {
+        Some(t) => c.str().replace_all(lit(t.to_string()), lit(""), true),
+        None => c,
+    }
+}
+
+fn with_point(c: Expr, decimal: char) -> Expr {
+    if decimal == '.' {
+        c
+    } else {
+        c.str()
+            .replace_all(lit(decimal.to_string()), lit("."), true)
+    }
+}
+
+/// A bound as a literal of the field's type, parsed from its canonical text.
+fn bound(b: &Bound, ty: &FieldType) -> Expr {
+    let text = lit(b.canonical.as_str());
+    match ty {
+        FieldType::Integer { .. } => text.cast(DataType::Int64),
+        FieldType::Number { .. } => text.cast(DataType::Float64),
+        FieldType::Decimal { scale, .. } => {
+            text.cast(DataType::Decimal(DECIMAL_PRECISION, *scale as usize))
+        }
+        FieldType::Date { .. } => text.str().to_date(strptime("%Y-%m-%d")),
+        FieldType::Datetime { .. } => text.str().to_datetime(
+            Some(TimeUnit::Microseconds),
+            None,
+            strptime("%Y-%m-%dT%H:%M:%S%.f"),
+            lit("raise"),
+        ),
+        _ => text,
+    }
+}
+
+/// Every mask of one field, in a fixed order: required, type, pattern, enum, range, length.
+pub fn field_masks(fi: usize, f: &Field) -> Vec<(Code, Severity, RuleKind, Expr)> {
+    let c = || col(clean_name(fi));
+    let typed = || col(f.name.as_str());
+    let mut out = Vec::new();
+    if let Some(sev) = f.required {
+        out.push((
+            Code::RequiredMissing,
+            sev,
+            RuleKind::Required,
+            c().is_null(),
+        ));
+    }
+    if f.ty != FieldType::String {
+        out.push((
+            Code::TypeMismatch,
+            f.type_severity,
+            RuleKind::Type,
+            c().is_not_null().and(typed().is_null()),
+        ));
+    }
+    if let Some((pattern, sev)) = &f.pattern {
+        out.push((
+            Code::PatternMismatch,
+            *sev,
+            RuleKind::Pattern,
+            failed(c().str().contains(lit(pattern.as_str()), true).not()),
+        ));
+    }
+    if let Some(rule) = &f.enum_rule {
+        let (text, values): (Expr, Vec<String>) = if rule.ignore_case {
+            (
+                c().str().to_lowercase(),
+                rule.values.iter().map(|v| v.to_lowercase()).collect(),
+            )
+        } else {
+            (c(), rule.values.clone())
+        };
+        out.push((
+            Code::EnumMismatch,
+            rule.severity,
+            RuleKind::Enum,
+            failed(text.is_in(words(&values), false).not()),
+        ));
+    }
+    if let Some(min) = &f.min {
+        let below = typed().lt(bound(min, &f.ty));
+        out.push((
+            Code::OutOfRange,
+            f.range_severity,
+            RuleKind::Min,
+            failed(below),
+        ));
+    }
+    if let Some(max) = &f.max {
+        let above = typed().gt(bound(max, &f.ty));
+        out.push((
+            Code::OutOfRange,
+            f.range_severity,
+            RuleKind::Max,
+            failed(above),
+        ));
+    }
+    if let Some(n) = f.min_length {
+        let short = c().str().len_chars().lt(lit(n as u32));
+        out.push((
+            Code::LengthOutOfRange,
+            f.length_severity,
+            RuleKind::MinLength,
+            failed(short),
+        ));
+    }
+    if let Some(n) = f.max_length {
+        let long = c().str().len_chars().gt(lit(n as u32));
+        out.push((
+            Code::LengthOutOfRange,
+            f.length_severity,
+            RuleKind::MaxLength,
+            failed(long),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_regex_limits_places() {
+        let r = regex::Regex::new(&decimal_regex(2)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.is_match("12.50"));
+        assert!(r.is_match("-0.5"));
+        assert!(r.is_match("7"));
+        assert!(!r.is_match("12.505"));
+        assert!(!r.is_match("12.5.0"));
+        assert!(!r.is_match("1e5"));
+    }
+}

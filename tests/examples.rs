@@ -1,0 +1,119 @@
+//! Every mapping in `mappings/` runs against `samples/`, so the examples cannot rot.
+
+use std::collections::BTreeSet;
+
+use crate::util::{Project, read_csv, repo, rowferry};
+
+/// Runs `validate` on a shipped mapping, with the report in a scratch folder.
+fn validate_example(mapping: &str) -> (crate::util::Run, Project) {
+    let p = Project::new();
+    let out = p.path().join("out");
+    let run = rowferry(
+        &repo(),
+        &[
+            "validate",
+            mapping,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    (run, p)
+}
+
+#[test]
+fn every_mapping_passes_check() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(repo().join("mappings")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            n += 1;
+            let run = rowferry(&repo(), &["check", path.to_str().unwrap()]);
+            assert_eq!(run.code, 0, "{}: {}", path.display(), run.stderr);
+            let (run, _) = validate_example(path.to_str().unwrap());
+            assert!(
+                run.code == 0 || run.code == 1,
+                "{} must run on its sample: {}",
+                path.display(),
+                run.stderr
+            );
+        }
+    }
+    assert!(n >= 1, "mappings/ holds the examples");
+}
+
+/// `shop-products.toml` finds exactly the defects seeded in the sample, row by row.
+#[test]
+fn shop_products_finds_exactly_the_seeded_defects() {
+    let (run, p) = validate_example("mappings/shop-products.toml");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+
+    let expected: BTreeSet<(u64, u64, String, String)> =
+        std::fs::read_to_string(repo().join("tests/data/shop-products.expected-issues.tsv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let c: Vec<&str> = l.split('\t').collect();
+                (
+                    c[0].parse().unwrap(),
+                    c[1].parse().unwrap(),
+                    c[2].to_string(),
+                    c[3].to_string(),
+                )
+            })
+            .collect();
+    let got: BTreeSet<(u64, u64, String, String)> = p
+        .errors()
+        .into_iter()
+        .map(|e| {
+            (
+                e["row"].parse().unwrap(),
+                e["line"].parse().unwrap(),
+                e["field"].clone(),
+                e["code"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // rejects.csv holds those rows with their original values, in the source dialect.
+    let original = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .flexible(true)
+        .from_path(repo().join("samples/shop/products.csv"))
+        .unwrap()
+        .into_records()
+        .map(|r| r.unwrap())
+        .filter(|r| r.iter().any(|f| !f.is_empty()))
+        .map(|r| {
+            let line = r.position().unwrap().line();
+            (line, r.iter().map(str::to_string).collect::<Vec<_>>())
+        })
+        .collect::<std::collections::BTreeMap<u64, Vec<String>>>();
+    let rejects = read_csv(&p.path().join("out/_report/rejects.csv"), b';');
+    assert_eq!(rejects.len(), expected.len());
+    let header: Vec<&str> = "SKU;Nom du produit;Marque;Couleur;Prix TTC;Prix soldé;Stock;Entrepôt;Date de création;Email fournisseur;Actif"
+        .split(';')
+        .collect();
+    for r in &rejects {
+        let line: u64 = r["_line"].parse().unwrap();
+        let fields = &original[&line];
+        if fields.len() == header.len() {
+            for (h, v) in header.iter().zip(fields) {
+                assert_eq!(&r[*h], v, "line {line}, column {h}");
+            }
+        } else {
+            assert_eq!(r["_errors"], "ragged-row");
+            assert_eq!(r["SKU"], fields[0]);
+        }
+    }
+
+    let report = p.report();
+    assert_eq!(report["rows"]["read"], 302);
+    assert_eq!(report["rows"]["skipped"], 2);
+    assert_eq!(report["rows"]["accepted"], 285);
+    assert_eq!(report["rows"]["rejected"], 15);
+    assert_eq!(report["issues"]["by_code"]["type-mismatch"]["errors"], 5);
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real binary on real files. One binary, modules by theme.
+
+#![allow(clippy::unwrap_used)]
+
+mod util;
+
+mod check;
+mod corpus;
+mod examples;
+mod properties;
+mod rules;
+mod source;
+mod validate;

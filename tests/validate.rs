@@ -1,0 +1,202 @@
+//! `rowferry validate` as a whole: outputs, exit codes, thresholds, options.
+
+use crate::util::{Project, mapping, read_csv};
+
+#[test]
+fn a_clean_file_exits_zero_and_writes_only_the_report() {
+    let p = Project::new();
+    p.file("mapping.toml", mapping("a = { type = \"integer\" }"))
+        .file("data.csv", "a\n1\n2\n");
+    let run = p.validate();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut written: Vec<String> = walk(&p.path().join("out"));
+    written.sort();
+    assert_eq!(
+        written,
+        vec![
+            "_report/errors.csv",
+            "_report/rejects.csv",
+            "_report/report.json"
+        ]
+    );
+    let r = p.report();
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["rows"]["read"], 2);
+    assert_eq!(r["conservation"]["holds"], true);
+    assert_eq!(r["tool"]["name"], "rowferry");
+    assert_eq!(r["input"]["sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(r["mapping"]["sha256"].as_str().map(str::len), Some(64));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            for sub in walk(&path) {
+                out.push(format!(
+                    "{}/{sub}",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        } else {
+            out.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn the_summary_prints_the_conservation_equation_and_codes() {
+    let p = Project::new();
+    p.file("mapping.toml", mapping("a = { type = \"integer\" }"))
+        .file("data.csv", "a\n1\nx\n\n2\n");
+    let run = p.run(&["validate", "mapping.toml", "--out", "out"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("4 read = 1 skipped + 2 accepted + 1 rejected"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("type-mismatch"), "{}", run.stdout);
+    assert!(run.stdout.contains("row 3"), "{}", run.stdout);
+}
+
+#[test]
+fn max_errors_stops_the_run_with_exit_2_and_still_reports() {
+    let p = Project::new();
+    let mut csv = String::from("a\n");
+    for i in 0..50 {
+        csv.push_str(if i % 2 == 0 { "x\n" } else { "1\n" });
+    }
+    p.file(
+        "mapping.toml",
+        format!(
+            "{}\n[run]\nmax_errors = 10\n",
+            mapping("a = { type = \"integer\" }")
+        ),
+    )
+    .file("data.csv", csv);
+    let run = p.validate();
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("max_errors = 10"), "{}", run.stderr);
+    let r = p.report();
+    assert_eq!(r["status"], "stopped");
+}
+
+#[test]
+fn max_error_rate_is_checked_at_the_end() {
+    let p = Project::new();
+    p.file(
+        "mapping.toml",
+        format!(
+            "{}\n[run]\nmax_error_rate = 0.2\n",
+            mapping("a = { type = \"integer\" }")
+        ),
+    )
+    .file("data.csv", "a\n1\nx\n2\n3\n");
+    assert_eq!(p.validate().code, 2, "25 % > 20 %");
+    p.file(
+        "mapping.toml",
+        format!(
+            "{}\n[run]\nmax_error_rate = 0.3\n",
+            mapping("a = { type = \"integer\" }")
+        ),
+    );
+    assert_eq!(p.validate().code, 1, "25 % <= 30 %");
+}
+
+#[test]
+fn input_and_limit_options() {
+    let p = Project::new();
+    p.file("mapping.toml", mapping("a = { type = \"integer\" }"))
+        .file("data.csv", "a\nx\n")
+        .file("other.csv", "a\n1\n2\nx\n");
+    let run = p.run(&[
+        "validate",
+        "mapping.toml",
+        "--out",
+        "out",
+        "--quiet",
+        "--input",
+        "other.csv",
+        "--limit",
+        "2",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "--quiet prints nothing: {}",
+        run.stdout
+    );
+    let r = p.report();
+    assert_eq!(r["rows"]["read"], 2);
+    assert!(r["input"]["path"].as_str().unwrap().ends_with("other.csv"));
+}
+
+#[test]
+fn missing_input_is_a_clear_error() {
+    let p = Project::new();
+    p.file("mapping.toml", mapping("a = {}"));
+    let run = p.validate();
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("cannot open the input"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("data.csv"), "{}", run.stderr);
+}
+
+#[test]
+fn a_source_without_structure_accepts_every_row() {
+    let p = Project::new();
+    p.file("mapping.toml", "[source]\npath = \"data.csv\"\n")
+        .file("data.csv", "a,b\n1,2\n,\n3,\n");
+    let run = p.validate();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = p.report();
+    assert_eq!(r["rows"]["accepted"], 2);
+    assert_eq!(r["rows"]["skipped"], 1);
+}
+
+#[test]
+fn rejects_csv_can_be_fed_back_as_the_source() {
+    let p = Project::new();
+    p.file(
+        "mapping.toml",
+        "[source]\npath = \"data.csv\"\ndelimiter = \";\"\nstructure = \"s\"\n[structures.s.fields]\nn = { column = \"Nombre\", type = \"integer\" }\n",
+    )
+    .file("data.csv", "Nombre;Note\n1;a\nx;b\n3;c\n");
+    assert_eq!(p.validate().code, 1);
+    let rejects = read_csv(&p.path().join("out/_report/rejects.csv"), b';');
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0]["Nombre"], "x");
+    assert_eq!(rejects[0]["Note"], "b");
+    // Fixed and fed back with the same mapping, it passes.
+    let fixed = p.read("out/_report/rejects.csv").replace("x;b", "2;b");
+    p.file("fixed.csv", fixed);
+    let run = p.run(&[
+        "validate",
+        "mapping.toml",
+        "--out",
+        "out2",
+        "--quiet",
+        "--input",
+        "fixed.csv",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn a_second_run_replaces_the_report() {
+    let p = Project::new();
+    p.file("mapping.toml", mapping("a = { type = \"integer\" }"))
+        .file("data.csv", "a\nx\n");
+    assert_eq!(p.validate().code, 1);
+    p.file("data.csv", "a\n1\n");
+    assert_eq!(p.validate().code, 0);
+    assert_eq!(p.errors().len(), 0);
+    assert!(!p.path().join("out/.rowferry-staging").exists());
+}
