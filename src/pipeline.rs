@@ -197,6 +197,7 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
             run: run_started.elapsed().as_millis() as u64,
             total: started.elapsed().as_millis() as u64,
         },
+        resources: report::Resources::now(),
     };
     let report_dir = writer.commit(&report)?;
     let summary = report::render_summary(&report, &tally, &report_dir);

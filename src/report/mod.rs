@@ -365,6 +365,30 @@ pub struct RunReport {
     pub issues: IssueCounts,
     pub outputs: BTreeMap<String, String>,
     pub durations_ms: Durations,
+    pub resources: Resources,
+}
+
+/// What the run cost the machine.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resources {
+    /// Peak resident memory of the process (Linux only; `null` elsewhere).
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Resources {
+    pub fn now() -> Self {
+        Resources {
+            peak_rss_bytes: peak_rss(),
+        }
+    }
+}
+
+/// The process's peak resident set size, from `/proc/self/status` (`VmHWM`).
+fn peak_rss() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 #[derive(Debug, Clone, Serialize)]

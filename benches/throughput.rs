@@ -1,0 +1,188 @@
+//! Throughput and peak memory of `rowferry validate` on a generated export, next to a bare
+//! `csv`-crate read of the same file measured in the same run.
+//!
+//! `cargo bench` (release build) — or `cargo bench -- --rows 3000000` for another size. The
+//! export has the columns of `samples/shop/products.csv` (`;`, decimal commas, dd/mm/yyyy) with
+//! about 1 % defective rows, and is validated with the shipped `mappings/shop-products.toml`.
+//! Each measurement is the best of three runs. Peak RSS comes from rowferry's own
+//! `report.json` (`resources.peak_rss_bytes`).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 3;
+
+fn main() {
+    let rows = arg("--rows").unwrap_or(1_000_000);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench");
+    std::fs::create_dir_all(&dir).expect("bench folder");
+    let input = dir.join(format!("products-{rows}.csv"));
+    if !input.exists() {
+        eprintln!("generating {rows} rows into {}", input.display());
+        generate(&input, rows).expect("generate the export");
+    }
+    let size = std::fs::metadata(&input).expect("input size").len();
+    let mb = size as f64 / 1e6;
+    println!("input     {rows} rows, {mb:.1} MB ({})", input.display());
+
+    let (base, records) = best(|| bare_read(&input));
+    let base_mbs = mb / base.as_secs_f64();
+    println!(
+        "baseline  bare csv read        {:>7.3} s {:>7.1} MB/s {:>6.2} M rows/s  ({records} records)",
+        base.as_secs_f64(),
+        base_mbs,
+        rows as f64 / base.as_secs_f64() / 1e6
+    );
+
+    let mapping = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/shop-products.toml");
+    let out = dir.join("out");
+    let (t, rss) = best(|| validate(&mapping, &input, &out));
+    let mbs = mb / t.as_secs_f64();
+    println!(
+        "rowferry  validate             {:>7.3} s {:>7.1} MB/s {:>6.2} M rows/s  {:.0} % of baseline, peak RSS {:.0} MB",
+        t.as_secs_f64(),
+        mbs,
+        rows as f64 / t.as_secs_f64() / 1e6,
+        100.0 * mbs / base_mbs,
+        rss as f64 / 1e6
+    );
+}
+
+fn arg(name: &str) -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1)?.replace('_', "").parse().ok()
+}
+
+/// Runs `f` three times and keeps the fastest run (and what it returned).
+fn best<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best: Option<(Duration, T)> = None;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        let value = f();
+        let elapsed = start.elapsed();
+        if best.as_ref().is_none_or(|(b, _)| elapsed < *b) {
+            best = Some((elapsed, value));
+        }
+    }
+    best.expect("at least one run")
+}
+
+/// The baseline: every record read into one reused `ByteRecord`, nothing else.
+fn bare_read(path: &Path) -> u64 {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .flexible(true)
+        .from_path(path)
+        .expect("open the export");
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0;
+    while reader.read_byte_record(&mut record).expect("read") {
+        n += 1;
+    }
+    n
+}
+
+/// One `rowferry validate` run; returns its peak RSS in bytes.
+fn validate(mapping: &Path, input: &Path, out: &Path) -> u64 {
+    let status = Command::new(env!("CARGO_BIN_EXE_rowferry"))
+        .arg("validate")
+        .arg(mapping)
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .status()
+        .expect("run rowferry");
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "rowferry validate failed: {status}"
+    );
+    let report = std::fs::read_to_string(out.join("_report/report.json")).expect("report.json");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("report.json is JSON");
+    report["resources"]["peak_rss_bytes"].as_u64().unwrap_or(0)
+}
+
+/// A deterministic export like the sample, with about 1 % defective rows.
+fn generate(path: &Path, rows: usize) -> std::io::Result<()> {
+    const PRODUCTS: [&str; 8] = [
+        "T-shirt manches courtes en coton bio",
+        "Pull marin en laine mérinos",
+        "Veste matelassée légère",
+        "Pantalon chino coupe droite",
+        "Sac cabas en toile de coton",
+        "Ceinture en cuir végétal",
+        "Écharpe en laine et cachemire",
+        "Chaussures en cuir « Édition limitée »",
+    ];
+    const BRANDS: [&str; 6] = [
+        "Armor-Lux",
+        "Saint James",
+        "Petit Bateau",
+        "Aigle",
+        "Veja",
+        "Célio",
+    ];
+    const COLORS: [&str; 9] = [
+        "Rouge", "Bleu", "vert", "Noir", "BLANC", "Gris", "Beige", "Marine", "",
+    ];
+    const WAREHOUSES: [&str; 4] = ["Lyon", "Paris-Nord", "Marseille", "Lille"];
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    writeln!(
+        w,
+        "SKU;Nom du produit;Marque;Couleur;Prix TTC;Prix soldé;Stock;Entrepôt;Date de création;Email fournisseur;Actif"
+    )?;
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..rows {
+        let r = next();
+        let defect = r % 100 == 0;
+        let cents = 500 + (r >> 8) % 50_000;
+        let price = if defect && (r >> 3) % 2 == 0 {
+            "12,5,0".to_string()
+        } else {
+            format!("{},{:02}", cents / 100, cents % 100)
+        };
+        let sale = if (r >> 20) % 10 < 3 {
+            let s = cents * 8 / 10;
+            format!("{},{:02}", s / 100, s % 100)
+        } else {
+            String::new()
+        };
+        let stock: i64 = if defect && (r >> 3) % 2 == 1 {
+            -2
+        } else {
+            ((r >> 30) % 400) as i64
+        };
+        let brand = BRANDS[((r >> 12) % BRANDS.len() as u64) as usize];
+        writeln!(
+            w,
+            "{}-{:07};{} - {};{};{};{};{};{};{};{:02}/{:02}/{};contact@{}.fr;{}",
+            ["TSH", "PUL", "VES", "PAN", "SAC", "CEI", "ECH", "CHA"][i % 8],
+            i,
+            PRODUCTS[((r >> 4) % PRODUCTS.len() as u64) as usize],
+            if (r >> 40) % 2 == 0 { "Femme" } else { "Homme" },
+            brand,
+            COLORS[((r >> 16) % COLORS.len() as u64) as usize],
+            price,
+            sale,
+            stock,
+            WAREHOUSES[((r >> 24) % 4) as usize],
+            1 + (r >> 33) % 28,
+            1 + (r >> 37) % 12,
+            2019 + (r >> 41) % 7,
+            brand.to_lowercase().replace(' ', "-"),
+            if (r >> 45) % 5 == 0 { "non" } else { "oui" },
+        )?;
+    }
+    w.flush()
+}
