@@ -255,7 +255,7 @@ fn check_columns(plan: &Plan, header: &[String], input: &Path) -> Result<(), Run
     let items: Vec<Diagnostic> = structure
         .fields
         .iter()
-        .filter(|f| !header.contains(&f.column))
+        .filter(|f| source::find_column(header, &f.column).is_none())
         .map(|f| {
             let d = Diagnostic::at(
                 f.span.clone(),

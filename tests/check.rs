@@ -148,6 +148,35 @@ fn checks_must_be_predicates_over_known_types() {
 }
 
 #[test]
+fn bounds_must_fit_the_field() {
+    let run = check(
+        "[source]\npath = \"a.csv\"\nstructure = \"s\"\n[structures.s.fields]\n\
+         a = { type = \"integer\", min = 10, max = 1 }\n\
+         b = { type = \"decimal\", scale = 2, min = \"0.005\" }\n\
+         c = { type = \"date\", format = 5 }\n",
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("`min` (10) of `a` is greater than its `max` (1)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("has 3 decimal places but the field keeps 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`format` must be a string or a list of strings"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn missing_mapping_file() {
     let run = check_path("nope.toml");
     assert_eq!(run.code, 2);

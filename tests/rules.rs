@@ -66,6 +66,33 @@ fn decimal_is_exact_with_separators_and_scale() {
 }
 
 #[test]
+fn separators_are_strict_and_grouping_is_checked() {
+    let (_, errs) = errors(
+        "p = { type = \"decimal\", scale = 2, decimal_separator = \",\", thousands_separator = \"\\u202f\" }\n\
+         n = { type = \"integer\", thousands_separator = \",\" }",
+        "p,n\n\"1\u{202f}234,50\",\"1,234\"\n12.50,\"1,2,3\"\n\"1\u{202f}23,00\",123456\n",
+    );
+    assert_eq!(
+        errs,
+        vec![
+            e(3, "p", "type-mismatch"),
+            e(3, "n", "type-mismatch"),
+            e(4, "p", "type-mismatch")
+        ]
+    );
+}
+
+#[test]
+fn decimal_arithmetic_in_checks_is_exact() {
+    let (_, errs) = errors(
+        "p = { type = \"decimal\", scale = 2, decimal_separator = \",\" }\n\n\
+         [[structures.s.checks]]\nname = \"cents\"\nrule = \"p * 100 = 29\"\n",
+        "p\n\"0,29\"\n\"0,30\"\n",
+    );
+    assert_eq!(errs, vec![e(3, "", "check-failed")]);
+}
+
+#[test]
 fn number_accepts_floats_and_rejects_words() {
     let (_, errs) = errors(
         "x = { type = \"number\", min = -1.5, max = 1e3 }",
@@ -103,14 +130,15 @@ fn boolean_uses_configurable_words_in_any_case() {
 fn date_with_formats_and_calendar_checks() {
     let (_, errs) = errors(
         "d = { type = \"date\", format = \"%d/%m/%Y\", min = \"2020-01-01\" }",
-        "d\n29/02/2024\n31/02/2024\n2024-03-01\n31/12/2019\n01/01/2020\n",
+        "d\n29/02/2024\n31/02/2024\n2024-03-01\n31/12/2019\n1/1/2020\n1/3/24\n",
     );
     assert_eq!(
         errs,
         vec![
             e(3, "d", "type-mismatch"),
             e(4, "d", "type-mismatch"),
-            e(5, "d", "out-of-range")
+            e(5, "d", "out-of-range"),
+            e(7, "d", "type-mismatch")
         ]
     );
     let (_, errs) = errors(

@@ -425,7 +425,9 @@ impl Compiler {
                         self.err(
                             Diagnostic::at(
                                 values.span(),
-                                format!("the `enum` of `{fname}` must list strings or numbers"),
+                                format!(
+                                    "the `enum` of `{fname}` must list strings, numbers or booleans"
+                                ),
                             )
                             .label("unsupported value"),
                         );
@@ -465,6 +467,20 @@ impl Compiler {
             ),
             _ => (None, None),
         };
+        if let (Some(a), Some(b), Some(ty)) = (&min, &max, &ty)
+            && bound_order(&a.canonical, &b.canonical, ty) == Some(std::cmp::Ordering::Greater)
+        {
+            self.err(
+                Diagnostic::at(
+                    entry.clone(),
+                    format!(
+                        "`min` ({}) of `{fname}` is greater than its `max` ({})",
+                        a.shown, b.shown
+                    ),
+                )
+                .label("no value can pass"),
+            );
+        }
         let min_length = f
             .min_length
             .as_ref()
@@ -523,7 +539,7 @@ impl Compiler {
         let thousands = f.thousands_separator.as_ref().and_then(|d| {
             self.separator(
                 d,
-                &['.', ',', ' ', '\u{a0}', '\'', '_'],
+                &['.', ',', ' ', '\u{a0}', '\u{202f}', '\'', '_'],
                 "thousands_separator",
             )
         });
@@ -541,11 +557,13 @@ impl Compiler {
         let formats = |default: &[&str]| -> Vec<String> {
             match f.format.as_ref().map(|f| f.get_ref()) {
                 Some(toml::Value::String(s)) => vec![s.clone()],
-                Some(toml::Value::Array(a)) => a
+                Some(toml::Value::Array(a)) if a.iter().all(|v| v.is_str()) => a
                     .iter()
                     .filter_map(|v| v.as_str().map(str::to_string))
                     .collect(),
-                _ => default.iter().map(|s| s.to_string()).collect(),
+                // Anything else is reported below as an empty list of formats.
+                Some(_) => Vec::new(),
+                None => default.iter().map(|s| s.to_string()).collect(),
             }
         };
         let ty = match ty_name {
@@ -802,6 +820,17 @@ impl Compiler {
                     .label("not a valid bound"),
             );
         }
+        if let (Some(c), FieldType::Decimal { scale, .. }) = (&canonical, ty) {
+            let places = c.split_once('.').map_or(0, |(_, frac)| frac.len());
+            if places > *scale as usize {
+                self.err(
+                    Diagnostic::at(v.span(), format!("`{key}` of `{fname}` has {places} decimal places but the field keeps {scale}"))
+                        .label("more places than `scale`")
+                        .help(format!("raise `scale` to {places} or round the bound")),
+                );
+                return None;
+            }
+        }
         canonical.map(|canonical| Bound { canonical, shown })
     }
 
@@ -893,7 +922,7 @@ impl Compiler {
             None => Severity::Error,
         };
         let field = match &c.field {
-            Some(f) => match structure.field_index(f.get_ref()) {
+            Some(f) => match field_names.iter().position(|n| *n == f.get_ref()) {
                 Some(i) => Some(i),
                 None => {
                     self.unknown_field(f, field_names, &structure.name);
@@ -918,7 +947,7 @@ impl Compiler {
         };
         let mut ok = true;
         for root in expr.clone().meta().root_names() {
-            if structure.field_index(root.as_str()).is_none() {
+            if !field_names.contains(&root.as_str()) {
                 ok = false;
                 self.err(
                     Diagnostic::at(
@@ -937,7 +966,8 @@ impl Compiler {
                 );
             }
         }
-        if !ok {
+        // Without every field compiled there is no schema to type-check against.
+        if !ok || structure.fields.len() != field_names.len() {
             return None;
         }
         // Type-check the predicate on an empty frame of the typed fields.
@@ -1025,6 +1055,17 @@ impl Diagnostic {
         } else {
             self.help(help)
         }
+    }
+}
+
+/// How two canonical bounds of `ty` compare (`None` when they cannot be compared).
+fn bound_order(a: &str, b: &str, ty: &FieldType) -> Option<std::cmp::Ordering> {
+    match ty {
+        FieldType::Integer { .. } | FieldType::Decimal { .. } | FieldType::Number { .. } => {
+            a.parse::<f64>().ok()?.partial_cmp(&b.parse::<f64>().ok()?)
+        }
+        // ISO dates and date-times compare as text.
+        _ => Some(a.cmp(b)),
     }
 }
 

@@ -118,7 +118,7 @@ pub struct RawCheck {
 /// `[run]`: thresholds.
 #[derive(Debug, Deserialize)]
 pub struct RawRun {
-    /// Stop, and write no target, once more rows than this are rejected.
+    /// Stop the run (exit 2) once more rows than this are rejected.
     pub max_errors: Option<Spanned<i64>>,
     /// Stop once this share of rows is rejected (checked after `min_rows` rows and at the end).
     pub max_error_rate: Option<Spanned<f64>>,

@@ -46,6 +46,22 @@ pub fn column_name(i: usize) -> String {
     format!("#{i}")
 }
 
+/// The index of the header column a field reads: the exact name, else the one name equal to it
+/// once surrounding white space is ignored (exports often pad their headers).
+pub fn find_column(header: &[String], name: &str) -> Option<usize> {
+    if let Some(i) = header.iter().position(|h| h == name) {
+        return Some(i);
+    }
+    let mut trimmed = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.trim() == name.trim());
+    match (trimmed.next(), trimmed.next()) {
+        (Some((i, _)), None) => Some(i),
+        _ => None,
+    }
+}
+
 /// A record the source could not turn into a row.
 #[derive(Debug, Clone)]
 pub struct SourceReject {

@@ -54,19 +54,23 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
         FieldType::Url => matching(c, URL),
         FieldType::Uuid => matching(c, UUID),
         FieldType::Integer { thousands } => {
+            // Digits only, grouped by threes when a thousands separator is declared: polars'
+            // cast alone would also take `1e3` or `0x10`.
+            let valid = c
+                .clone()
+                .str()
+                .contains(lit(number_regex(*thousands, None)), true);
             let c = without(c, *thousands);
-            // Digits only (with a sign): polars' cast would also take `1e3` or `0x10`.
-            let valid = c.clone().str().contains(lit(r"^[+-]?\d+$"), true);
             when(valid)
                 .then(c.cast(DataType::Int64))
                 .otherwise(lit(NULL).cast(DataType::Int64))
         }
         FieldType::Number { decimal, thousands } => {
-            let c = with_point(without(c, *thousands), *decimal);
             let valid = c
                 .clone()
                 .str()
-                .contains(lit(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"), true);
+                .contains(lit(number_regex(*thousands, Some((*decimal, None)))), true);
+            let c = with_point(without(c, *thousands), *decimal);
             when(valid)
                 .then(c.cast(DataType::Float64))
                 .otherwise(lit(NULL).cast(DataType::Float64))
@@ -76,9 +80,12 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
             decimal,
             thousands,
         } => {
+            let valid = c.clone().str().contains(
+                lit(number_regex(*thousands, Some((*decimal, Some(*scale))))),
+                true,
+            );
             let c = with_point(without(c, *thousands), *decimal);
             let dtype = DataType::Decimal(DECIMAL_PRECISION, *scale as usize);
-            let valid = c.clone().str().contains(lit(decimal_regex(*scale)), true);
             when(valid)
                 .then(c.cast(dtype.clone()))
                 .otherwise(lit(NULL).cast(dtype))
@@ -97,7 +104,11 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
         FieldType::Date { formats } => {
             let attempts: Vec<Expr> = formats
                 .iter()
-                .map(|f| c.clone().str().to_date(strptime(f)))
+                .map(|f| {
+                    shaped(c.clone(), f, DataType::Date, |c| {
+                        c.str().to_date(strptime(f))
+                    })
+                })
                 .collect();
             first_of(attempts)
         }
@@ -105,12 +116,15 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
             let attempts: Vec<Expr> = formats
                 .iter()
                 .map(|f| {
-                    c.clone().str().to_datetime(
-                        Some(TimeUnit::Microseconds),
-                        None,
-                        strptime(f),
-                        lit("raise"),
-                    )
+                    let dtype = DataType::Datetime(TimeUnit::Microseconds, None);
+                    shaped(c.clone(), f, dtype, |c| {
+                        c.str().to_datetime(
+                            Some(TimeUnit::Microseconds),
+                            None,
+                            strptime(f),
+                            lit("raise"),
+                        )
+                    })
                 })
                 .collect();
             first_of(attempts)
@@ -118,13 +132,80 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
     }
 }
 
-/// `^[+-]?(\d+(\.\d{1,s})?|\.\d{1,s})$`: a plain decimal with at most `scale` places.
-pub fn decimal_regex(scale: u32) -> String {
-    if scale == 0 {
-        r"^[+-]?\d+$".to_string()
-    } else {
-        format!(r"^[+-]?(\d+(\.\d{{1,{scale}}})?|\.\d{{1,{scale}}})$")
+/// The text of a valid number: an optional sign, digits (grouped by threes when `thousands` is
+/// declared, e.g. `1 234 567`), then for fractional types the declared decimal separator and
+/// fraction digits — at most `scale` of them for decimals; numbers also take an exponent.
+pub fn number_regex(thousands: Option<char>, fraction: Option<(char, Option<u32>)>) -> String {
+    let int = match thousands {
+        Some(t) => {
+            let t = regex::escape(&t.to_string());
+            format!(r"(\d{{1,3}}({t}\d{{3}})+|\d+)")
+        }
+        None => r"\d+".to_string(),
+    };
+    let body = match fraction {
+        None => int,
+        Some((decimal, places)) => {
+            let d = regex::escape(&decimal.to_string());
+            let digits = match places {
+                Some(0) => return format!(r"^[+-]?{int}$"),
+                Some(s) => format!(r"\d{{1,{s}}}"),
+                None => r"\d+".to_string(),
+            };
+            let exponent = if places.is_none() {
+                r"([eE][+-]?\d+)?"
+            } else {
+                ""
+            };
+            format!(r"({int}({d}{digits})?|{d}{digits}){exponent}")
+        }
+    };
+    format!(r"^[+-]?{body}$")
+}
+
+/// A date parse that also requires the text to have the format's shape: chrono alone takes
+/// `1/3/24` for `%d/%m/%Y` (year 24), which an export never means.
+fn shaped(c: Expr, format: &str, dtype: DataType, parse: impl FnOnce(Expr) -> Expr) -> Expr {
+    let valid = c.clone().str().contains(lit(format_regex(format)), true);
+    when(valid).then(parse(c)).otherwise(lit(NULL).cast(dtype))
+}
+
+/// A regex for the shape of a chrono format: numeric directives become digit runs of their
+/// width (`%Y` four digits), other directives any text, literal characters themselves.
+pub fn format_regex(format: &str) -> String {
+    let mut re = String::from("^");
+    let mut chars = format.chars().peekable();
+    while let Some(ch) = chars.next() {
+        if ch != '%' {
+            re.push_str(&regex::escape(&ch.to_string()));
+            continue;
+        }
+        let mut spec = String::new();
+        while let Some(&next) = chars.peek() {
+            chars.next();
+            spec.push(next);
+            if !matches!(next, '-' | '_' | '0' | '.' | ':' | '#' | '3' | '6' | '9') {
+                break;
+            }
+        }
+        let part = match spec.trim_start_matches(['-', '_', '0']) {
+            "Y" => r"[+-]?\d{4}",
+            "C" | "y" | "g" => r"\d{2}",
+            "G" => r"\d{4}",
+            "m" | "d" | "H" | "I" | "M" | "S" | "U" | "W" | "V" | "u" | "w" => r"\d{1,2}",
+            "e" | "k" | "l" => r"\s?\d{1,2}",
+            "j" => r"\d{1,3}",
+            "F" => r"[+-]?\d{4}-\d{1,2}-\d{1,2}",
+            "T" => r"\d{1,2}:\d{1,2}:\d{1,2}",
+            "R" => r"\d{1,2}:\d{1,2}",
+            "%" => "%",
+            "n" | "t" => r"\s",
+            _ => ".*?",
+        };
+        re.push_str(part);
     }
+    re.push('$');
+    re
 }
 
 fn first_of(mut attempts: Vec<Expr>) -> Expr {
@@ -280,13 +361,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decimal_regex_limits_places() {
-        let r = regex::Regex::new(&decimal_regex(2)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(r.is_match("12.50"));
-        assert!(r.is_match("-0.5"));
-        assert!(r.is_match("7"));
-        assert!(!r.is_match("12.505"));
-        assert!(!r.is_match("12.5.0"));
-        assert!(!r.is_match("1e5"));
+    fn format_regex_requires_four_digit_years() {
+        let re = |f| regex::Regex::new(&format_regex(f)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(re("%d/%m/%Y").is_match("1/3/2024"));
+        assert!(re("%d/%m/%Y").is_match("01/03/2024"));
+        assert!(!re("%d/%m/%Y").is_match("1/3/24"));
+        assert!(re("%Y-%m-%dT%H:%M:%S%.f").is_match("2024-03-01T10:20:30.123"));
+        assert!(re("%Y-%m-%dT%H:%M:%S%.f").is_match("2024-03-01T10:20:30"));
+        assert!(re("%d %B %Y").is_match("1 mars 2024"));
+    }
+
+    #[test]
+    fn number_regex_checks_separators_grouping_and_places() {
+        let re = |t, f| regex::Regex::new(&number_regex(t, f)).unwrap_or_else(|e| panic!("{e}"));
+        let decimal = re(None, Some(('.', Some(2))));
+        assert!(decimal.is_match("12.50"));
+        assert!(decimal.is_match("-0.5"));
+        assert!(decimal.is_match("7"));
+        assert!(!decimal.is_match("12.505"));
+        assert!(!decimal.is_match("12.5.0"));
+        assert!(!decimal.is_match("1e5"));
+        let french = re(Some(' '), Some((',', Some(2))));
+        assert!(french.is_match("1 234 567,89"));
+        assert!(french.is_match("1234,5"));
+        assert!(
+            !french.is_match("12.50"),
+            "a point is not the declared decimal separator"
+        );
+        assert!(!french.is_match("1 23,00"), "groups are three digits");
+        let integer = re(Some(','), None);
+        assert!(integer.is_match("1,234"));
+        assert!(!integer.is_match("1,2,3"));
+        let number = re(None, Some(('.', None)));
+        assert!(number.is_match("2e-3"));
+        assert!(!number.is_match("NaN"));
     }
 }

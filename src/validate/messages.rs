@@ -51,7 +51,8 @@ pub fn message(kind: &RuleKind, s: &Structure, field: Option<&Field>, value: &st
             format!("`{name}` must be at most {b}, got `{value}`")
         }
         RuleKind::MinLength | RuleKind::MaxLength => {
-            let len = if f.trim { value.trim() } else { value }.chars().count();
+            let stripped = f.trim || f.ty.strips_space();
+            let len = if stripped { value.trim() } else { value }.chars().count();
             let (word, n) = match kind {
                 RuleKind::MinLength => ("at least", f.min_length.unwrap_or(0)),
                 _ => ("at most", f.max_length.unwrap_or(0)),

@@ -88,7 +88,7 @@ impl Validator {
         };
         let Some(s) = structure else { return v };
         for (fi, f) in s.fields.iter().enumerate() {
-            let ci = header.iter().position(|h| *h == f.column).unwrap_or(0);
+            let ci = crate::source::find_column(header, &f.column).unwrap_or(0);
             v.field_col.push(ci);
             let raw = col(column_name(ci));
             let (clean, typed) = exprs::clean_and_type(raw, f);
