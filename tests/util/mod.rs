@@ -83,23 +83,18 @@ impl Project {
 
     /// `(row, field, code)` of every issue of severity error.
     pub fn error_codes(&self) -> Vec<(u64, String, String)> {
-        self.errors()
-            .into_iter()
-            .filter(|e| e["severity"] == "error")
-            .map(|e| {
-                (
-                    e["row"].parse().expect("row number"),
-                    e["field"].clone(),
-                    e["code"].clone(),
-                )
-            })
-            .collect()
+        self.codes("error")
     }
 
+    /// `(row, field, code)` of every issue of severity warning.
     pub fn warning_codes(&self) -> Vec<(u64, String, String)> {
+        self.codes("warning")
+    }
+
+    fn codes(&self, severity: &str) -> Vec<(u64, String, String)> {
         self.errors()
             .into_iter()
-            .filter(|e| e["severity"] == "warning")
+            .filter(|e| e["severity"] == severity)
             .map(|e| {
                 (
                     e["row"].parse().expect("row number"),
