@@ -178,3 +178,43 @@ fn duplicate_header_names_are_refused() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("`a` more than once"), "{}", run.stderr);
 }
+
+#[test]
+fn padded_header_names_match_their_fields() {
+    let p = project(
+        "",
+        "sku = { required = true }\nqty = { type = \"integer\" }",
+        b" sku ,qty \nA,1\n,2\n",
+    );
+    let run = p.validate();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        p.error_codes(),
+        vec![(3, "sku".to_string(), "required-missing".to_string())]
+    );
+    let errs = p.errors();
+    assert_eq!(
+        errs[0]["column"], "sku",
+        "the declared column name is reported"
+    );
+}
+
+#[test]
+fn trailing_blank_lines_are_blank_rows() {
+    let p = project("", "a = {}", b"a\n1\n\n\n");
+    assert_eq!(p.validate().code, 0);
+    let r = p.report();
+    assert_eq!(r["rows"]["read"], 3);
+    assert_eq!(r["rows"]["skipped"], 2);
+}
+
+#[test]
+fn a_last_record_without_line_break_keeps_its_numbers() {
+    let p = project("", "a = { type = \"integer\" }", b"a\n1\n\nx");
+    assert_eq!(p.validate().code, 1);
+    let errs = p.errors();
+    assert_eq!(
+        (errs[0]["row"].as_str(), errs[0]["line"].as_str()),
+        ("4", "4")
+    );
+}
