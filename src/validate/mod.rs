@@ -9,9 +9,9 @@
 
 mod exprs;
 mod messages;
+mod unique;
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use polars::prelude::{
@@ -58,7 +58,7 @@ struct Rule {
 
 struct UniqueState {
     key: usize,
-    seen: HashMap<Box<str>, u64>,
+    seen: unique::KeySet,
 }
 
 /// Validates chunks against one structure (or passes every row when there is none).
@@ -124,7 +124,7 @@ impl Validator {
             }
             v.uniques.push(UniqueState {
                 key: ki,
-                seen: HashMap::new(),
+                seen: unique::KeySet::default(),
             });
         }
         v
@@ -265,31 +265,26 @@ impl Validator {
                     buf.push_str(part);
                 }
                 let row = batch.rows[i];
-                match state.seen.entry(buf.as_str().into()) {
-                    Entry::Vacant(e) => {
-                        e.insert(row);
-                    }
-                    Entry::Occupied(e) => {
-                        let first = *e.get();
-                        let fields: Vec<&crate::plan::Field> =
-                            key.fields.iter().map(|&fi| &structure.fields[fi]).collect();
-                        let values: Vec<&str> = key
-                            .fields
-                            .iter()
-                            .map(|&fi| raw[fi].get(i).unwrap_or(""))
-                            .collect();
-                        issues.push(Issue {
-                            row,
-                            line: batch.lines[i],
-                            code: Code::DuplicateKey,
-                            severity: key.severity,
-                            field: fields[0].name.clone(),
-                            column: fields[0].column.clone(),
-                            value: values.join(" | "),
-                            message: messages::duplicate(&fields, &values, first),
-                        });
-                    }
-                }
+                let Some(first) = state.seen.first_row(buf.as_bytes(), row) else {
+                    continue;
+                };
+                let fields: Vec<&crate::plan::Field> =
+                    key.fields.iter().map(|&fi| &structure.fields[fi]).collect();
+                let values: Vec<&str> = key
+                    .fields
+                    .iter()
+                    .map(|&fi| raw[fi].get(i).unwrap_or(""))
+                    .collect();
+                issues.push(Issue {
+                    row,
+                    line: batch.lines[i],
+                    code: Code::DuplicateKey,
+                    severity: key.severity,
+                    field: fields[0].name.clone(),
+                    column: fields[0].column.clone(),
+                    value: values.join(" | "),
+                    message: messages::duplicate(&fields, &values, first),
+                });
             }
         }
         Ok(())
