@@ -103,7 +103,14 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
     let bytes = source.bytes_read();
     let run_started = Instant::now();
     let (tx, rx) = mpsc::sync_channel::<Message>(2);
-    let reader = std::thread::spawn(move || read_all(source, tx));
+    let reader = std::thread::Builder::new()
+        .name("rowferry-read".into())
+        .spawn(move || read_all(source, tx))
+        .map_err(|e| SourceError::Read {
+            path: info.path.clone(),
+            line: 0,
+            message: format!("cannot start the reader thread: {e}"),
+        })?;
 
     let mut fingerprint = None;
     let mut stop_reason = None;

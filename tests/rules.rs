@@ -334,3 +334,20 @@ fn warnings_alone_exit_zero() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(p.warning_codes(), vec![e(2, "a", "type-mismatch")]);
 }
+
+#[test]
+fn blank_and_padded_text_is_null_for_checks_and_stripped_for_types() {
+    let (_, errs) = errors(
+        "code = {}\nqty = { type = \"integer\", min = 1 }\nmail = { type = \"email\" }\n\n\
+         [[structures.s.checks]]\nname = \"code_or_mail\"\nrule = \"code IS NOT NULL OR mail IS NOT NULL\"\n",
+        "code,qty,mail\nA,  3 ,\n   , 0,\n,4,  a@b.fr  \n  , 5 ,x@\n",
+    );
+    assert_eq!(
+        errs,
+        vec![
+            e(3, "qty", "out-of-range"),
+            e(3, "", "check-failed"),
+            e(5, "mail", "type-mismatch"),
+        ]
+    );
+}

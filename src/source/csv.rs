@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use polars::prelude::{Column, DataFrame, IntoColumn, StringChunkedBuilder};
 use sha2::{Digest, Sha256};
 
-use super::{Batch, Fingerprint, SourceError, SourceInfo, SourceReject, column_name};
+use super::{Batch, ColumnShape, Fingerprint, SourceError, SourceInfo, SourceReject, column_name};
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::SourcePlan;
 
@@ -270,6 +270,7 @@ impl CsvSource {
         let mut rejects = Vec::new();
         let mut skipped = 0u64;
         let mut taken = 0usize;
+        let mut shapes = vec![ColumnShape::default(); ncols];
         while taken < max_rows {
             if self.limit.is_some_and(|l| self.data_rows >= l) {
                 self.done = true;
@@ -305,8 +306,10 @@ impl CsvSource {
                 rejects.push(self.ragged(text, line));
                 continue;
             }
-            for (i, b) in builders.iter_mut().enumerate() {
-                b.append_value(field(rec, text, i));
+            for (i, (b, shape)) in builders.iter_mut().zip(shapes.iter_mut()).enumerate() {
+                let value = field(rec, text, i);
+                shape.see(value);
+                b.append_value(value);
             }
             rows.push(self.row);
             lines.push(line);
@@ -329,6 +332,7 @@ impl CsvSource {
             lines,
             rejects,
             skipped,
+            shapes,
         }))
     }
 

@@ -32,6 +32,32 @@ pub struct Batch {
     pub rejects: Vec<SourceReject>,
     /// Blank (or comment) rows skipped in this chunk.
     pub skipped: u64,
+    /// What each column's values look like in this chunk.
+    pub shapes: Vec<ColumnShape>,
+}
+
+/// What the values of one column of one chunk look like, so later stages skip work that cannot
+/// matter (stripping a column where nothing is padded).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ColumnShape {
+    /// Some value has white space around it.
+    pub padded: bool,
+    /// Some value is empty or only white space.
+    pub blank: bool,
+}
+
+impl ColumnShape {
+    /// Takes one value into account.
+    #[inline]
+    pub fn see(&mut self, value: &str) {
+        let trimmed = value.trim();
+        if trimmed.len() != value.len() {
+            self.padded = true;
+        }
+        if trimmed.is_empty() {
+            self.blank = true;
+        }
+    }
 }
 
 impl Batch {

@@ -1,9 +1,13 @@
 //! Field types and rules as polars expressions.
 //!
-//! Stage 1 turns each raw text column into a *clean* text (stripped when the type or `trim`
-//! asks, null when empty) and a *typed* value (null when the clean text does not parse). Stage 2
-//! turns each rule into a boolean mask that is true exactly where the rule fails; a null
-//! (nothing to check) never fails.
+//! Stage 1 turns each raw text column into a *text* (stripped when the type or `trim` asks) and a
+//! *typed* value (null when missing or when the text does not parse). Stage 2 turns each rule
+//! into a boolean mask that is true exactly where the rule fails; a missing value fails only
+//! `required`.
+//!
+//! The expressions are built per chunk from the [`Shape`] the source saw in each column, so
+//! that the common case — no padded and no blank value in a column — costs no string copy at
+//! all: stripping and nulling strings is what dominates otherwise.
 
 use polars::prelude::{
     DataType, Expr, NULL, NamedFrom, Series, StrptimeOptions, TimeUnit, coalesce, col, lit, when,
@@ -30,29 +34,81 @@ pub fn failed(e: Expr) -> Expr {
     e.fill_null(lit(false))
 }
 
-/// The clean text and the typed value of one field, from its raw column.
-pub fn clean_and_type(raw: Expr, f: &Field) -> (Expr, Expr) {
-    let stripped = raw.clone().str().strip_chars(lit(NULL));
-    let kept = if f.trim || f.ty.strips_space() {
-        stripped.clone()
+pub use crate::source::ColumnShape as Shape;
+
+/// Whether the field's text is the stripped value.
+fn strips(f: &Field) -> bool {
+    f.trim || f.ty.strips_space()
+}
+
+/// Stage 1: the text and the typed value of field `fi`, from its raw column.
+pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape) -> (Expr, Expr) {
+    let text = if shape.padded && strips(f) {
+        raw.str().strip_chars(lit(NULL))
     } else {
         raw
     };
-    // Empty or blank text is a missing value, for every type.
-    let clean = when(stripped.str().len_bytes().eq(lit(0u32)))
-        .then(lit(NULL).cast(DataType::String))
-        .otherwise(kept);
-    let typed = parse(clean.clone(), &f.ty);
-    (clean, typed)
+    let missing = is_missing(text.clone(), f, shape);
+    let nulled = || {
+        if shape.blank {
+            when(missing.clone())
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(text.clone())
+        } else {
+            text.clone()
+        }
+    };
+    let typed = match &f.ty {
+        FieldType::String => nulled(),
+        FieldType::Email | FieldType::Url | FieldType::Uuid => {
+            // A value failing its type as a warning is kept, as null; as an error the row is
+            // rejected, so the (costly) nulling is skipped.
+            if f.type_severity == Severity::Warning {
+                let valid = shape_regex(&f.ty).map(|re| text.clone().str().contains(lit(re), true));
+                match valid {
+                    Some(valid) => when(valid)
+                        .then(nulled())
+                        .otherwise(lit(NULL).cast(DataType::String)),
+                    None => nulled(),
+                }
+            } else {
+                nulled()
+            }
+        }
+        ty => parse(text.clone(), ty),
+    };
+    (text, typed)
+}
+
+/// A missing value: empty or only white space, whatever the type.
+fn is_missing(text: Expr, f: &Field, shape: Shape) -> Expr {
+    if !shape.blank {
+        lit(false)
+    } else if shape.padded && !strips(f) {
+        text.str()
+            .strip_chars(lit(NULL))
+            .str()
+            .len_bytes()
+            .eq(lit(0u32))
+    } else {
+        text.str().len_bytes().eq(lit(0u32))
+    }
+}
+
+/// The regex a text type must match.
+fn shape_regex(ty: &FieldType) -> Option<&'static str> {
+    match ty {
+        FieldType::Email => Some(EMAIL),
+        FieldType::Url => Some(URL),
+        FieldType::Uuid => Some(UUID),
+        _ => None,
+    }
 }
 
 /// Parses clean text into the field's type; null where it does not parse.
 fn parse(c: Expr, ty: &FieldType) -> Expr {
     match ty {
-        FieldType::String => c,
-        FieldType::Email => matching(c, EMAIL),
-        FieldType::Url => matching(c, URL),
-        FieldType::Uuid => matching(c, UUID),
+        FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => c,
         FieldType::Integer { thousands } => {
             // Digits only, grouped by threes when a thousands separator is declared: polars'
             // cast alone would also take `1e3` or `0x10`.
@@ -229,13 +285,6 @@ fn words(values: &[String]) -> Expr {
     lit(Series::new("".into(), values)).implode(false)
 }
 
-fn matching(c: Expr, regex: &str) -> Expr {
-    let valid = c.clone().str().contains(lit(regex), true);
-    when(valid)
-        .then(c)
-        .otherwise(lit(NULL).cast(DataType::String))
-}
-
 fn without(c: Expr, thousands: Option<char>) -> Expr {
     match thousands {
         Some(t) => c.str().replace_all(lit(t.to_string()), lit(""), true),
@@ -273,32 +322,37 @@ fn bound(b: &Bound, ty: &FieldType) -> Expr {
 }
 
 /// Every mask of one field, in a fixed order: required, type, pattern, enum, range, length.
-pub fn field_masks(fi: usize, f: &Field) -> Vec<(Code, Severity, RuleKind, Expr)> {
+pub fn field_masks(fi: usize, f: &Field, shape: Shape) -> Vec<(Code, Severity, RuleKind, Expr)> {
     let c = || col(clean_name(fi));
     let typed = || col(f.name.as_str());
+    let missing = || is_missing(c(), f, shape);
+    let present = || missing().not();
     let mut out = Vec::new();
     if let Some(sev) = f.required {
-        out.push((
-            Code::RequiredMissing,
-            sev,
-            RuleKind::Required,
-            c().is_null(),
-        ));
+        out.push((Code::RequiredMissing, sev, RuleKind::Required, missing()));
     }
-    if f.ty != FieldType::String {
-        out.push((
+    match shape_regex(&f.ty) {
+        Some(re) => out.push((
             Code::TypeMismatch,
             f.type_severity,
             RuleKind::Type,
-            c().is_not_null().and(typed().is_null()),
-        ));
+            failed(present().and(c().str().contains(lit(re), true).not())),
+        )),
+        None if f.ty != FieldType::String => out.push((
+            Code::TypeMismatch,
+            f.type_severity,
+            RuleKind::Type,
+            present().and(typed().is_null()),
+        )),
+        None => {}
     }
     if let Some((pattern, sev)) = &f.pattern {
+        let mismatch = c().str().contains(lit(pattern.as_str()), true).not();
         out.push((
             Code::PatternMismatch,
             *sev,
             RuleKind::Pattern,
-            failed(c().str().contains(lit(pattern.as_str()), true).not()),
+            failed(present().and(mismatch)),
         ));
     }
     if let Some(rule) = &f.enum_rule {
@@ -310,11 +364,12 @@ pub fn field_masks(fi: usize, f: &Field) -> Vec<(Code, Severity, RuleKind, Expr)
         } else {
             (c(), rule.values.clone())
         };
+        let outside = text.is_in(words(&values), false).not();
         out.push((
             Code::EnumMismatch,
             rule.severity,
             RuleKind::Enum,
-            failed(text.is_in(words(&values), false).not()),
+            failed(present().and(outside)),
         ));
     }
     if let Some(min) = &f.min {
@@ -341,7 +396,7 @@ pub fn field_masks(fi: usize, f: &Field) -> Vec<(Code, Severity, RuleKind, Expr)
             Code::LengthOutOfRange,
             f.length_severity,
             RuleKind::MinLength,
-            failed(short),
+            failed(present().and(short)),
         ));
     }
     if let Some(n) = f.max_length {
@@ -350,7 +405,7 @@ pub fn field_masks(fi: usize, f: &Field) -> Vec<(Code, Severity, RuleKind, Expr)
             Code::LengthOutOfRange,
             f.length_severity,
             RuleKind::MaxLength,
-            failed(long),
+            failed(present().and(long)),
         ));
     }
     out

@@ -11,7 +11,6 @@ mod exprs;
 mod messages;
 mod unique;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use polars::prelude::{
@@ -67,85 +66,100 @@ pub struct Validator {
     /// Source column index of each field.
     field_col: Vec<usize>,
     header: Vec<String>,
-    stage1: Vec<Expr>,
-    stage2: Vec<Expr>,
     rules: Vec<Rule>,
     uniques: Vec<UniqueState>,
 }
 
 impl Validator {
-    /// Compiles the expressions for `structure` against a source `header`. Every declared column
-    /// must be in the header (the pipeline checks that first, with a diagnostic).
+    /// Prepares validation of `structure` against a source `header`. Every declared column must
+    /// be in the header (the pipeline checks that first, with a diagnostic).
     pub fn new(structure: Option<Arc<Structure>>, header: &[String]) -> Self {
         let mut v = Validator {
             structure: structure.clone(),
             field_col: Vec::new(),
             header: header.to_vec(),
-            stage1: Vec::new(),
-            stage2: Vec::new(),
             rules: Vec::new(),
             uniques: Vec::new(),
         };
         let Some(s) = structure else { return v };
         for (fi, f) in s.fields.iter().enumerate() {
-            let ci = crate::source::find_column(header, &f.column).unwrap_or(0);
-            v.field_col.push(ci);
-            let raw = col(column_name(ci));
-            let (clean, typed) = exprs::clean_and_type(raw, f);
-            v.stage1.push(clean.alias(exprs::clean_name(fi)));
-            v.stage1.push(typed.alias(f.name.as_str()));
-            v.field_rules(fi);
+            v.field_col
+                .push(crate::source::find_column(header, &f.column).unwrap_or(0));
+            // The rules of a field do not depend on the shape of a chunk, only their masks do.
+            for (code, severity, kind, _) in exprs::field_masks(fi, f, exprs::Shape::default()) {
+                v.rules.push(Rule {
+                    mask: format!("\u{1}m{}", v.rules.len()),
+                    code,
+                    severity,
+                    field: Some(fi),
+                    kind,
+                });
+            }
         }
         for (ci, check) in s.checks.iter().enumerate() {
-            let name = format!("\u{1}c{ci}");
-            v.stage2
-                .push(exprs::failed(check.expr.clone().not()).alias(name.as_str()));
             v.rules.push(Rule {
-                mask: name,
+                mask: format!("\u{1}m{}", v.rules.len()),
                 code: Code::CheckFailed,
                 severity: check.severity,
                 field: check.field,
                 kind: messages::RuleKind::Check(ci),
             });
         }
-        for (ki, key) in s.unique.iter().enumerate() {
-            for &fi in &key.fields {
-                let f = &s.fields[fi];
-                let key_expr = match f.ty {
-                    FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => {
-                        col(exprs::clean_name(fi))
-                    }
-                    _ => col(f.name.as_str()).cast(polars::prelude::DataType::String),
-                };
-                let name = exprs::key_name(fi);
-                if !v.stage2.iter().any(|e| expr_name(e) == Some(name.as_str())) {
-                    v.stage2.push(key_expr.alias(name.as_str()));
-                }
-            }
-            v.uniques.push(UniqueState {
-                key: ki,
+        v.uniques = (0..s.unique.len())
+            .map(|key| UniqueState {
+                key,
                 seen: unique::KeySet::default(),
-            });
-        }
+            })
+            .collect();
         v
     }
 
-    fn field_rules(&mut self, fi: usize) {
-        let Some(s) = self.structure.clone() else {
-            return;
+    /// The expressions for one chunk: stage 1 (text and typed value of each field) and stage 2
+    /// (one mask per rule, in rule order, then the key columns of `unique` rules).
+    fn expressions(&self, s: &Structure, batch: &Batch) -> (Vec<Expr>, Vec<Expr>) {
+        let all = exprs::Shape {
+            padded: true,
+            blank: true,
         };
-        let f = &s.fields[fi];
-        for (code, severity, kind, mask) in exprs::field_masks(fi, f) {
-            let name = format!("\u{1}m{}", self.rules.len());
-            self.stage2.push(mask.alias(name.as_str()));
-            self.rules.push(Rule {
-                mask: name,
-                code,
-                severity,
-                field: Some(fi),
-                kind,
-            });
+        let shape = |fi: usize| batch.shapes.get(self.field_col[fi]).copied().unwrap_or(all);
+        let mut stage1 = Vec::new();
+        let mut masks = Vec::new();
+        for (fi, f) in s.fields.iter().enumerate() {
+            let raw = col(column_name(self.field_col[fi]));
+            let (text, typed) = exprs::text_and_typed(raw, f, shape(fi));
+            stage1.push(text.alias(exprs::clean_name(fi)));
+            stage1.push(typed.alias(f.name.as_str()));
+            masks.extend(
+                exprs::field_masks(fi, f, shape(fi))
+                    .into_iter()
+                    .map(|m| m.3),
+            );
         }
+        masks.extend(s.checks.iter().map(|c| exprs::failed(c.expr.clone().not())));
+        let mut stage2: Vec<Expr> = masks
+            .into_iter()
+            .zip(&self.rules)
+            .map(|(mask, rule)| mask.alias(rule.mask.as_str()))
+            .collect();
+        let mut keyed = Vec::new();
+        for key in &s.unique {
+            for &fi in &key.fields {
+                if keyed.contains(&fi) {
+                    continue;
+                }
+                keyed.push(fi);
+                let f = &s.fields[fi];
+                // Text types key on their text; others on their typed value (`01` = `1`).
+                let key_expr = match f.ty {
+                    FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => {
+                        col(f.name.as_str())
+                    }
+                    _ => col(f.name.as_str()).cast(polars::prelude::DataType::String),
+                };
+                stage2.push(key_expr.alias(exprs::key_name(fi)));
+            }
+        }
+        (stage1, stage2)
     }
 
     /// Validates one chunk.
@@ -162,12 +176,13 @@ impl Validator {
             row: batch.rows.first().copied().unwrap_or(0),
             source,
         };
+        let (stage1, stage2) = self.expressions(&structure, batch);
         let out = batch
             .frame
             .clone()
             .lazy()
-            .select(self.stage1.clone())
-            .with_columns(self.stage2.clone())
+            .with_columns(stage1)
+            .with_columns(stage2)
             .collect()
             .map_err(engine)?;
 
@@ -210,17 +225,9 @@ impl Validator {
         issues.sort_by_key(|i| i.row);
 
         let mut rejected = vec![false; n];
-        let mut index: HashMap<u64, usize> = HashMap::new();
-        if issues.iter().any(|i| i.severity == Severity::Error) {
-            index = batch
-                .rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (*r, i))
-                .collect();
-        }
         for issue in issues.iter().filter(|i| i.severity == Severity::Error) {
-            if let Some(&i) = index.get(&issue.row) {
+            // Frame rows are in row order.
+            if let Ok(i) = batch.rows.binary_search(&issue.row) {
                 rejected[i] = true;
             }
         }
@@ -253,16 +260,25 @@ impl Validator {
                 .iter()
                 .map(|&fi| out.column(&exprs::key_name(fi)).and_then(|c| c.str()))
                 .collect::<Result<_, _>>()?;
+            let mut parts: Vec<_> = cols.iter().map(|c| c.iter()).collect();
             let mut buf = String::new();
             'rows: for i in 0..batch.rows.len() {
                 buf.clear();
-                for (k, c) in cols.iter().enumerate() {
+                let mut complete = true;
+                for (k, part) in parts.iter_mut().enumerate() {
                     // A key with a missing part is not a key (SQL semantics); `required` covers it.
-                    let Some(part) = c.get(i) else { continue 'rows };
-                    if k > 0 {
-                        buf.push('\u{1f}');
+                    match part.next().flatten() {
+                        Some(p) if complete => {
+                            if k > 0 {
+                                buf.push('\u{1f}');
+                            }
+                            buf.push_str(p);
+                        }
+                        _ => complete = false,
                     }
-                    buf.push_str(part);
+                }
+                if !complete {
+                    continue 'rows;
                 }
                 let row = batch.rows[i];
                 let Some(first) = state.seen.first_row(buf.as_bytes(), row) else {
@@ -293,12 +309,5 @@ impl Validator {
     /// The header this validator was built for.
     pub fn header(&self) -> &[String] {
         &self.header
-    }
-}
-
-fn expr_name(e: &Expr) -> Option<&str> {
-    match e {
-        Expr::Alias(_, name) => Some(name.as_str()),
-        _ => None,
     }
 }
