@@ -263,7 +263,7 @@ impl CsvSource {
         }
         let ncols = self.info.header.len();
         let mut builders: Vec<StringChunkedBuilder> = (0..ncols)
-            .map(|i| StringChunkedBuilder::new(column_name(i).into(), max_rows.min(1024)))
+            .map(|i| StringChunkedBuilder::new(column_name(i).into(), max_rows))
             .collect();
         let mut rows = Vec::new();
         let mut lines = Vec::new();

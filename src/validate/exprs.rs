@@ -195,9 +195,9 @@ pub fn number_regex(thousands: Option<char>, fraction: Option<(char, Option<u32>
     let int = match thousands {
         Some(t) => {
             let t = regex::escape(&t.to_string());
-            format!(r"(\d{{1,3}}({t}\d{{3}})+|\d+)")
+            format!(r"([0-9]{{1,3}}({t}[0-9]{{3}})+|[0-9]+)")
         }
-        None => r"\d+".to_string(),
+        None => r"[0-9]+".to_string(),
     };
     let body = match fraction {
         None => int,
@@ -205,11 +205,11 @@ pub fn number_regex(thousands: Option<char>, fraction: Option<(char, Option<u32>
             let d = regex::escape(&decimal.to_string());
             let digits = match places {
                 Some(0) => return format!(r"^[+-]?{int}$"),
-                Some(s) => format!(r"\d{{1,{s}}}"),
-                None => r"\d+".to_string(),
+                Some(s) => format!(r"[0-9]{{1,{s}}}"),
+                None => r"[0-9]+".to_string(),
             };
             let exponent = if places.is_none() {
-                r"([eE][+-]?\d+)?"
+                r"([eE][+-]?[0-9]+)?"
             } else {
                 ""
             };
@@ -245,15 +245,15 @@ pub fn format_regex(format: &str) -> String {
             }
         }
         let part = match spec.trim_start_matches(['-', '_', '0']) {
-            "Y" => r"[+-]?\d{4}",
-            "C" | "y" | "g" => r"\d{2}",
-            "G" => r"\d{4}",
-            "m" | "d" | "H" | "I" | "M" | "S" | "U" | "W" | "V" | "u" | "w" => r"\d{1,2}",
-            "e" | "k" | "l" => r"\s?\d{1,2}",
-            "j" => r"\d{1,3}",
-            "F" => r"[+-]?\d{4}-\d{1,2}-\d{1,2}",
-            "T" => r"\d{1,2}:\d{1,2}:\d{1,2}",
-            "R" => r"\d{1,2}:\d{1,2}",
+            "Y" => r"[+-]?[0-9]{4}",
+            "C" | "y" | "g" => r"[0-9]{2}",
+            "G" => r"[0-9]{4}",
+            "m" | "d" | "H" | "I" | "M" | "S" | "U" | "W" | "V" | "u" | "w" => r"[0-9]{1,2}",
+            "e" | "k" | "l" => r"\s?[0-9]{1,2}",
+            "j" => r"[0-9]{1,3}",
+            "F" => r"[+-]?[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}",
+            "T" => r"[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}",
+            "R" => r"[0-9]{1,2}:[0-9]{1,2}",
             "%" => "%",
             "n" | "t" => r"\s",
             _ => ".*?",
