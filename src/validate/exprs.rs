@@ -109,18 +109,10 @@ fn shape_regex(ty: &FieldType) -> Option<&'static str> {
 fn parse(c: Expr, ty: &FieldType) -> Expr {
     match ty {
         FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => c,
-        FieldType::Integer { thousands } => {
-            // Digits only, grouped by threes when a thousands separator is declared: polars'
-            // cast alone would also take `1e3` or `0x10`.
-            let valid = c
-                .clone()
-                .str()
-                .contains(lit(number_regex(*thousands, None)), true);
-            let c = without(c, *thousands);
-            when(valid)
-                .then(c.cast(DataType::Int64))
-                .otherwise(lit(NULL).cast(DataType::Int64))
-        }
+        FieldType::Integer { thousands } => c.map(
+            super::parse::integer_column(*thousands),
+            super::parse::output(DataType::Int64),
+        ),
         FieldType::Number { decimal, thousands } => {
             let valid = c
                 .clone()
@@ -135,17 +127,10 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
             scale,
             decimal,
             thousands,
-        } => {
-            let valid = c.clone().str().contains(
-                lit(number_regex(*thousands, Some((*decimal, Some(*scale))))),
-                true,
-            );
-            let c = with_point(without(c, *thousands), *decimal);
-            let dtype = DataType::Decimal(DECIMAL_PRECISION, *scale as usize);
-            when(valid)
-                .then(c.cast(dtype.clone()))
-                .otherwise(lit(NULL).cast(dtype))
-        }
+        } => c.map(
+            super::parse::decimal_column(*decimal, *thousands, *scale),
+            super::parse::output(DataType::Decimal(DECIMAL_PRECISION, *scale as usize)),
+        ),
         FieldType::Boolean {
             true_values,
             false_values,

@@ -9,6 +9,7 @@
 
 mod exprs;
 mod messages;
+mod parse;
 mod unique;
 
 use std::sync::Arc;
