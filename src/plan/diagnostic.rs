@@ -84,27 +84,6 @@ impl Diagnostics {
             items,
         }
     }
-
-    /// `line:col` (1-based) of a byte offset in the mapping text.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        line_col(&self.text, offset)
-    }
-}
-
-/// `line:col` (1-based, columns in characters) of a byte offset in `text`.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..floor_char_boundary(text, offset)];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
-fn floor_char_boundary(text: &str, mut i: usize) -> usize {
-    while i > 0 && !text.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 impl fmt::Display for Diagnostics {
@@ -144,15 +123,6 @@ impl fmt::Display for Diagnostics {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_col_counts_lines_and_characters() {
-        let text = "a = 1\nnom = \"é\"\nx";
-        assert_eq!(line_col(text, 0), (1, 1));
-        assert_eq!(line_col(text, 6), (2, 1));
-        let x = text.find('x').unwrap_or_default();
-        assert_eq!(line_col(text, x), (3, 1));
-    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -66,7 +66,6 @@ pub struct Validator {
     structure: Option<Arc<Structure>>,
     /// Source column index of each field.
     field_col: Vec<usize>,
-    header: Vec<String>,
     rules: Vec<Rule>,
     uniques: Vec<UniqueState>,
 }
@@ -78,7 +77,6 @@ impl Validator {
         let mut v = Validator {
             structure: structure.clone(),
             field_col: Vec::new(),
-            header: header.to_vec(),
             rules: Vec::new(),
             uniques: Vec::new(),
         };
@@ -305,10 +303,5 @@ impl Validator {
             }
         }
         Ok(())
-    }
-
-    /// The header this validator was built for.
-    pub fn header(&self) -> &[String] {
-        &self.header
     }
 }
