@@ -259,30 +259,33 @@ impl Validator {
                 .iter()
                 .map(|&fi| out.column(&exprs::key_name(fi)).and_then(|c| c.str()))
                 .collect::<Result<_, _>>()?;
-            let mut parts: Vec<_> = cols.iter().map(|c| c.iter()).collect();
-            let mut buf = String::new();
-            'rows: for i in 0..batch.rows.len() {
-                buf.clear();
-                let mut complete = true;
-                for (k, part) in parts.iter_mut().enumerate() {
-                    // A key with a missing part is not a key (SQL semantics); `required` covers it.
-                    match part.next().flatten() {
-                        Some(p) if complete => {
-                            if k > 0 {
-                                buf.push('\u{1f}');
-                            }
-                            buf.push_str(p);
-                        }
-                        _ => complete = false,
-                    }
-                }
-                if !complete {
-                    continue 'rows;
-                }
+            // The key of each row: one field's text as is, several joined by U+001F. A key with
+            // a missing part is not a key (SQL semantics); `required` covers it.
+            let n = batch.rows.len();
+            let joined: Vec<Option<String>> = if cols.len() > 1 {
+                let mut parts: Vec<_> = cols.iter().map(|c| c.iter()).collect();
+                (0..n)
+                    .map(|_| {
+                        let values: Vec<Option<&str>> =
+                            parts.iter_mut().map(|p| p.next().flatten()).collect();
+                        values
+                            .into_iter()
+                            .collect::<Option<Vec<&str>>>()
+                            .map(|v| v.join("\u{1f}"))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let keys: Vec<Option<&[u8]>> = match cols.as_slice() {
+                [single] => single.iter().map(|k| k.map(str::as_bytes)).collect(),
+                _ => joined
+                    .iter()
+                    .map(|k| k.as_deref().map(str::as_bytes))
+                    .collect(),
+            };
+            for (i, first) in state.seen.check(&keys, &batch.rows) {
                 let row = batch.rows[i];
-                let Some(first) = state.seen.first_row(buf.as_bytes(), row) else {
-                    continue;
-                };
                 let fields: Vec<&crate::plan::Field> =
                     key.fields.iter().map(|&fi| &structure.fields[fi]).collect();
                 let values: Vec<&str> = key

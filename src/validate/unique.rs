@@ -1,21 +1,25 @@
 //! The keys already seen by one `unique` rule: the only state of validation that grows with the
-//! input, so it is kept compact.
+//! input, so it is kept compact and probed cache-friendly.
 //!
-//! Key bytes live back to back in one arena; the hash table holds only an index per key, and
-//! each key's hash is kept so that growing the table never hashes a key again. For a million
-//! 12-byte keys that is about 50 MB, against well over 100 MB for a `HashMap<Box<str>, u64>`
-//! (one allocation per key, and a table of fat pointers).
+//! Key bytes live back to back in an arena; a hash table holds only an index per key, and each
+//! key's hash is kept so that growing a table never hashes a key again. For a million 12-byte
+//! keys that is about 50 MB, against well over 100 MB for a `HashMap<Box<str>, u64>`.
+//!
+//! A chunk's keys are probed partition by partition (256 partitions on middle bits of the
+//! hash): a million keys in one table means two cache misses per probe, while one partition's
+//! table stays small enough to be cached while the chunk's keys for it are probed.
 
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
 
-/// A set of keys, each remembered with the row it was first seen on.
+const PARTITIONS: usize = 256;
+
+/// One partition: keys whose hash falls in it.
 #[derive(Default)]
-pub struct KeySet {
-    table: HashTable<usize>,
-    hasher: foldhash::fast::RandomState,
+struct Part {
+    table: HashTable<u32>,
     arena: Vec<u8>,
     /// End offset in `arena` of each key (key `i` starts where key `i - 1` ends).
     ends: Vec<usize>,
@@ -23,25 +27,26 @@ pub struct KeySet {
     rows: Vec<u64>,
 }
 
-impl KeySet {
-    /// Remembers `key` as first seen on `row`, or returns the row it was first seen on.
-    pub fn first_row(&mut self, key: &[u8], row: u64) -> Option<u64> {
-        let hash = self.hasher.hash_one(key);
-        let Self {
+impl Part {
+    fn first_row(&mut self, hash: u64, key: &[u8], row: u64) -> Option<u64> {
+        let Part {
             table,
             arena,
             ends,
             hashes,
             rows,
-            ..
         } = self;
-        let bytes = |i: usize| &arena[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
-        let hashes_now = &*hashes;
+        let bytes = |i: u32| {
+            let i = i as usize;
+            &arena[if i == 0 { 0 } else { ends[i - 1] }..ends[i]]
+        };
+        let known = &*hashes;
         // One probe: find the key or the slot for it.
-        match table.entry(hash, |&i| bytes(i) == key, |&j| hashes_now[j]) {
-            Entry::Occupied(e) => Some(rows[*e.get()]),
+        match table.entry(hash, |&i| bytes(i) == key, |&j| known[j as usize]) {
+            Entry::Occupied(e) => Some(rows[*e.get() as usize]),
             Entry::Vacant(e) => {
-                e.insert(ends.len());
+                // Over 4 billion keys in one partition would not fit in memory anyway.
+                e.insert(u32::try_from(ends.len()).unwrap_or(u32::MAX));
                 arena.extend_from_slice(key);
                 ends.push(arena.len());
                 hashes.push(hash);
@@ -52,22 +57,78 @@ impl KeySet {
     }
 }
 
+/// A set of keys, each remembered with the row it was first seen on.
+pub struct KeySet {
+    parts: Vec<Part>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for KeySet {
+    fn default() -> Self {
+        KeySet {
+            parts: (0..PARTITIONS).map(|_| Part::default()).collect(),
+            hasher: Default::default(),
+        }
+    }
+}
+
+impl KeySet {
+    /// Checks one chunk's keys in row order (`None`: no key on that row). Returns, for each
+    /// key seen before (earlier in the chunk or in an earlier chunk), its position in `keys` and
+    /// the row it was first seen on, in position order.
+    pub fn check(&mut self, keys: &[Option<&[u8]>], rows: &[u64]) -> Vec<(usize, u64)> {
+        let hashed: Vec<(usize, u64)> = keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.map(|k| (i, self.hasher.hash_one(k))))
+            .collect();
+        // A stable counting sort by partition keeps row order within each partition, so the
+        // first occurrence inside a chunk is still the earliest row.
+        let part_of = |hash: u64| ((hash >> 32) as usize) % PARTITIONS;
+        let mut starts = [0usize; PARTITIONS + 1];
+        for &(_, h) in &hashed {
+            starts[part_of(h) + 1] += 1;
+        }
+        for p in 0..PARTITIONS {
+            starts[p + 1] += starts[p];
+        }
+        let mut order = vec![(0usize, 0u64); hashed.len()];
+        for &(i, h) in &hashed {
+            let slot = &mut starts[part_of(h)];
+            order[*slot] = (i, h);
+            *slot += 1;
+        }
+        let mut seen = Vec::new();
+        for (i, h) in order {
+            let key = keys[i].unwrap_or_default();
+            if let Some(first) = self.parts[part_of(h)].first_row(h, key, rows[i]) {
+                seen.push((i, first));
+            }
+        }
+        seen.sort_unstable_by_key(|&(i, _)| i);
+        seen
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn remembers_the_first_row_of_each_key() {
+    fn remembers_the_first_row_of_each_key_across_chunks() {
         let mut set = KeySet::default();
-        assert_eq!(set.first_row(b"A", 2), None);
-        assert_eq!(set.first_row(b"B", 3), None);
-        assert_eq!(set.first_row(b"", 4), None);
-        assert_eq!(set.first_row(b"A", 5), Some(2));
-        assert_eq!(set.first_row(b"", 6), Some(4));
-        for i in 0..10_000u64 {
-            assert_eq!(set.first_row(format!("k{i}").as_bytes(), 10 + i), None);
-        }
-        assert_eq!(set.first_row(b"k9999", 1), Some(10_009));
-        assert_eq!(set.rows.len(), 10_003);
+        let keys: Vec<Option<&[u8]>> = vec![Some(b"A"), Some(b"B"), None, Some(b""), Some(b"A")];
+        assert_eq!(set.check(&keys, &[2, 3, 4, 5, 6]), vec![(4, 2)]);
+        let keys: Vec<Option<&[u8]>> = vec![Some(b""), Some(b"C"), Some(b"B"), Some(b"C")];
+        assert_eq!(
+            set.check(&keys, &[7, 8, 9, 10]),
+            vec![(0, 5), (2, 3), (3, 8)]
+        );
+        let many: Vec<String> = (0..10_000).map(|i| format!("k{i}")).collect();
+        let keys: Vec<Option<&[u8]>> = many.iter().map(|k| Some(k.as_bytes())).collect();
+        let rows: Vec<u64> = (100..10_100).collect();
+        assert!(set.check(&keys, &rows).is_empty());
+        let again: Vec<Option<&[u8]>> = vec![Some(b"k9999"), Some(b"k0")];
+        assert_eq!(set.check(&again, &[1, 2]), vec![(0, 10_099), (1, 100)]);
     }
 }
