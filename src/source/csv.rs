@@ -228,13 +228,17 @@ impl CsvSource {
                 blank_before: after.line() - before,
             });
         }
-        if self.cr_only {
+        // The common case: the record and its line break took one line, nothing was skipped
+        // (at the very end of the file that line may also be a blank line before an
+        // unterminated last record, so the end is worked out below).
+        let consumed = after.line() - before;
+        let at_end = after.byte() + self.byte_offset >= self.info.size;
+        if self.cr_only || consumed == 0 || (consumed == 1 && !at_end) {
             return Ok(Next::Record {
                 line: before + self.line_offset,
                 blank_before: 0,
             });
         }
-        let at_end = after.byte() + self.byte_offset >= self.info.size;
         let ends_with_break = self.reader.get_ref().get_ref().last == Some(b'\n');
         let terminator = u64::from(!at_end || ends_with_break);
         let start = after
