@@ -121,7 +121,7 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
                 writer.write_chunk(&batch, &validated)?;
                 let t = &writer.tally;
                 progress.set_position(bytes.load(std::sync::atomic::Ordering::Relaxed));
-                progress.set_message(format!("{} rows, {} rejected", t.rows_read, t.rejected));
+                progress.set_message(format!("{} rows · {} rejected", t.rows_read, t.rejected));
                 if let Some(reason) = threshold(&plan, t, false) {
                     stop_reason = Some(reason);
                     break;
@@ -330,7 +330,7 @@ fn progress_bar(size: u64, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} · {msg} · {eta}",
+        "{spinner} {bar:20} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {wide_msg}",
     ) {
         bar.set_style(style);
     }
