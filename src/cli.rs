@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::pipeline::{self, Outcome, RunOptions};
+use crate::pipeline::{self, Job, Outcome, RunOptions};
 use crate::plan;
 
 #[derive(Debug, Parser)]
@@ -26,12 +26,25 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Read, validate, enrich and route every row, and write every target atomically.
+    Run {
+        /// The mapping file (TOML).
+        mapping: PathBuf,
+        /// Do everything but write targets: the same as `validate`.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Check a mapping file alone: keys, names, types, patterns and SQL. Reads no data.
     Check {
         /// The mapping file (TOML).
         mapping: PathBuf,
+        /// Override a mapping value, e.g. `--set lookups.brands.path=brands.csv` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+        sets: Vec<plan::SetArg>,
     },
-    /// Dry run: read and validate every row, write only the report (`_report/`).
+    /// Dry run: every stage of `run`, but only the report (`_report/`) is written.
     Validate {
         /// The mapping file (TOML).
         mapping: PathBuf,
@@ -54,6 +67,13 @@ pub struct RunArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Override a mapping value, e.g. `--set lookups.brands.path=brands.csv` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub sets: Vec<plan::SetArg>,
+}
+
+fn parse_set(arg: &str) -> Result<plan::SetArg, String> {
+    plan::overrides::parse_set(arg)
 }
 
 pub const EXIT_OK: u8 = 0;
@@ -75,49 +95,77 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Check { mapping } => match plan::load(&mapping, None) {
-            Ok(plan) => {
-                println!("{}", describe(&plan));
-                EXIT_OK
-            }
+        Command::Check { mapping, sets } => match plan::load(&mapping, None, &sets) {
+            Ok(plan) => match plan::bind(&plan, None) {
+                Ok(_) => {
+                    println!("{}", describe(&plan));
+                    EXIT_OK
+                }
+                Err(items) => {
+                    eprintln!("{}", plan.mapping.diagnostics(items));
+                    EXIT_FAILED
+                }
+            },
             Err(e) => {
                 eprintln!("{}", error_text(&e.to_string()));
                 EXIT_FAILED
             }
         },
-        Command::Validate { mapping, args } => {
-            let options = RunOptions {
-                input: args.input,
-                out: args.out,
-                limit: args.limit,
-                quiet: args.quiet,
-            };
-            match pipeline::validate(&mapping, &options) {
-                Ok(result) => {
-                    if !options.quiet {
-                        print!("{}", result.summary);
-                    }
-                    match result.outcome {
-                        Outcome::Clean => EXIT_OK,
-                        Outcome::Rejected => EXIT_REJECTED,
-                        Outcome::Stopped => {
-                            eprintln!(
-                                "error: the run was stopped: {}; the report covers the rows read until then",
-                                result
-                                    .report
-                                    .stop_reason
-                                    .as_deref()
-                                    .unwrap_or("a threshold was exceeded")
-                            );
-                            EXIT_FAILED
-                        }
-                    }
+        Command::Validate { mapping, args } => execute(&mapping, args, Job::Validate),
+        Command::Run {
+            mapping,
+            dry_run,
+            args,
+        } => execute(
+            &mapping,
+            args,
+            if dry_run { Job::Validate } else { Job::Run },
+        ),
+    }
+}
+
+fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
+    let options = RunOptions {
+        input: args.input,
+        out: args.out,
+        limit: args.limit,
+        quiet: args.quiet,
+        sets: args.sets,
+    };
+    let result = match job {
+        Job::Run => pipeline::run(mapping, &options),
+        Job::Validate => pipeline::validate(mapping, &options),
+    };
+    match result {
+        Ok(result) => {
+            if !options.quiet {
+                print!("{}", result.summary);
+            }
+            match result.outcome {
+                Outcome::Clean => EXIT_OK,
+                Outcome::Rejected => EXIT_REJECTED,
+                Outcome::NothingWritten => {
+                    eprintln!(
+                        "error: no row was written to any target; the report says why (rejected or unrouted rows)"
+                    );
+                    EXIT_FAILED
                 }
-                Err(e) => {
-                    eprintln!("{}", error_text(&e.to_string()));
+                Outcome::Stopped => {
+                    eprintln!(
+                        "error: the run was stopped: {}; no target was written and the report covers the rows read until then",
+                        result
+                            .report
+                            .stop_reason
+                            .as_deref()
+                            .unwrap_or("a threshold was exceeded")
+                    );
                     EXIT_FAILED
                 }
             }
+        }
+        Err(e) => {
+            eprintln!("{}", error_text(&e.to_string()));
+            EXIT_FAILED
         }
     }
 }
@@ -155,6 +203,52 @@ fn describe(plan: &plan::Plan) -> String {
             ));
         }
         None => lines.push("  structure  none: every column is read as optional text".into()),
+    }
+    for l in &plan.lookups {
+        lines.push(format!(
+            "  lookup     `{}`: {} (key {})",
+            l.name,
+            l.path.display(),
+            l.key.join(" + ")
+        ));
+    }
+    for e in &plan.enrich {
+        lines.push(format!(
+            "  enrich     {} → {} from `{}`",
+            e.matches.join(" + "),
+            e.adds
+                .iter()
+                .map(|(f, _)| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            plan.lookups[e.lookup].name
+        ));
+    }
+    for t in &plan.targets {
+        lines.push(format!(
+            "  target     `{}`: {} ({}){}",
+            t.name,
+            t.path.text,
+            t.format.name(),
+            t.when
+                .as_ref()
+                .map(|w| format!(" when {}", w.text))
+                .unwrap_or_default()
+        ));
+    }
+    if !plan.deferred.is_empty() {
+        let names: Vec<String> = plan
+            .deferred
+            .iter()
+            .map(|(n, _)| format!("`{n}`"))
+            .collect();
+        lines.push(format!(
+            "  note       {} {} not declared: {} must be input column{}, checked when a run reads the header",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" },
+            if names.len() == 1 { "it" } else { "they" },
+            if names.len() == 1 { "" } else { "s" },
+        ));
     }
     lines.join("\n")
 }

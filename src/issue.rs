@@ -12,6 +12,8 @@ use std::fmt;
 pub enum Stage {
     Source,
     Validate,
+    Enrich,
+    Route,
 }
 
 impl Stage {
@@ -19,6 +21,8 @@ impl Stage {
         match self {
             Stage::Source => "source",
             Stage::Validate => "validate",
+            Stage::Enrich => "enrich",
+            Stage::Route => "route",
         }
     }
 }
@@ -37,10 +41,12 @@ pub enum Code {
     LengthOutOfRange,
     DuplicateKey,
     CheckFailed,
+    LookupMiss,
+    Unrouted,
 }
 
 impl Code {
-    pub const ALL: [Code; 11] = [
+    pub const ALL: [Code; 13] = [
         Code::RaggedRow,
         Code::BadQuoting,
         Code::BadEncoding,
@@ -52,6 +58,8 @@ impl Code {
         Code::LengthOutOfRange,
         Code::DuplicateKey,
         Code::CheckFailed,
+        Code::LookupMiss,
+        Code::Unrouted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,12 +75,16 @@ impl Code {
             Code::LengthOutOfRange => "length-out-of-range",
             Code::DuplicateKey => "duplicate-key",
             Code::CheckFailed => "check-failed",
+            Code::LookupMiss => "lookup-miss",
+            Code::Unrouted => "unrouted",
         }
     }
 
     pub fn stage(self) -> Stage {
         match self {
             Code::RaggedRow | Code::BadQuoting | Code::BadEncoding => Stage::Source,
+            Code::LookupMiss => Stage::Enrich,
+            Code::Unrouted => Stage::Route,
             _ => Stage::Validate,
         }
     }

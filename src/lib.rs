@@ -3,13 +3,16 @@
 //! The crate is laid out as the pipeline a user configures (see `DESIGN.md` §2):
 //!
 //! ```text
-//! mapping.toml ─▶ plan ─▶ source ─▶ validate ─▶ report
+//! mapping.toml ─▶ plan ─▶ source ─▶ validate ─▶ enrich ─▶ route ─▶ sink ─▶ report
 //! ```
 //!
 //! - [`plan`] turns the mapping file into an immutable, fully checked [`plan::Plan`]; it reads no
 //!   data.
 //! - [`source`] reads the export into chunks of raw text columns with provenance.
 //! - [`validate`] types and checks each chunk with vectorised polars expressions.
+//! - [`enrich`] builds the row the targets see and joins lookup tables into it.
+//! - [`route`] decides which targets take each accepted row.
+//! - [`sink`] writes each target's files into a staging folder, committed atomically.
 //! - [`report`] writes `rejects.csv`, `errors.csv`, `report.json` and the terminal summary.
 //! - [`pipeline`] drives the stages; [`cli`] is the command line.
 //!
@@ -17,9 +20,12 @@
 //! kept for what stops a run (an unreadable mapping or input, a failed write).
 
 pub mod cli;
+pub mod enrich;
 pub mod issue;
 pub mod pipeline;
 pub mod plan;
 pub mod report;
+pub mod route;
+pub mod sink;
 pub mod source;
 pub mod validate;

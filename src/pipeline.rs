@@ -1,9 +1,9 @@
-//! Drives the stages for one run: plan → source → validate → report.
+//! Drives the stages for one run: plan → source → validate → enrich → route → sink → report.
 //!
 //! The source runs on its own thread and hands chunks over a small bounded channel, so reading
-//! and parsing the next chunk overlaps validating the current one while memory stays bounded to
-//! a few chunks. This module owns the run's policy — thresholds, the conservation check, exit
-//! outcome — and nothing about formats or rules.
+//! and parsing the next chunk overlaps the work on the current one while memory stays bounded to
+//! a few chunks. This module owns the run's policy — thresholds, the conservation check, the
+//! commit of outputs, the exit outcome — and nothing about formats or rules.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,8 +12,12 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::plan::{self, Diagnostic, Diagnostics, Plan, PlanError};
+use crate::enrich::{EnrichError, Enricher};
+use crate::plan::{self, Diagnostics, Plan, PlanError, SetArg};
 use crate::report::{self, ReportError, ReportWriter, RunReport};
+use crate::route::{RouteError, Router};
+use crate::sink::staging::{Mode, Staging, StagingError};
+use crate::sink::{SinkError, Sinks, TargetReport};
 use crate::source::csv::{CsvSource, ReadOptions};
 use crate::source::{self, Batch, CHUNK_ROWS, Fingerprint, SourceError};
 use crate::validate::{ValidateError, Validator};
@@ -29,6 +33,8 @@ pub struct RunOptions {
     pub limit: Option<u64>,
     /// No progress bar and no summary.
     pub quiet: bool,
+    /// `--set KEY=VALUE` overrides of mapping values.
+    pub sets: Vec<SetArg>,
 }
 
 /// Why a run did not complete.
@@ -38,10 +44,19 @@ pub enum RunError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The mapping does not fit the input (a missing column, an unknown name).
     #[error("{0}")]
-    MissingColumns(Box<Diagnostics>),
+    Unbound(Box<Diagnostics>),
     #[error(transparent)]
     Validate(#[from] ValidateError),
+    #[error(transparent)]
+    Enrich(#[from] EnrichError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Staging(#[from] StagingError),
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error(
@@ -53,12 +68,14 @@ pub enum RunError {
 /// How a completed run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every row was accepted.
+    /// Every row was accepted (and, for `run`, written or counted as unrouted).
     Clean,
     /// Some rows were rejected; the report says which.
     Rejected,
     /// A threshold stopped the run; the report covers the rows read until then.
     Stopped,
+    /// `run` completed but wrote no row to any target.
+    NothingWritten,
 }
 
 /// The result of a run: its outcome, the report and where it was written.
@@ -76,11 +93,29 @@ enum Message {
     Failed(SourceError),
 }
 
+/// Which job a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Every stage, targets written.
+    Run,
+    /// Every stage, only the report written.
+    Validate,
+}
+
 /// `rowferry validate`: every stage, writing only the report.
 pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunError> {
+    execute(mapping, options, Job::Validate)
+}
+
+/// `rowferry run`: every stage, writing the targets and the report atomically.
+pub fn run(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunError> {
+    execute(mapping, options, Job::Run)
+}
+
+fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, RunError> {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let plan = plan::load(mapping, options.input.as_deref())?;
+    let plan = plan::load(mapping, options.input.as_deref(), &options.sets)?;
     let plan_ms = started.elapsed().as_millis() as u64;
 
     let source = CsvSource::open(
@@ -90,13 +125,35 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
         },
     )?;
     let info = source.info().clone();
-    check_columns(&plan, &info.header, &info.path)?;
+    let binding = plan::bind(&plan, Some(&info.header))
+        .map_err(|items| RunError::Unbound(Box::new(plan.mapping.diagnostics(items))))?;
+    let enricher = Enricher::new(&plan, &binding).map_err(|e| match e {
+        EnrichError::Columns(items) => RunError::Unbound(Box::new(plan.mapping.diagnostics(items))),
+        other => other.into(),
+    })?;
+    let router = Router::new(&plan);
 
     let out_dir = options
         .out
         .clone()
         .unwrap_or_else(|| default_out_dir(&plan.mapping.path));
-    let mut writer = ReportWriter::create(&out_dir, &info.header, info.delimiter)?;
+    let writes_targets = job == Job::Run && !plan.targets.is_empty();
+    let staging = Staging::begin(
+        &out_dir,
+        if writes_targets {
+            Mode::Replace
+        } else {
+            Mode::Entries
+        },
+    )?;
+    let mut writer = ReportWriter::create(staging.dir(), &info.header, info.delimiter)?;
+    writer.tally.routing = !plan.targets.is_empty();
+    let mut sinks = if writes_targets {
+        Some(Sinks::new(&plan, &binding, staging.dir())?)
+    } else {
+        None
+    };
+    let mut per_target = vec![0u64; plan.targets.len()];
     let mut validator = Validator::new(plan.structure.clone(), &info.header);
 
     let progress = progress_bar(info.size, options.quiet);
@@ -117,8 +174,26 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
     for message in rx.iter() {
         match message {
             Message::Batch(batch) => {
-                let validated = validator.validate(&batch)?;
+                let mut validated = validator.validate(&batch)?;
+                let row = enricher.rows(&batch, &validated.typed, &mut validated.issues)?;
+                mark_rejected(&batch, &mut validated);
+                let routed =
+                    router.route(&row, &batch, &mut validated.rejected, &mut validated.issues)?;
+                // Row order, then stage order within a row.
+                validated.issues.sort_by_key(|i| i.row);
+                for (n, m) in per_target.iter_mut().zip(&routed.masks) {
+                    *n += m.sum().unwrap_or(0) as u64;
+                }
+                if let Some(sinks) = sinks.as_mut() {
+                    sinks.write(
+                        &row,
+                        &routed.masks,
+                        batch.rows.first().copied().unwrap_or(0),
+                    )?;
+                }
                 writer.write_chunk(&batch, &validated)?;
+                writer.tally.routed += routed.routed;
+                writer.tally.unrouted += routed.unrouted;
                 let t = &writer.tally;
                 progress.set_position(bytes.load(std::sync::atomic::Ordering::Relaxed));
                 progress.set_message(format!("{} rows · {} rejected", t.rows_read, t.rejected));
@@ -144,16 +219,49 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
     };
     let tally = writer.tally.clone();
     if !tally.conserved() {
-        return Err(RunError::Conservation(tally.equation()));
+        return Err(RunError::Conservation(format!(
+            "{}{}",
+            tally.equation(),
+            tally
+                .routing_equation()
+                .map(|r| format!("; {r}"))
+                .unwrap_or_default()
+        )));
     }
+    // A stopped run writes its report but no target: the previous targets stay as they were.
+    let targets: Vec<TargetReport> = match (sinks, &stop_reason) {
+        (Some(sinks), None) => sinks.finish()?,
+        _ => plan
+            .targets
+            .iter()
+            .zip(&per_target)
+            .map(|(t, n)| TargetReport {
+                name: t.name.clone(),
+                path: t.path.text.clone(),
+                format: t.format.name().to_string(),
+                rows: *n,
+                files: Vec::new(),
+            })
+            .collect(),
+    };
+    let staging = if stop_reason.is_some() && writes_targets {
+        // Keep only the report: re-stage it alone so the commit replaces nothing else.
+        restage_report_only(staging, &out_dir)?
+    } else {
+        staging
+    };
 
     let report_dir = out_dir.join(report::REPORT_DIR);
+    let command = match job {
+        Job::Run => "run",
+        Job::Validate => "validate",
+    };
     let report = RunReport {
         tool: report::ToolInfo {
             name: "rowferry".into(),
             version: env!("CARGO_PKG_VERSION").into(),
         },
-        command: "validate".into(),
+        command: command.into(),
         status: if stop_reason.is_some() {
             "stopped"
         } else {
@@ -180,17 +288,27 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
             header_row: plan.source.header_row,
             columns: info.header.clone(),
         },
+        overrides: plan.overrides.clone(),
         rows: report::RowCounts {
             read: tally.rows_read,
             skipped: tally.skipped,
             accepted: tally.accepted,
             rejected: tally.rejected,
+            routed: tally.routed,
+            unrouted: tally.unrouted,
         },
         conservation: report::Conservation {
             equation: tally.equation(),
+            routing: tally.routing_equation(),
             holds: tally.conserved(),
         },
         issues: report::IssueCounts::from_tally(&tally),
+        lookups: enricher
+            .lookup_rows()
+            .into_iter()
+            .map(|(name, path, rows)| report::LookupInfo { name, path, rows })
+            .collect(),
+        targets,
         outputs: [
             ("rejects", "rejects.csv"),
             ("errors", "errors.csv"),
@@ -206,10 +324,16 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
         },
         resources: report::Resources::now(),
     };
-    let report_dir = writer.commit(&report)?;
+    writer.finish(&report)?;
+    staging.commit()?;
     let summary = report::render_summary(&report, &tally, &report_dir);
     let outcome = if stop_reason.is_some() {
         Outcome::Stopped
+    } else if job == Job::Run
+        && !plan.targets.is_empty()
+        && report.targets.iter().all(|t| t.rows == 0)
+    {
+        Outcome::NothingWritten
     } else if tally.rejected > 0 {
         Outcome::Rejected
     } else {
@@ -221,6 +345,42 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
         report_dir,
         summary,
     })
+}
+
+/// A row with an error issue from any stage so far is rejected.
+fn mark_rejected(batch: &Batch, validated: &mut crate::validate::Validated) {
+    for issue in validated
+        .issues
+        .iter()
+        .filter(|i| i.severity == crate::issue::Severity::Error)
+    {
+        if let Ok(i) = batch.rows.binary_search(&issue.row) {
+            validated.rejected[i] = true;
+        }
+    }
+}
+
+/// A stopped `run` must not replace the previous targets: its target files are dropped from
+/// staging and only the report is committed.
+fn restage_report_only(staging: Staging, out_dir: &Path) -> Result<Staging, RunError> {
+    let dir = staging.dir().to_path_buf();
+    let entries = std::fs::read_dir(&dir).map_err(|source| StagingError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    for e in entries.flatten() {
+        if e.file_name() == report::REPORT_DIR {
+            continue;
+        }
+        let p = e.path();
+        let removed = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+        removed.map_err(|source| StagingError::Io { path: p, source })?;
+    }
+    Ok(staging.into_mode(Mode::Entries, out_dir))
 }
 
 fn read_all(mut source: CsvSource, tx: mpsc::SyncSender<Message>) {
@@ -251,49 +411,6 @@ pub fn default_out_dir(mapping: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "rowferry".into());
     PathBuf::from("out").join(stem)
-}
-
-/// Every declared column must be in the header: all missing ones are reported at once, each
-/// pointing at its field in the mapping.
-fn check_columns(plan: &Plan, header: &[String], input: &Path) -> Result<(), RunError> {
-    let Some(structure) = &plan.structure else {
-        return Ok(());
-    };
-    let items: Vec<Diagnostic> = structure
-        .fields
-        .iter()
-        .filter(|f| source::find_column(header, &f.column).is_none())
-        .map(|f| {
-            let d = Diagnostic::at(
-                f.span.clone(),
-                format!(
-                    "column `{}` of field `{}` is not in the header of `{}`",
-                    f.column,
-                    f.name,
-                    input.display()
-                ),
-            )
-            .label("no such column");
-            let suggested = d
-                .clone()
-                .suggest(&f.column, header.iter().map(String::as_str));
-            if suggested.help.is_some() {
-                suggested
-            } else {
-                d.help(format!(
-                    "the header has: {}; set `column = \"…\"` on the field",
-                    header.join(", ")
-                ))
-            }
-        })
-        .collect();
-    if items.is_empty() {
-        Ok(())
-    } else {
-        Err(RunError::MissingColumns(Box::new(
-            plan.mapping.diagnostics(items),
-        )))
-    }
 }
 
 /// Whether a `[run]` threshold is exceeded. During the run the rate is checked only once

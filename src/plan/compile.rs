@@ -13,31 +13,43 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::diagnostic::Diagnostic;
+use super::flow::Names;
 use super::keys;
+use super::overrides::SetArg;
 use super::raw::{RawCheck, RawField, RawMapping, RawRun, RawSource, RawStructure};
 use super::{
     Bound, Check, Diagnostics, EnumRule, Field, FieldType, MappingFile, Plan, RunPolicy,
-    SourcePlan, Structure, TYPE_NAMES, UniqueKey,
+    SourcePlan, Structure, TYPE_NAMES, UniqueKey, Unrouted,
 };
 use crate::issue::Severity;
 
 const DEFAULT_MIN_ROWS: u64 = 1000;
-const DEFAULT_DECIMAL_SCALE: u32 = 6;
+const DEFAULT_MAX_OPEN_FILES: usize = 64;
+use super::DEFAULT_DECIMAL_SCALE;
 const MAX_DECIMAL_SCALE: i64 = 18;
 const RULE_NAMES: [&str; 7] = [
     "type", "required", "unique", "pattern", "enum", "range", "length",
 ];
 
-pub(super) fn compile(path: &Path, text: &str, input: Option<&Path>) -> Result<Plan, Diagnostics> {
+pub(super) fn compile(
+    path: &Path,
+    text: &str,
+    input: Option<&Path>,
+    sets: &[SetArg],
+) -> Result<Plan, Diagnostics> {
     let fail = |items: Vec<Diagnostic>| Diagnostics::new(path, text, items);
 
     // Syntax first: nothing else can be read from a file that does not parse.
-    let doc = toml::de::DeTable::parse(text).map_err(|e| fail(vec![toml_error(&e)]))?;
+    let mut doc = toml::de::DeTable::parse(text).map_err(|e| fail(vec![toml_error(&e)]))?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (overrides, mut errs) =
+        super::overrides::apply(&mut doc, &|name| std::env::var(name).ok(), sets, &cwd);
 
-    let mut errs = Vec::new();
     let mut ignored: Vec<Vec<keys::Segment>> = Vec::new();
-    let raw: Result<RawMapping, toml::de::Error> = toml::de::Deserializer::parse(text)
-        .and_then(|de| serde_ignored::deserialize(de, |p| ignored.push(keys::segments(&p))));
+    let raw: Result<RawMapping, toml::de::Error> =
+        serde_ignored::deserialize(toml::de::Deserializer::from(doc.clone()), |p| {
+            ignored.push(keys::segments(&p))
+        });
     for path in &ignored {
         errs.push(keys::unknown_key(&doc, path));
     }
@@ -54,6 +66,16 @@ pub(super) fn compile(path: &Path, text: &str, input: Option<&Path>) -> Result<P
     let structure = c.structure_ref(&raw);
     let source = c.source(raw.source.as_ref(), &base, input);
     let run = c.run(raw.run.as_ref().map(|r| r.get_ref()));
+    let mut names = Names {
+        known: match &structure {
+            Some(Some(s)) => s.fields.iter().map(|f| f.name.clone()).collect(),
+            _ => Vec::new(),
+        },
+        deferred: Vec::new(),
+    };
+    let lookups = c.lookups(&raw.lookups, &base);
+    let enrich = c.enrich(&raw.enrich, &lookups, &mut names);
+    let targets = c.targets(&raw.targets, &mut names);
     if !c.errs.is_empty() {
         return Err(fail(c.errs));
     }
@@ -78,7 +100,12 @@ pub(super) fn compile(path: &Path, text: &str, input: Option<&Path>) -> Result<P
         name,
         source,
         structure: structure.map(Arc::new),
+        lookups,
+        enrich,
+        targets,
         run,
+        deferred: names.deferred,
+        overrides,
     })
 }
 
@@ -103,12 +130,12 @@ fn toml_error(e: &toml::de::Error) -> Diagnostic {
     Diagnostic::new(e.span(), message)
 }
 
-struct Compiler {
-    errs: Vec<Diagnostic>,
+pub(super) struct Compiler {
+    pub(super) errs: Vec<Diagnostic>,
 }
 
 impl Compiler {
-    fn err(&mut self, d: Diagnostic) {
+    pub(super) fn err(&mut self, d: Diagnostic) {
         self.errs.push(d);
     }
 
@@ -251,7 +278,7 @@ impl Compiler {
     }
 
     /// A single ASCII character option (`"\t"` and `"tab"` mean a tab).
-    fn byte_char(&mut self, v: &Spanned<String>, key: &str) -> Option<u8> {
+    pub(super) fn byte_char(&mut self, v: &Spanned<String>, key: &str) -> Option<u8> {
         let s = v.get_ref();
         let c = match s.as_str() {
             "tab" | "\\t" => "\t",
@@ -278,8 +305,34 @@ impl Compiler {
             max_errors: None,
             max_error_rate: None,
             min_rows: DEFAULT_MIN_ROWS,
+            unrouted: Unrouted::Count,
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
         };
         let Some(raw) = raw else { return policy };
+        if let Some(u) = &raw.unrouted {
+            match u.get_ref().as_str() {
+                "count" => policy.unrouted = Unrouted::Count,
+                "warn" => policy.unrouted = Unrouted::Warn,
+                "reject" => policy.unrouted = Unrouted::Reject,
+                other => self.err(
+                    Diagnostic::at(
+                        u.span(),
+                        format!("`unrouted` is `count`, `warn` or `reject`, not `{other}`"),
+                    )
+                    .label("unknown policy")
+                    .suggest(other, ["count", "warn", "reject"]),
+                ),
+            }
+        }
+        if let Some(m) = &raw.max_open_files {
+            match usize::try_from(*m.get_ref()) {
+                Ok(v) if v >= 1 => policy.max_open_files = v,
+                _ => self.err(
+                    Diagnostic::at(m.span(), "`max_open_files` must be 1 or more")
+                        .label("too small"),
+                ),
+            }
+        }
         if let Some(m) = &raw.max_errors {
             match u64::try_from(*m.get_ref()) {
                 Ok(v) => policy.max_errors = Some(v),
@@ -1047,17 +1100,6 @@ impl RuleSeverities {
     }
 }
 
-impl Diagnostic {
-    /// Adds `help` only when no suggestion was found.
-    fn help_if_none(self, help: String) -> Self {
-        if self.help.is_some() {
-            self
-        } else {
-            self.help(help)
-        }
-    }
-}
-
 /// How two canonical bounds of `ty` compare (`None` when they cannot be compared).
 fn bound_order(a: &str, b: &str, ty: &FieldType) -> Option<std::cmp::Ordering> {
     match ty {
@@ -1090,7 +1132,7 @@ fn check_format(format: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn polars_message(e: &polars::prelude::PolarsError) -> String {
+pub(super) fn polars_message(e: &polars::prelude::PolarsError) -> String {
     one_line(&e.to_string())
 }
 

@@ -46,6 +46,15 @@ impl Diagnostic {
     }
 
     /// Adds "did you mean `x`?" when a candidate is close to `wrong`.
+    /// Adds `help` only when no suggestion (or other help) was given.
+    pub fn help_if_none(self, help: impl Into<String>) -> Self {
+        if self.help.is_some() {
+            self
+        } else {
+            self.help(help)
+        }
+    }
+
     pub fn suggest<'a>(self, wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
         match did_you_mean(wrong, candidates) {
             Some(best) => self.help(format!("did you mean `{best}`?")),

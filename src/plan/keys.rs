@@ -13,7 +13,10 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::Diagnostic;
-use super::raw::{RawCheck, RawField, RawMapping, RawRun, RawSource, RawStructure};
+use super::raw::{
+    RawCheck, RawEnrich, RawField, RawLookup, RawMapping, RawRun, RawSource, RawStructure,
+    RawTarget,
+};
 
 /// One step of a path into the mapping tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +104,9 @@ fn known_keys(parent: &[Segment]) -> Option<&'static [&'static str]> {
         [] => Some(fields_of::<RawMapping>()),
         [a] if k(a, "source") => Some(fields_of::<RawSource>()),
         [a] if k(a, "run") => Some(fields_of::<RawRun>()),
+        [a, Key(_)] if k(a, "lookups") => Some(fields_of::<RawLookup>()),
+        [a, Index(_)] if k(a, "enrich") => Some(fields_of::<RawEnrich>()),
+        [a, Key(_)] if k(a, "targets") => Some(fields_of::<RawTarget>()),
         [a, Key(_)] if k(a, "structures") => Some(fields_of::<RawStructure>()),
         [a, Key(_), b, Key(_)] if k(a, "structures") && k(b, "fields") => {
             Some(fields_of::<RawField>())

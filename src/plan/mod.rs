@@ -7,10 +7,14 @@
 
 pub mod diagnostic;
 pub mod keys;
+pub mod overrides;
 pub mod raw;
 
+mod bind;
 mod compile;
+mod flow;
 
+pub use bind::{Binding, RowField, RowOrigin, bind};
 pub use compile::hex;
 
 use std::ops::Range;
@@ -21,6 +25,7 @@ use polars::prelude::{DataType, Expr, TimeUnit};
 
 use crate::issue::Severity;
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use overrides::{Applied, SetArg};
 
 /// Why a mapping could not be planned.
 #[derive(Debug, thiserror::Error)]
@@ -37,17 +42,13 @@ pub enum PlanError {
 
 /// Reads and compiles the mapping at `path`. `input` replaces `[source] path` (the `--input`
 /// flag), resolved against the working directory rather than the mapping file.
-pub fn load(path: &Path, input: Option<&Path>) -> Result<Plan, PlanError> {
+/// `sets` are the `--set KEY=VALUE` overrides; `${VAR}` in values reads the environment.
+pub fn load(path: &Path, input: Option<&Path>, sets: &[SetArg]) -> Result<Plan, PlanError> {
     let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    compile::compile(path, &text, input).map_err(|d| PlanError::Invalid(Box::new(d)))
-}
-
-/// Compiles mapping `text` as if read from `path` (used by tests and `load`).
-pub fn from_str(path: &Path, text: &str, input: Option<&Path>) -> Result<Plan, Diagnostics> {
-    compile::compile(path, text, input)
+    compile::compile(path, &text, input, sets).map_err(|d| PlanError::Invalid(Box::new(d)))
 }
 
 /// Everything a run needs, checked.
@@ -59,7 +60,16 @@ pub struct Plan {
     pub source: SourcePlan,
     /// The structure rows must satisfy; `None` reads every column as an optional string.
     pub structure: Option<Arc<Structure>>,
+    pub lookups: Vec<Lookup>,
+    pub enrich: Vec<Enrich>,
+    pub targets: Vec<Target>,
     pub run: RunPolicy,
+    /// Names used by `match`, `when`, `columns` and path templates that are neither declared
+    /// fields nor enriched ones: they must be columns of the input, checked when its header is
+    /// read (see [`bind`]).
+    pub deferred: Vec<(String, Range<usize>)>,
+    /// `${VAR}` values and `--set` overrides applied to the mapping.
+    pub overrides: Applied,
 }
 
 /// The mapping file itself, kept for diagnostics found later (a missing column) and the report.
@@ -96,6 +106,147 @@ pub struct RunPolicy {
     pub max_errors: Option<u64>,
     pub max_error_rate: Option<f64>,
     pub min_rows: u64,
+    pub unrouted: Unrouted,
+    pub max_open_files: usize,
+}
+
+/// `[run] unrouted`: what happens to an accepted row that no target takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unrouted {
+    /// Counted in the report.
+    Count,
+    /// Counted, and an `unrouted` warning per row in `errors.csv`.
+    Warn,
+    /// Rejected with an `unrouted` error.
+    Reject,
+}
+
+/// `[lookups.NAME]`: a reference table, loaded once.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub name: String,
+    pub path: PathBuf,
+    /// Key columns, in order.
+    pub key: Vec<String>,
+    pub ignore_case: bool,
+    pub trim: bool,
+    pub delimiter: Option<u8>,
+    /// Where the lookup is declared.
+    pub span: Range<usize>,
+}
+
+/// `[[enrich]]`: fields added from a lookup.
+#[derive(Debug, Clone)]
+pub struct Enrich {
+    /// Index into `Plan::lookups`.
+    pub lookup: usize,
+    /// The row field matched against each key column, in the lookup's key order.
+    pub matches: Vec<String>,
+    /// New field ← lookup column.
+    pub adds: Vec<(String, String)>,
+    pub on_miss: OnMiss,
+    /// Where `match` is written, for issues and diagnostics.
+    pub span: Range<usize>,
+}
+
+/// `on_miss`: what a row whose key is not in the lookup gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnMiss {
+    /// A `lookup-miss` error: the row is rejected.
+    Reject,
+    /// The added fields are null.
+    Null,
+    /// The added fields take these values (one per `add`, in order).
+    Default(Vec<String>),
+}
+
+/// `[targets.NAME]`: one output.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub path: PathTemplate,
+    pub format: Format,
+    pub when: Option<SqlExpr>,
+    pub columns: Vec<(String, SqlExpr)>,
+    pub passthrough: bool,
+    pub batch_size: Option<u64>,
+    pub csv: CsvOptions,
+    pub span: Range<usize>,
+}
+
+/// A compiled SQL expression and where it was written.
+#[derive(Debug, Clone)]
+pub struct SqlExpr {
+    pub text: String,
+    pub expr: Expr,
+    pub span: Range<usize>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Tsv,
+    Json,
+    Ndjson,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// CSV and TSV writing options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    pub delimiter: u8,
+    pub quote_style: QuoteStyle,
+    pub crlf: bool,
+    pub bom: bool,
+    pub header: bool,
+}
+
+/// When a CSV field is quoted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteStyle {
+    Necessary,
+    Always,
+    NonNumeric,
+    Never,
+}
+
+/// A target path: literal text, `{field}` and `{batch}` placeholders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    pub text: String,
+    pub parts: Vec<PathPart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPart {
+    Text(String),
+    Field(String),
+    Batch,
+}
+
+impl PathTemplate {
+    /// The fields the path is partitioned by, in order.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            PathPart::Field(f) => Some(f.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn has_batch(&self) -> bool {
+        self.parts.contains(&PathPart::Batch)
+    }
 }
 
 /// A declared data structure.
@@ -185,6 +336,9 @@ pub enum FieldType {
 pub const TYPE_NAMES: [&str; 10] = [
     "string", "integer", "decimal", "number", "boolean", "date", "datetime", "email", "url", "uuid",
 ];
+
+/// Decimal places kept when a `decimal` field does not declare `scale`.
+pub const DEFAULT_DECIMAL_SCALE: u32 = 6;
 
 /// Precision of every decimal column: the largest polars allows.
 pub const DECIMAL_PRECISION: usize = 38;

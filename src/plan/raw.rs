@@ -22,6 +22,15 @@ pub struct RawMapping {
     /// Data structures, by name, in declaration order.
     #[serde(default)]
     pub structures: IndexMap<String, Spanned<RawStructure>>,
+    /// Reference tables, by name, loaded once and read-only.
+    #[serde(default)]
+    pub lookups: IndexMap<String, Spanned<RawLookup>>,
+    /// Enrichment steps, applied in order.
+    #[serde(default)]
+    pub enrich: Vec<Spanned<RawEnrich>>,
+    /// Output files, by name, in declaration order.
+    #[serde(default)]
+    pub targets: IndexMap<String, Spanned<RawTarget>>,
     /// Thresholds and policies for the run.
     pub run: Option<Spanned<RawRun>>,
 }
@@ -124,4 +133,70 @@ pub struct RawRun {
     pub max_error_rate: Option<Spanned<f64>>,
     /// Rows read before `max_error_rate` is checked during the run (default 1000).
     pub min_rows: Option<Spanned<i64>>,
+    /// What happens to an accepted row no target takes: `count` (default), `warn`, `reject`.
+    pub unrouted: Option<Spanned<String>>,
+    /// The most output files kept open at once (default 64); others are reopened as needed.
+    pub max_open_files: Option<Spanned<i64>>,
+}
+
+/// `[lookups.NAME]`: a reference table.
+#[derive(Debug, Deserialize)]
+pub struct RawLookup {
+    pub description: Option<String>,
+    /// The table's file, relative to the mapping file. CSV with a header record.
+    pub path: Option<Spanned<String>>,
+    /// The key column, or several: `key = ["Region", "Sku"]`.
+    pub key: Option<Spanned<toml::Value>>,
+    /// Match keys without regard to case.
+    pub ignore_case: Option<bool>,
+    /// Match keys without surrounding white space.
+    pub trim: Option<bool>,
+    /// One character; default: sniffed from the header line.
+    pub delimiter: Option<Spanned<String>>,
+}
+
+/// `[[enrich]]`: adds fields from a lookup.
+#[derive(Debug, Deserialize)]
+pub struct RawEnrich {
+    pub description: Option<String>,
+    /// The lookup's name.
+    pub lookup: Option<Spanned<String>>,
+    /// Row field → lookup key column.
+    #[serde(rename = "match")]
+    pub match_: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// New field → lookup column.
+    pub add: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// `reject` (default), `null` or `default`.
+    pub on_miss: Option<Spanned<String>>,
+    /// New field → value, for `on_miss = "default"`.
+    pub default: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+}
+
+/// `[targets.NAME]`: an output.
+#[derive(Debug, Deserialize)]
+pub struct RawTarget {
+    pub description: Option<String>,
+    /// Relative to the output folder; `{field}` partitions, `{batch}` numbers rolled files.
+    pub path: Option<Spanned<String>>,
+    /// `csv`, `tsv`, `json` or `ndjson`; default: from the extension.
+    pub format: Option<Spanned<String>>,
+    /// A SQL predicate: the rows this target takes (default: every accepted row).
+    pub when: Option<Spanned<String>>,
+    /// Output column → SQL expression over the row's fields, in order.
+    #[serde(default)]
+    pub columns: IndexMap<String, Spanned<String>>,
+    /// Write every field first; `columns` then add or replace some.
+    pub passthrough: Option<bool>,
+    /// Records per file; needs `{batch}` in the path.
+    pub batch_size: Option<Spanned<i64>>,
+    /// CSV: one character (default `,`; TSV: tab).
+    pub delimiter: Option<Spanned<String>>,
+    /// CSV: `necessary` (default), `always`, `non_numeric` or `never`.
+    pub quote_style: Option<Spanned<String>>,
+    /// CSV: `lf` (default) or `crlf`.
+    pub line_ending: Option<Spanned<String>>,
+    /// CSV: start the file with a UTF-8 byte order mark (default false).
+    pub bom: Option<bool>,
+    /// CSV: write the header record (default true).
+    pub header: Option<bool>,
 }

@@ -27,7 +27,6 @@ const EXAMPLES_PER_CODE: usize = 3;
 
 /// The folder, under the output folder, that holds the report.
 pub const REPORT_DIR: &str = "_report";
-const STAGING_DIR: &str = ".rowferry-staging";
 
 /// A report file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +57,12 @@ pub struct Tally {
     pub examples: Vec<Issue>,
     /// The last row number seen.
     pub last_row: u64,
+    /// Whether rows are routed to targets (the mapping declares some).
+    pub routing: bool,
+    /// Accepted rows taken by at least one target.
+    pub routed: u64,
+    /// Accepted rows no target takes.
+    pub unrouted: u64,
 }
 
 impl Tally {
@@ -95,9 +100,11 @@ impl Tally {
         }
     }
 
-    /// rows read = skipped + accepted + rejected.
+    /// rows read = skipped + accepted + rejected, and, when rows are routed,
+    /// accepted = routed + unrouted.
     pub fn conserved(&self) -> bool {
         self.rows_read == self.skipped + self.accepted + self.rejected
+            && (!self.routing || self.accepted == self.routed + self.unrouted)
     }
 
     pub fn equation(&self) -> String {
@@ -106,11 +113,20 @@ impl Tally {
             self.rows_read, self.skipped, self.accepted, self.rejected
         )
     }
+
+    /// The routing half of the conservation equation, when there are targets.
+    pub fn routing_equation(&self) -> Option<String> {
+        self.routing.then(|| {
+            format!(
+                "{} accepted = {} routed to a target + {} unrouted",
+                self.accepted, self.routed, self.unrouted
+            )
+        })
+    }
 }
 
-/// Streams `rejects.csv` and `errors.csv` into a staging folder.
+/// Streams `rejects.csv` and `errors.csv` into the run's staging folder.
 pub struct ReportWriter {
-    out_dir: PathBuf,
     staging: PathBuf,
     errors: csv::Writer<BufWriter<File>>,
     rejects: csv::Writer<BufWriter<File>>,
@@ -120,19 +136,15 @@ pub struct ReportWriter {
 }
 
 impl ReportWriter {
-    /// Creates the staging folder under `out_dir` and the two CSV files with their headers.
+    /// Creates `_report/` in the `staging` folder and the two CSV files with their headers.
     /// `rejects.csv` uses the source's `header` and `delimiter`, so it can be fed back.
-    pub fn create(out_dir: &Path, header: &[String], delimiter: u8) -> Result<Self, ReportError> {
-        let staging = out_dir.join(STAGING_DIR);
+    pub fn create(staging: &Path, header: &[String], delimiter: u8) -> Result<Self, ReportError> {
+        let staging = staging.to_path_buf();
         let report = staging.join(REPORT_DIR);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| ReportError::Write { path, source }
         };
-        if staging.exists() {
-            // Left by a run that died: never part of a committed output.
-            fs::remove_dir_all(&staging).map_err(io(&staging))?;
-        }
         fs::create_dir_all(&report).map_err(io(&report))?;
         let open =
             |name: &str, delimiter: u8| -> Result<csv::Writer<BufWriter<File>>, ReportError> {
@@ -161,7 +173,6 @@ impl ReportWriter {
         rejects_header.extend(["_row", "_line", "_errors"]);
         w(&mut rejects, "rejects.csv", &rejects_header)?;
         Ok(ReportWriter {
-            out_dir: out_dir.to_path_buf(),
             staging,
             errors,
             rejects,
@@ -279,8 +290,8 @@ impl ReportWriter {
         Ok(())
     }
 
-    /// Writes `report.json`, flushes everything and moves `_report` into place.
-    pub fn commit(mut self, report: &RunReport) -> Result<PathBuf, ReportError> {
+    /// Flushes the CSV files and writes `report.json`, in the staging folder.
+    pub fn finish(mut self, report: &RunReport) -> Result<(), ReportError> {
         let dir = self.staging.join(REPORT_DIR);
         let io = |path: PathBuf| move |source| ReportError::Write { path, source };
         self.errors.flush().map_err(io(dir.join("errors.csv")))?;
@@ -293,16 +304,7 @@ impl ReportWriter {
             source: std::io::Error::other(e),
         })?;
         json.push(b'\n');
-        fs::write(&json_path, json).map_err(io(json_path.clone()))?;
-
-        let target = self.out_dir.join(REPORT_DIR);
-        let old = self.staging.join("_previous");
-        if target.exists() {
-            fs::rename(&target, &old).map_err(io(target.clone()))?;
-        }
-        fs::rename(&dir, &target).map_err(io(target.clone()))?;
-        fs::remove_dir_all(&self.staging).map_err(io(self.staging.clone()))?;
-        Ok(target)
+        fs::write(&json_path, json).map_err(io(json_path.clone()))
     }
 }
 
@@ -360,9 +362,15 @@ pub struct RunReport {
     pub started_at: String,
     pub mapping: MappingInfo,
     pub input: InputInfo,
+    /// `--set` overrides and `${VAR}` values applied to the mapping.
+    pub overrides: crate::plan::overrides::Applied,
     pub rows: RowCounts,
     pub conservation: Conservation,
     pub issues: IssueCounts,
+    /// Lookups loaded: name, file and rows.
+    pub lookups: Vec<LookupInfo>,
+    /// Per target: rows, and (for `run`) each file written with its checksum.
+    pub targets: Vec<crate::sink::TargetReport>,
     pub outputs: BTreeMap<String, String>,
     pub durations_ms: Durations,
     pub resources: Resources,
@@ -426,11 +434,24 @@ pub struct RowCounts {
     pub skipped: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// Accepted rows taken by at least one target.
+    pub routed: u64,
+    /// Accepted rows no target takes.
+    pub unrouted: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupInfo {
+    pub name: String,
+    pub path: String,
+    pub rows: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Conservation {
     pub equation: String,
+    /// accepted = routed + unrouted, when the mapping has targets.
+    pub routing: Option<String>,
     pub holds: bool,
 }
 

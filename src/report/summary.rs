@@ -48,6 +48,9 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
         "✗ ROWS UNACCOUNTED FOR"
     };
     let _ = writeln!(s, "  rows     {}  {mark}", report.conservation.equation);
+    if let Some(routing) = &report.conservation.routing {
+        let _ = writeln!(s, "           {routing}");
+    }
     if tally.errors + tally.warnings == 0 {
         let _ = writeln!(s, "  issues   none");
     } else {
@@ -92,6 +95,35 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
         }
     }
     let _ = writeln!(s);
+    if !report.targets.is_empty() {
+        let written = report.command == "run" && report.stop_reason.is_none();
+        let _ = writeln!(
+            s,
+            "  {:<24}{:>10}{:>8}  path",
+            if written {
+                "targets"
+            } else {
+                "targets (not written)"
+            },
+            "rows",
+            "files",
+        );
+        for t in &report.targets {
+            let _ = writeln!(
+                s,
+                "    {:<22}{:>10}{:>8}  {}",
+                t.name,
+                t.rows,
+                if written {
+                    t.files.len().to_string()
+                } else {
+                    "-".into()
+                },
+                t.path
+            );
+        }
+        let _ = writeln!(s);
+    }
     if let Some(reason) = &report.stop_reason {
         let _ = writeln!(s, "  stopped  {reason}");
     }

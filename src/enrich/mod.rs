@@ -1,0 +1,526 @@
+//! The enrich stage: builds the row the targets see and adds fields from lookup tables.
+//!
+//! `enrich` owns lookups: each `[lookups.NAME]` file is read once, its key normalised (`trim`,
+//! `ignore_case`) and indexed in a hash table, then only read. Each chunk is joined against it
+//! as a hash join — the lookup is the build side, built once for the whole run; the chunk is the
+//! probe side, its key column(s) hashed in one pass, and the added columns gathered by the
+//! matched row indexes in one vectorised `take`. A miss follows the step's `on_miss`: a
+//! `lookup-miss` issue (rejecting the row), nulls, or declared defaults. A row whose key is null
+//! is not looked up: `required` is the rule for missing values.
+
+use std::path::PathBuf;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+use polars::prelude::{
+    BooleanChunked, ChunkFull, ChunkTake, ChunkZip, Column, DataFrame, DataType, IdxCa, IdxSize,
+    IntoColumn, IntoLazy, NULL, NewChunkedArray, PolarsError, StringChunked, col, lit, when,
+};
+
+use crate::issue::{Code, Issue, Severity};
+use crate::plan::{Binding, Diagnostic, Lookup, OnMiss, Plan, RowOrigin, SourcePlan};
+use crate::source::csv::{CsvSource, ReadOptions};
+use crate::source::{Batch, SourceError, column_name};
+
+/// Lookups larger than this get no "did you mean" in `lookup-miss` messages (it would scan
+/// every key for every miss).
+const SUGGEST_MAX_KEYS: usize = 20_000;
+
+/// Why enrichment could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    #[error("cannot read lookup `{name}`: {source}")]
+    Read {
+        name: String,
+        #[source]
+        source: SourceError,
+    },
+    #[error(
+        "lookup `{name}` (`{path}`) has a broken record at line {line}: {message}; fix the lookup file"
+    )]
+    Broken {
+        name: String,
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error(
+        "lookup `{name}` (`{path}`) has the key {key} on rows {first} and {second}; a key must name one row, so remove or merge the duplicate"
+    )]
+    DuplicateKey {
+        name: String,
+        path: PathBuf,
+        key: String,
+        first: u64,
+        second: u64,
+    },
+    #[error(
+        "lookup `{name}` (`{path}`) has an empty key on row {row}; every row of a lookup needs its key"
+    )]
+    EmptyKey {
+        name: String,
+        path: PathBuf,
+        row: u64,
+    },
+    #[error("{}", .0.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))]
+    Columns(Vec<Diagnostic>),
+    #[error(
+        "the enrich stage failed on the chunk starting at row {row}: {source}; this is a bug in rowferry, please report it with the mapping"
+    )]
+    Engine {
+        row: u64,
+        #[source]
+        source: PolarsError,
+    },
+}
+
+/// A lookup file, loaded and indexed.
+pub struct LookupTable {
+    pub name: String,
+    pub path: PathBuf,
+    /// Every column as optional text (empty → null), named by header.
+    frame: DataFrame,
+    header: Vec<String>,
+    ignore_case: bool,
+    trim: bool,
+    /// Normalised keys, concatenated; `index` points into it.
+    arena: Vec<u8>,
+    /// (start, end, row in `frame`) of each key in `arena`.
+    entries: Vec<(u32, u32, IdxSize)>,
+    index: HashTable<u32>,
+    hasher: FixedState,
+    /// Rows read (for the report).
+    pub rows: u64,
+}
+
+/// Normalises one key part as the lookup declares.
+fn normalise<'a>(value: &'a str, trim: bool, ignore_case: bool, buf: &'a mut String) -> &'a str {
+    let v = if trim { value.trim() } else { value };
+    if ignore_case {
+        buf.clear();
+        buf.extend(v.chars().flat_map(char::to_lowercase));
+        buf.as_str()
+    } else {
+        v
+    }
+}
+
+impl LookupTable {
+    /// Reads and indexes the lookup `l`.
+    pub fn load(l: &Lookup) -> Result<Self, EnrichError> {
+        let read = |source| EnrichError::Read {
+            name: l.name.clone(),
+            source,
+        };
+        let plan = SourcePlan {
+            path: l.path.clone(),
+            delimiter: l.delimiter,
+            quote: b'"',
+            escape: None,
+            comment: None,
+            header_row: 1,
+        };
+        let mut source = CsvSource::open(&plan, &ReadOptions { limit: None }).map_err(read)?;
+        let header = source.info().header.clone();
+        let mut frames = Vec::new();
+        let mut row_numbers: Vec<u64> = Vec::new();
+        while let Some(batch) = source.next_batch(crate::source::CHUNK_ROWS).map_err(read)? {
+            if let Some(r) = batch.rejects.first() {
+                return Err(EnrichError::Broken {
+                    name: l.name.clone(),
+                    path: l.path.clone(),
+                    line: r.issue.line,
+                    message: r.issue.message.clone(),
+                });
+            }
+            row_numbers.extend(&batch.rows);
+            frames.push(batch.frame);
+        }
+        let mut frame = match frames.split_first() {
+            Some((first, rest)) => {
+                let mut f = first.clone();
+                for other in rest {
+                    f.vstack_mut(other).map_err(|e| engine(0, e))?;
+                }
+                f
+            }
+            None => DataFrame::new(
+                0,
+                (0..header.len())
+                    .map(|i| Column::new_empty(column_name(i).into(), &DataType::String))
+                    .collect(),
+            )
+            .map_err(|e| engine(0, e))?,
+        };
+        frame.rechunk_mut();
+        // Optional text: empty cells are null; columns named by header.
+        let exprs: Vec<_> = (0..header.len())
+            .map(|i| {
+                let c = col(column_name(i));
+                when(c.clone().eq(lit("")))
+                    .then(lit(NULL).cast(DataType::String))
+                    .otherwise(c)
+                    .alias(header[i].as_str())
+            })
+            .collect();
+        let frame = frame
+            .lazy()
+            .select(exprs)
+            .collect()
+            .map_err(|e| engine(0, e))?;
+
+        let key_cols: Vec<&StringChunked> =
+            l.key
+                .iter()
+                .map(|k| {
+                    frame.column(k).and_then(|c| c.str()).map_err(|_| {
+                        EnrichError::Columns(vec![missing(l, k, &header, l.span.clone())])
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        let mut table = LookupTable {
+            name: l.name.clone(),
+            path: l.path.clone(),
+            header,
+            ignore_case: l.ignore_case,
+            trim: l.trim,
+            arena: Vec::new(),
+            entries: Vec::new(),
+            index: HashTable::new(),
+            hasher: FixedState::default(),
+            rows: frame.height() as u64,
+            frame: DataFrame::empty(),
+        };
+        let mut key = Vec::new();
+        let mut buf = String::new();
+        for i in 0..table.rows as usize {
+            let parts: Option<Vec<&str>> = key_cols.iter().map(|c| c.get(i)).collect();
+            let row = row_numbers.get(i).copied().unwrap_or(0);
+            let Some(parts) = parts else {
+                return Err(EnrichError::EmptyKey {
+                    name: l.name.clone(),
+                    path: l.path.clone(),
+                    row,
+                });
+            };
+            table.key_bytes(&parts, &mut key, &mut buf);
+            if let Some(first) = table.find(&key) {
+                return Err(EnrichError::DuplicateKey {
+                    name: l.name.clone(),
+                    path: l.path.clone(),
+                    key: parts
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(" + "),
+                    first: row_numbers.get(first as usize).copied().unwrap_or(0),
+                    second: row,
+                });
+            }
+            table.insert(&key, i as IdxSize);
+        }
+        table.frame = frame;
+        Ok(table)
+    }
+
+    fn key_bytes(&self, parts: &[&str], key: &mut Vec<u8>, buf: &mut String) {
+        key.clear();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                key.push(0x1f);
+            }
+            key.extend_from_slice(normalise(p, self.trim, self.ignore_case, buf).as_bytes());
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, key: &[u8]) -> Option<IdxSize> {
+        let h = self.hash(key);
+        self.index
+            .find(h, |&e| {
+                let (s, t, _) = self.entries[e as usize];
+                &self.arena[s as usize..t as usize] == key
+            })
+            .map(|&e| self.entries[e as usize].2)
+    }
+
+    fn insert(&mut self, key: &[u8], row: IdxSize) {
+        let h = self.hash(key);
+        let start = self.arena.len() as u32;
+        self.arena.extend_from_slice(key);
+        let e = self.entries.len() as u32;
+        self.entries.push((start, self.arena.len() as u32, row));
+        let (arena, entries, hasher) = (&self.arena, &self.entries, &self.hasher);
+        self.index.insert_unique(h, e, |&x| {
+            use std::hash::BuildHasher;
+            let (s, t, _) = entries[x as usize];
+            hasher.hash_one(&arena[s as usize..t as usize])
+        });
+    }
+
+    /// The key closest to `value`, for a "did you mean" (small lookups only).
+    fn closest(&self, value: &str) -> Option<String> {
+        if self.entries.len() > SUGGEST_MAX_KEYS {
+            return None;
+        }
+        let mut buf = String::new();
+        let wanted = normalise(value, true, true, &mut buf).to_string();
+        let mut best: Option<(f64, &[u8])> = None;
+        for &(s, t, _) in &self.entries {
+            let k = &self.arena[s as usize..t as usize];
+            let Ok(text) = std::str::from_utf8(k) else {
+                continue;
+            };
+            let mut b2 = String::new();
+            let score = strsim::jaro_winkler(&wanted, normalise(text, true, true, &mut b2));
+            if score >= 0.85 && best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, k));
+            }
+        }
+        best.and_then(|(_, k)| String::from_utf8(k.to_vec()).ok())
+    }
+}
+
+fn missing(
+    l: &Lookup,
+    column: &str,
+    header: &[String],
+    span: std::ops::Range<usize>,
+) -> Diagnostic {
+    Diagnostic::at(
+        span,
+        format!(
+            "lookup `{}` has no column `{column}` (`{}`)",
+            l.name,
+            l.path.display()
+        ),
+    )
+    .label("no such column")
+    .suggest(column, header.iter().map(String::as_str))
+    .help_if_none(format!("its columns are: {}", header.join(", ")))
+}
+
+fn engine(row: u64, source: PolarsError) -> EnrichError {
+    EnrichError::Engine { row, source }
+}
+
+/// Builds each chunk's row and joins the lookups into it.
+pub struct Enricher {
+    binding: Binding,
+    tables: Vec<LookupTable>,
+    plan: Plan,
+}
+
+impl Enricher {
+    /// Loads every lookup the plan declares and checks the columns the steps use.
+    pub fn new(plan: &Plan, binding: &Binding) -> Result<Self, EnrichError> {
+        let tables: Vec<LookupTable> = plan
+            .lookups
+            .iter()
+            .map(LookupTable::load)
+            .collect::<Result<_, _>>()?;
+        let mut problems = Vec::new();
+        for e in &plan.enrich {
+            let t = &tables[e.lookup];
+            let l = &plan.lookups[e.lookup];
+            for (_, column) in &e.adds {
+                if !t.header.contains(column) {
+                    problems.push(missing(l, column, &t.header, e.span.clone()));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(EnrichError::Columns(problems));
+        }
+        Ok(Enricher {
+            binding: binding.clone(),
+            tables,
+            plan: plan.clone(),
+        })
+    }
+
+    /// Rows per lookup, for the report.
+    pub fn lookup_rows(&self) -> Vec<(String, String, u64)> {
+        self.tables
+            .iter()
+            .map(|t| (t.name.clone(), t.path.display().to_string(), t.rows))
+            .collect()
+    }
+
+    /// The row of every frame row of `batch`: declared fields from `typed`, other columns as
+    /// optional text, then the enriched fields. Lookup misses under `reject` are pushed to
+    /// `issues`.
+    pub fn rows(
+        &self,
+        batch: &Batch,
+        typed: &DataFrame,
+        issues: &mut Vec<Issue>,
+    ) -> Result<DataFrame, EnrichError> {
+        let first_row = batch.rows.first().copied().unwrap_or(0);
+        let n = batch.rows.len();
+        let mut columns: Vec<Column> = Vec::with_capacity(self.binding.row.len());
+        let mut texts = Vec::new();
+        for f in &self.binding.row {
+            match f.origin {
+                RowOrigin::Field(_) => columns.push(
+                    typed
+                        .column(&f.name)
+                        .map_err(|e| engine(first_row, e))?
+                        .clone(),
+                ),
+                RowOrigin::Column(ci) => {
+                    let c = col(column_name(ci));
+                    let blank = batch.shapes.get(ci).is_none_or(|s| s.blank);
+                    texts.push(
+                        if blank {
+                            when(c.clone().eq(lit("")))
+                                .then(lit(NULL).cast(DataType::String))
+                                .otherwise(c)
+                        } else {
+                            c
+                        }
+                        .alias(f.name.as_str()),
+                    );
+                }
+                RowOrigin::Enriched { .. } => {}
+            }
+        }
+        if !texts.is_empty() {
+            let extra = batch
+                .frame
+                .clone()
+                .lazy()
+                .select(texts)
+                .collect()
+                .map_err(|e| engine(first_row, e))?;
+            columns.extend(extra.columns().iter().cloned());
+        }
+        // Keep the binding's order: fields, then columns (enriched fields follow).
+        let mut row = DataFrame::new(n, columns).map_err(|e| engine(first_row, e))?;
+        for e in &self.plan.enrich {
+            let added = self.join(e, &row, batch, issues)?;
+            for c in added {
+                row.with_column(c).map_err(|e| engine(first_row, e))?;
+            }
+        }
+        Ok(row)
+    }
+
+    /// One enrich step over a chunk: probe, gather, apply `on_miss`.
+    fn join(
+        &self,
+        e: &crate::plan::Enrich,
+        row: &DataFrame,
+        batch: &Batch,
+        issues: &mut Vec<Issue>,
+    ) -> Result<Vec<Column>, EnrichError> {
+        let first_row = batch.rows.first().copied().unwrap_or(0);
+        let t = &self.tables[e.lookup];
+        let n = row.height();
+        // The key as text: typed fields in their canonical form (`01` read as integer is `1`).
+        let keys: Vec<StringChunked> = e
+            .matches
+            .iter()
+            .map(|m| {
+                row.column(m)
+                    .and_then(|c| c.cast(&DataType::String))
+                    .and_then(|c| c.str().cloned())
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|err| engine(first_row, err))?;
+        let mut iters: Vec<_> = keys.iter().map(|k| k.iter()).collect();
+        let mut idx: Vec<Option<IdxSize>> = Vec::with_capacity(n);
+        let mut missed: Vec<bool> = Vec::with_capacity(n);
+        let mut key = Vec::new();
+        let mut buf = String::new();
+        let mut parts: Vec<Option<&str>> = Vec::with_capacity(iters.len());
+        for i in 0..n {
+            parts.clear();
+            parts.extend(iters.iter_mut().map(|it| it.next().flatten()));
+            let Some(present) = parts.iter().copied().collect::<Option<Vec<&str>>>() else {
+                idx.push(None);
+                missed.push(false);
+                continue;
+            };
+            t.key_bytes(&present, &mut key, &mut buf);
+            let found = t.find(&key);
+            idx.push(found);
+            missed.push(found.is_none());
+            if found.is_none() && e.on_miss == OnMiss::Reject {
+                issues.push(self.miss_issue(e, t, batch, i, &present));
+            }
+        }
+        let idx = IdxCa::from_slice_options("idx".into(), &idx);
+        let missed = BooleanChunked::from_slice("missed".into(), &missed);
+        let mut out = Vec::new();
+        for (ai, (name, column)) in e.adds.iter().enumerate() {
+            let source = t
+                .frame
+                .column(column)
+                .and_then(|c| c.str().cloned())
+                .map_err(|err| engine(first_row, err))?;
+            let mut taken = source.take(&idx).map_err(|err| engine(first_row, err))?;
+            if let OnMiss::Default(values) = &e.on_miss {
+                let default = StringChunked::full("default".into(), &values[ai], n);
+                taken = default
+                    .zip_with(&missed, &taken)
+                    .map_err(|err| engine(first_row, err))?;
+            }
+            taken.rename(name.as_str().into());
+            out.push(taken.into_column());
+        }
+        Ok(out)
+    }
+
+    fn miss_issue(
+        &self,
+        e: &crate::plan::Enrich,
+        t: &LookupTable,
+        batch: &Batch,
+        i: usize,
+        values: &[&str],
+    ) -> Issue {
+        let field = e.matches.first().cloned().unwrap_or_default();
+        let column = self
+            .plan
+            .structure
+            .as_ref()
+            .and_then(|s| s.fields.iter().find(|f| f.name == field))
+            .map(|f| f.column.clone())
+            .unwrap_or_else(|| field.clone());
+        let l = &self.plan.lookups[e.lookup];
+        let shown = values
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let mut message = format!(
+            "{shown} is not in lookup `{}` (key {})",
+            t.name,
+            l.key
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        );
+        if values.len() == 1
+            && let Some(close) = t.closest(values[0])
+        {
+            message.push_str(&format!("; did you mean `{close}`?"));
+        }
+        Issue {
+            row: batch.rows[i],
+            line: batch.lines[i],
+            code: Code::LookupMiss,
+            severity: Severity::Error,
+            field,
+            column,
+            value: values.join(" | "),
+            message,
+        }
+    }
+}

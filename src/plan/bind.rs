@@ -1,0 +1,243 @@
+//! Binds a plan to the input's header: the fields a row carries from source to targets.
+//!
+//! A row's fields are the declared fields (typed), then the input's other columns (text, by
+//! header name), then the fields added by `enrich`. Without a structure every column is an
+//! optional text field. Names the plan could not resolve alone (deferred) are checked here, and
+//! every `when` and target column is type-checked against the row — all problems at once, as
+//! diagnostics on the mapping file. `rowferry check` binds without a header: it checks what the
+//! mapping alone can tell.
+
+use polars::prelude::{DataFrame, DataType, IntoLazy, Series};
+
+use super::compile::polars_message;
+use super::diagnostic::Diagnostic;
+use super::{Plan, SqlExpr};
+use crate::source::find_column;
+
+/// Where a row field comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOrigin {
+    /// A declared field (index into the structure).
+    Field(usize),
+    /// An input column no field declares (index into the header).
+    Column(usize),
+    /// Added by enrich step `step`, its `add`-th field.
+    Enriched { step: usize, add: usize },
+}
+
+/// One field of the row handed to routing and targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowField {
+    pub name: String,
+    pub dtype: DataType,
+    pub origin: RowOrigin,
+}
+
+/// The row's fields, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    pub row: Vec<RowField>,
+}
+
+impl Binding {
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.row.iter().position(|f| f.name == name)
+    }
+}
+
+/// Binds `plan` to an input `header` (or, for `check`, to none).
+pub fn bind(plan: &Plan, header: Option<&[String]>) -> Result<Binding, Vec<Diagnostic>> {
+    let mut errs = Vec::new();
+    let mut row: Vec<RowField> = Vec::new();
+    if let Some(s) = &plan.structure {
+        for (fi, f) in s.fields.iter().enumerate() {
+            if let Some(header) = header
+                && find_column(header, &f.column).is_none()
+            {
+                errs.push(missing_column(plan, f, header));
+            }
+            row.push(RowField {
+                name: f.name.clone(),
+                dtype: f.ty.dtype(),
+                origin: RowOrigin::Field(fi),
+            });
+        }
+    }
+    if let Some(header) = header {
+        let claimed: Vec<usize> = plan
+            .structure
+            .iter()
+            .flat_map(|s| s.fields.iter())
+            .filter_map(|f| find_column(header, &f.column))
+            .collect();
+        for (ci, h) in header.iter().enumerate() {
+            if claimed.contains(&ci) {
+                continue;
+            }
+            let base = match h.trim() {
+                "" => format!("column_{}", ci + 1),
+                t => t.to_string(),
+            };
+            // A repeated header name gets a number, so no column is hidden.
+            let mut name = base.clone();
+            let mut n = 2;
+            while row.iter().any(|f| f.name == name) {
+                name = format!("{base} ({n})");
+                n += 1;
+            }
+            row.push(RowField {
+                name,
+                dtype: DataType::String,
+                origin: RowOrigin::Column(ci),
+            });
+        }
+    }
+    for (step, e) in plan.enrich.iter().enumerate() {
+        for (add, (name, _)) in e.adds.iter().enumerate() {
+            row.push(RowField {
+                name: name.clone(),
+                dtype: DataType::String,
+                origin: RowOrigin::Enriched { step, add },
+            });
+        }
+    }
+    let names: Vec<&str> = row.iter().map(|f| f.name.as_str()).collect();
+    let unresolved: Vec<&str> = plan
+        .deferred
+        .iter()
+        .filter(|(name, _)| !names.contains(&name.as_str()))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if let Some(header) = header {
+        for (name, span) in plan
+            .deferred
+            .iter()
+            .filter(|(n, _)| unresolved.contains(&n.as_str()))
+        {
+            errs.push(
+                Diagnostic::at(
+                    span.clone(),
+                    format!(
+                        "`{name}` is neither a field nor a column of `{}`",
+                        plan.source.path.display()
+                    ),
+                )
+                .label("unknown name")
+                .suggest(name, names.iter().copied())
+                .help_if_none(format!(
+                    "the row's fields are: {}; the input's columns: {}",
+                    names.join(", "),
+                    header.join(", ")
+                )),
+            );
+        }
+    }
+    if errs.is_empty() {
+        type_check(plan, &row, &unresolved, &mut errs);
+    }
+    if errs.is_empty() {
+        Ok(Binding { row })
+    } else {
+        Err(errs)
+    }
+}
+
+fn missing_column(plan: &Plan, f: &super::Field, header: &[String]) -> Diagnostic {
+    let d = Diagnostic::at(
+        f.span.clone(),
+        format!(
+            "column `{}` of field `{}` is not in the header of `{}`",
+            f.column,
+            f.name,
+            plan.source.path.display()
+        ),
+    )
+    .label("no such column");
+    let suggested = d
+        .clone()
+        .suggest(&f.column, header.iter().map(String::as_str));
+    if suggested.help.is_some() {
+        suggested
+    } else {
+        d.help(format!(
+            "the header has: {}; set `column = \"…\"` on the field",
+            header.join(", ")
+        ))
+    }
+}
+
+/// Every `when` must give true or false and every target column must evaluate, on the row's
+/// types. Expressions naming a field not resolved yet (no header) are left for the run.
+fn type_check(plan: &Plan, row: &[RowField], unresolved: &[&str], errs: &mut Vec<Diagnostic>) {
+    let columns = row
+        .iter()
+        .map(|f| Series::new_empty(f.name.as_str().into(), &f.dtype).into())
+        .collect();
+    let Ok(empty) = DataFrame::new(0, columns) else {
+        return;
+    };
+    let evaluate = |sql: &SqlExpr| -> Option<Result<DataType, String>> {
+        let roots = sql.expr.clone().meta().root_names();
+        if roots.iter().any(|r| unresolved.contains(&r.as_str())) {
+            return None;
+        }
+        Some(
+            empty
+                .clone()
+                .lazy()
+                .select([sql.expr.clone().alias("value")])
+                .collect()
+                .map_err(|e| polars_message(&e))
+                .and_then(|df| {
+                    df.columns()
+                        .first()
+                        .map(|c| c.dtype().clone())
+                        .ok_or_else(|| "no value".to_string())
+                }),
+        )
+    };
+    for t in &plan.targets {
+        if let Some(w) = &t.when {
+            match evaluate(w) {
+                Some(Ok(DataType::Boolean)) | None => {}
+                Some(Ok(other)) => errs.push(
+                    Diagnostic::at(
+                        w.span.clone(),
+                        format!(
+                            "`when` of target `{}` gives a `{other}`, not true or false",
+                            t.name
+                        ),
+                    )
+                    .label("not a predicate")
+                    .help("write a condition, e.g. `stock > 0`"),
+                ),
+                Some(Err(e)) => errs.push(
+                    Diagnostic::at(
+                        w.span.clone(),
+                        format!(
+                            "`when` of target `{}` cannot be evaluated on the row's types",
+                            t.name
+                        ),
+                    )
+                    .label("type error")
+                    .help(e),
+                ),
+            }
+        }
+        for (name, sql) in &t.columns {
+            if let Some(Err(e)) = evaluate(sql) {
+                errs.push(
+                    Diagnostic::at(
+                        sql.span.clone(),
+                        format!(
+                            "column `{name}` of target `{}` cannot be evaluated on the row's types",
+                            t.name
+                        ),
+                    )
+                    .label("type error")
+                    .help(e),
+                );
+            }
+        }
+    }
+}
