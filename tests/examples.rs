@@ -33,39 +33,55 @@ fn every_mapping_passes_check() {
             let (run, _) = validate_example(path.to_str().unwrap());
             assert!(
                 run.code == 0 || run.code == 1,
+                "{} must validate its sample: {}",
+                path.display(),
+                run.stderr
+            );
+            let scratch = Project::new();
+            let out = scratch.path().join("out");
+            let run = rowferry(
+                &repo(),
+                &[
+                    "run",
+                    path.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--quiet",
+                ],
+            );
+            assert!(
+                run.code == 0 || run.code == 1,
                 "{} must run on its sample: {}",
                 path.display(),
                 run.stderr
             );
+            assert_eq!(scratch.report()["conservation"]["holds"], true);
         }
     }
     assert!(n >= 1, "mappings/ holds the examples");
 }
 
-/// `shop-products.toml` finds exactly the defects seeded in the sample, row by row.
-#[test]
-fn shop_products_finds_exactly_the_seeded_defects() {
-    let (run, p) = validate_example("mappings/shop-products.toml");
-    assert_eq!(run.code, 1, "{}", run.stderr);
+/// The `(row, line, field, code)` of every issue a shipped example must find.
+fn expected_issues(name: &str) -> BTreeSet<(u64, u64, String, String)> {
+    std::fs::read_to_string(repo().join("tests/data").join(name))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (
+                c[0].parse().unwrap(),
+                c[1].parse().unwrap(),
+                c[2].to_string(),
+                c[3].to_string(),
+            )
+        })
+        .collect()
+}
 
-    let expected: BTreeSet<(u64, u64, String, String)> =
-        std::fs::read_to_string(repo().join("tests/data/shop-products.expected-issues.tsv"))
-            .unwrap()
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let c: Vec<&str> = l.split('\t').collect();
-                (
-                    c[0].parse().unwrap(),
-                    c[1].parse().unwrap(),
-                    c[2].to_string(),
-                    c[3].to_string(),
-                )
-            })
-            .collect();
-    let got: BTreeSet<(u64, u64, String, String)> = p
-        .errors()
+fn found_issues(p: &Project) -> BTreeSet<(u64, u64, String, String)> {
+    p.errors()
         .into_iter()
         .map(|e| {
             (
@@ -75,8 +91,16 @@ fn shop_products_finds_exactly_the_seeded_defects() {
                 e["code"].clone(),
             )
         })
-        .collect();
-    assert_eq!(got, expected);
+        .collect()
+}
+
+/// `shop-products.toml` finds exactly the defects seeded in the sample, row by row.
+#[test]
+fn shop_products_finds_exactly_the_seeded_defects() {
+    let (run, p) = validate_example("mappings/shop-products.toml");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let expected = expected_issues("shop-products.expected-issues.tsv");
+    assert_eq!(found_issues(&p), expected);
 
     // rejects.csv holds those rows with their original values, in the source dialect.
     let original = csv::ReaderBuilder::new()
@@ -116,4 +140,49 @@ fn shop_products_finds_exactly_the_seeded_defects() {
     assert_eq!(report["rows"]["accepted"], 282);
     assert_eq!(report["rows"]["rejected"], 18);
     assert_eq!(report["issues"]["by_code"]["type-mismatch"]["errors"], 5);
+}
+
+/// `crm-contacts.toml` finds the defects seeded in the CRM export (samples/crm/README.md) and
+/// the contacts of the owner who left, and splits the rest by owner.
+#[test]
+fn crm_contacts_finds_the_seeded_defects_and_splits_by_owner() {
+    let (run, p) = validate_example("mappings/crm-contacts.toml");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        found_issues(&p),
+        expected_issues("crm-contacts.expected-issues.tsv")
+    );
+    let report = p.report();
+    assert_eq!(report["rows"]["read"], 161);
+    assert_eq!(report["rows"]["skipped"], 1);
+    assert_eq!(report["rows"]["rejected"], 17);
+    assert_eq!(report["rows"]["accepted"], 143);
+    assert_eq!(report["issues"]["by_code"]["lookup-miss"]["errors"], 9);
+
+    let out = Project::new();
+    let dir = out.path().join("out");
+    let run = rowferry(
+        &repo(),
+        &[
+            "run",
+            "mappings/crm-contacts.toml",
+            "--out",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    // Valid rows per owner, from samples/crm/README.md, under the new CRM's user ids.
+    for (user, rows) in [
+        ("u_8a0798", 43),
+        ("u_eb3e26", 31),
+        ("u_fc810c", 30),
+        ("u_71d3be", 21),
+        ("u_bc1844", 18),
+    ] {
+        let contacts = read_csv(&dir.join(format!("contacts/{user}.csv")), b',');
+        assert_eq!(contacts.len(), rows, "{user}");
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.join("contacts")).unwrap().collect();
+    assert_eq!(files.len(), 5, "one file per owner still in the CRM");
 }
