@@ -87,6 +87,13 @@ pub struct RunResult {
     pub summary: String,
 }
 
+/// A chunk's rows and, per target, the rows it takes; with the chunk's first row number.
+type Routed = (
+    polars::prelude::DataFrame,
+    Vec<polars::prelude::BooleanChunked>,
+    u64,
+);
+
 enum Message {
     Batch(Batch),
     Done(Fingerprint),
@@ -148,8 +155,23 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     )?;
     let mut writer = ReportWriter::create(staging.dir(), &info.header, info.delimiter)?;
     writer.tally.routing = !plan.targets.is_empty();
-    let mut sinks = if writes_targets {
-        Some(Sinks::new(&plan, &binding, staging.dir())?)
+    // Targets are written on their own thread, overlapping the next chunk's validation.
+    let sinks = if writes_targets {
+        let mut sinks = Sinks::new(&plan, &binding, staging.dir())?;
+        let (tx, rx) = mpsc::sync_channel::<Routed>(2);
+        let handle = std::thread::Builder::new()
+            .name("rowferry-write".into())
+            .spawn(move || -> Result<Vec<TargetReport>, SinkError> {
+                for (row, masks, first) in rx {
+                    sinks.write(&row, &masks, first)?;
+                }
+                sinks.finish()
+            })
+            .map_err(|e| SinkError::Write {
+                path: staging.dir().to_path_buf(),
+                source: e,
+            })?;
+        Some((tx, handle))
     } else {
         None
     };
@@ -184,12 +206,12 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
                 for (n, m) in per_target.iter_mut().zip(&routed.masks) {
                     *n += m.sum().unwrap_or(0) as u64;
                 }
-                if let Some(sinks) = sinks.as_mut() {
-                    sinks.write(
-                        &row,
-                        &routed.masks,
-                        batch.rows.first().copied().unwrap_or(0),
-                    )?;
+                if let Some((tx, _)) = &sinks {
+                    let first = batch.rows.first().copied().unwrap_or(0);
+                    if tx.send((row, routed.masks.clone(), first)).is_err() {
+                        // The writer stopped on an error: it is reported below.
+                        break;
+                    }
                 }
                 writer.write_chunk(&batch, &validated)?;
                 writer.tally.routed += routed.routed;
@@ -210,6 +232,19 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     // A stopped run leaves the reader blocked on a closed channel: it ends on its own.
     let _ = reader.join();
     progress.finish_and_clear();
+    let written = match sinks {
+        Some((tx, handle)) => {
+            drop(tx);
+            let result = handle.join().unwrap_or_else(|_| {
+                Err(SinkError::Write {
+                    path: staging.dir().to_path_buf(),
+                    source: std::io::Error::other("the writer thread panicked"),
+                })
+            });
+            Some(result?)
+        }
+        None => None,
+    };
     if stop_reason.is_none() {
         stop_reason = threshold(&plan, &writer.tally, true);
     }
@@ -229,8 +264,11 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         )));
     }
     // A stopped run writes its report but no target: the previous targets stay as they were.
-    let targets: Vec<TargetReport> = match (sinks, &stop_reason) {
-        (Some(sinks), None) => sinks.finish()?,
+    // Nothing written is a failed run too: the previous targets stay as they were.
+    let nothing_written =
+        writes_targets && stop_reason.is_none() && per_target.iter().all(|n| *n == 0);
+    let targets: Vec<TargetReport> = match (written, &stop_reason) {
+        (Some(written), None) if !nothing_written => written,
         _ => plan
             .targets
             .iter()
@@ -244,7 +282,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             })
             .collect(),
     };
-    let staging = if stop_reason.is_some() && writes_targets {
+    let staging = if (stop_reason.is_some() || nothing_written) && writes_targets {
         // Keep only the report: re-stage it alone so the commit replaces nothing else.
         restage_report_only(staging, &out_dir)?
     } else {
@@ -329,10 +367,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let summary = report::render_summary(&report, &tally, &report_dir);
     let outcome = if stop_reason.is_some() {
         Outcome::Stopped
-    } else if job == Job::Run
-        && !plan.targets.is_empty()
-        && report.targets.iter().all(|t| t.rows == 0)
-    {
+    } else if nothing_written {
         Outcome::NothingWritten
     } else if tally.rejected > 0 {
         Outcome::Rejected

@@ -9,5 +9,6 @@ mod corpus;
 mod examples;
 mod properties;
 mod rules;
+mod run;
 mod source;
 mod validate;

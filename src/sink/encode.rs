@@ -26,6 +26,43 @@ pub struct TextColumn {
     pub text: StringChunked,
 }
 
+/// A text column as one contiguous array, for fast access by row.
+pub struct TextArray(StringChunked);
+
+impl TextArray {
+    pub fn new(c: &TextColumn) -> Self {
+        TextArray(c.text.rechunk().into_owned())
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.0.get(i)
+    }
+}
+
+/// `days` since 1970-01-01 as `YYYY-MM-DD` (the civil-from-days algorithm), without going
+/// through a format string for every value.
+fn iso_date(days: i32, out: &mut String) {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    use std::fmt::Write;
+    // As chrono writes years outside 0..=9999: signed, at least four digits.
+    let _ = if (0..=9999).contains(&y) {
+        write!(out, "{y:04}-{m:02}-{d:02}")
+    } else if y < 0 {
+        write!(out, "-{:04}-{m:02}-{d:02}", -y)
+    } else {
+        write!(out, "+{y}-{m:02}-{d:02}")
+    };
+}
+
 /// The canonical text of a column of `n` values.
 pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
     let c = if c.len() == n || n == 0 {
@@ -37,7 +74,21 @@ pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
     let (kind, text) = match s.dtype() {
         DataType::String => (Kind::Text, s.str()?.clone()),
         DataType::Boolean => (Kind::Boolean, s.cast(&DataType::String)?.str()?.clone()),
-        DataType::Date => (Kind::Text, s.date()?.to_string("%Y-%m-%d")?),
+        DataType::Date => {
+            let days = s.date()?.physical();
+            let mut buf = String::with_capacity(10);
+            let text: StringChunked = days
+                .iter()
+                .map(|d| {
+                    d.map(|d| {
+                        buf.clear();
+                        iso_date(d, &mut buf);
+                        buf.clone()
+                    })
+                })
+                .collect();
+            (Kind::Text, text)
+        }
         DataType::Datetime(_, _) => (Kind::Text, s.datetime()?.to_string("%Y-%m-%dT%H:%M:%S%.f")?),
         DataType::Decimal(_, scale) => {
             let text = s.cast(&DataType::String)?.str()?.clone();
@@ -291,5 +342,24 @@ fn csv_error(e: csv::Error) -> io::Error {
     match e.into_kind() {
         csv::ErrorKind::Io(e) => e,
         other => io::Error::other(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates_match_chrono() {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        for days in (-800_000..800_000)
+            .step_by(997)
+            .chain([0, -1, 59, 60, 11_016, 19_782])
+        {
+            let mut s = String::new();
+            iso_date(days, &mut s);
+            let expected = epoch + chrono::Duration::days(days as i64);
+            assert_eq!(s, expected.format("%Y-%m-%d").to_string(), "{days}");
+        }
     }
 }

@@ -67,14 +67,15 @@ pub struct FileReport {
     pub sha256: String,
 }
 
-/// A file being written: bytes are hashed on their way to the buffer.
-struct Out {
-    file: BufWriter<File>,
+/// A file being written: bytes are hashed as the buffer in front of it flushes them, in large
+/// blocks.
+struct Hashed {
+    file: File,
     hasher: Sha256,
     bytes: u64,
 }
 
-impl Write for Out {
+impl Write for Hashed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -86,6 +87,8 @@ impl Write for Out {
         self.file.flush()
     }
 }
+
+type Out = BufWriter<Hashed>;
 
 struct FileState {
     rel: PathBuf,
@@ -106,6 +109,9 @@ struct Partition {
     rows: u64,
     /// The file rows currently go to.
     file: Option<usize>,
+    /// Added to its file names when another value sanitises to the same name; decided once,
+    /// so every batch of a value is named alike.
+    suffix: Option<String>,
 }
 
 struct TargetSink {
@@ -268,12 +274,9 @@ impl Sinks {
                 groups[g].1.push(i);
             }
         }
-        let mut values: Vec<Vec<Option<&str>>> = Vec::new();
-        // Row-major view of the chunk's text, built once.
-        for i in 0..n {
-            values.push(columns.iter().map(|c| c.text.get(i)).collect());
-        }
+        let arrays: Vec<encode::TextArray> = columns.iter().map(encode::TextArray::new).collect();
         let kinds: Vec<Kind> = columns.iter().map(|c| c.kind).collect();
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(arrays.len());
         for (key, rows) in groups {
             let mut rest: &[usize] = &rows;
             while !rest.is_empty() {
@@ -288,12 +291,14 @@ impl Sinks {
                     source: std::io::Error::other("the file is not open"),
                 })?;
                 for &i in &rest[..take] {
-                    encoder
-                        .record(&values[i], &kinds, &t.tree)
-                        .map_err(|source| SinkError::Write {
+                    values.clear();
+                    values.extend(arrays.iter().map(|a| a.get(i)));
+                    encoder.record(&values, &kinds, &t.tree).map_err(|source| {
+                        SinkError::Write {
                             path: path.clone(),
                             source,
-                        })?;
+                        }
+                    })?;
                 }
                 file.rows += take as u64;
                 t.rows += take as u64;
@@ -343,16 +348,32 @@ impl Sinks {
         batch: u64,
     ) -> Result<usize, SinkError> {
         let t = &mut self.targets[ti];
-        let mut rel = render(&t.target, key, batch, None);
-        let folded = fold(&rel);
-        match t.used.get(&folded) {
-            Some(owner) if owner.as_slice() != key => {
-                // Two values that sanitise to the same name: the later one gets a suffix.
-                rel = render(&t.target, key, batch, Some(&disambiguator(key)));
+        if !t.partitions.contains_key(key) {
+            // The first time a value is seen: does its name (batch aside) clash with another's?
+            let mut suffix = None;
+            let stem = fold(&render(&t.target, key, 0, None));
+            if t.used
+                .get(&stem)
+                .is_some_and(|owner| owner.as_slice() != key)
+            {
+                let tag = disambiguator(key);
+                t.used
+                    .insert(fold(&render(&t.target, key, 0, Some(&tag))), key.to_vec());
+                suffix = Some(tag);
+            } else {
+                t.used.insert(stem, key.to_vec());
             }
-            _ => {}
+            t.partitions.insert(
+                key.to_vec(),
+                Partition {
+                    rows: 0,
+                    file: None,
+                    suffix,
+                },
+            );
         }
-        t.used.insert(fold(&rel), key.to_vec());
+        let suffix = t.partitions.get(key).and_then(|p| p.suffix.clone());
+        let rel = render(&t.target, key, batch, suffix.as_deref());
         let fi = t.files.len();
         t.files.push(FileState {
             rel,
@@ -364,11 +385,9 @@ impl Sinks {
             created: false,
             last_used: 0,
         });
-        let p = t.partitions.entry(key.to_vec()).or_insert(Partition {
-            rows: 0,
-            file: None,
-        });
-        p.file = Some(fi);
+        if let Some(p) = t.partitions.get_mut(key) {
+            p.file = Some(fi);
+        }
         self.touch(ti, fi)?;
         Ok(fi)
     }
@@ -403,11 +422,14 @@ impl Sinks {
         let format = t.target.format;
         let csv = t.target.csv;
         let f = &mut t.files[fi];
-        let out = Out {
-            file: BufWriter::with_capacity(64 * 1024, file),
-            hasher: std::mem::take(&mut f.hasher),
-            bytes: f.bytes,
-        };
+        let out = BufWriter::with_capacity(
+            256 * 1024,
+            Hashed {
+                file,
+                hasher: std::mem::take(&mut f.hasher),
+                bytes: f.bytes,
+            },
+        );
         let fresh = !f.created;
         let mut encoder =
             Encoder::new(format, csv, out, fresh).map_err(|source| SinkError::Write {
@@ -461,12 +483,14 @@ impl Sinks {
         let path = self.root.join(&self.targets[ti].files[fi].rel);
         let f = &mut self.targets[ti].files[fi];
         if let Some(encoder) = f.encoder.take() {
-            let mut out = encoder.into_inner().map_err(|source| SinkError::Write {
+            let out = encoder.into_inner().map_err(|source| SinkError::Write {
                 path: path.clone(),
                 source,
             })?;
-            out.flush()
-                .map_err(|source| SinkError::Write { path, source })?;
+            let out = out.into_inner().map_err(|e| SinkError::Write {
+                path,
+                source: e.into_error(),
+            })?;
             f.hasher = out.hasher;
             f.bytes = out.bytes;
             self.open -= 1;
