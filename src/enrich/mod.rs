@@ -105,6 +105,22 @@ fn normalise<'a>(value: &'a str, trim: bool, ignore_case: bool, buf: &'a mut Str
     }
 }
 
+/// Appends one normalised key part to `key`, without allocating (ASCII lower-cased byte-wise).
+#[inline]
+fn push_normalised(value: &str, trim: bool, ignore_case: bool, key: &mut Vec<u8>) {
+    let v = if trim { value.trim() } else { value };
+    if !ignore_case {
+        key.extend_from_slice(v.as_bytes());
+    } else if v.is_ascii() {
+        key.extend(v.bytes().map(|b| b.to_ascii_lowercase()));
+    } else {
+        let mut utf8 = [0u8; 4];
+        for c in v.chars().flat_map(char::to_lowercase) {
+            key.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+        }
+    }
+}
+
 impl LookupTable {
     /// Reads and indexes the lookup `l`.
     pub fn load(l: &Lookup) -> Result<Self, EnrichError> {
@@ -192,7 +208,6 @@ impl LookupTable {
             frame: DataFrame::empty(),
         };
         let mut key = Vec::new();
-        let mut buf = String::new();
         for i in 0..table.rows as usize {
             let parts: Option<Vec<&str>> = key_cols.iter().map(|c| c.get(i)).collect();
             let row = row_numbers.get(i).copied().unwrap_or(0);
@@ -203,7 +218,7 @@ impl LookupTable {
                     row,
                 });
             };
-            table.key_bytes(&parts, &mut key, &mut buf);
+            table.key_bytes(&parts, &mut key);
             if let Some(first) = table.find(&key) {
                 return Err(EnrichError::DuplicateKey {
                     name: l.name.clone(),
@@ -223,13 +238,13 @@ impl LookupTable {
         Ok(table)
     }
 
-    fn key_bytes(&self, parts: &[&str], key: &mut Vec<u8>, buf: &mut String) {
+    fn key_bytes(&self, parts: &[&str], key: &mut Vec<u8>) {
         key.clear();
         for (i, p) in parts.iter().enumerate() {
             if i > 0 {
                 key.push(0x1f);
             }
-            key.extend_from_slice(normalise(p, self.trim, self.ignore_case, buf).as_bytes());
+            push_normalised(p, self.trim, self.ignore_case, key);
         }
     }
 
@@ -436,21 +451,30 @@ impl Enricher {
         let mut idx: Vec<Option<IdxSize>> = Vec::with_capacity(n);
         let mut missed: Vec<bool> = Vec::with_capacity(n);
         let mut key = Vec::new();
-        let mut buf = String::new();
-        let mut parts: Vec<Option<&str>> = Vec::with_capacity(iters.len());
         for i in 0..n {
-            parts.clear();
-            parts.extend(iters.iter_mut().map(|it| it.next().flatten()));
-            let Some(present) = parts.iter().copied().collect::<Option<Vec<&str>>>() else {
+            key.clear();
+            let mut null = false;
+            for (k, it) in iters.iter_mut().enumerate() {
+                match it.next().flatten() {
+                    Some(v) if !null => {
+                        if k > 0 {
+                            key.push(0x1f);
+                        }
+                        push_normalised(v, t.trim, t.ignore_case, &mut key);
+                    }
+                    _ => null = true,
+                }
+            }
+            if null {
                 idx.push(None);
                 missed.push(false);
                 continue;
-            };
-            t.key_bytes(&present, &mut key, &mut buf);
+            }
             let found = t.find(&key);
             idx.push(found);
             missed.push(found.is_none());
             if found.is_none() && e.on_miss == OnMiss::Reject {
+                let present: Vec<&str> = keys.iter().map(|k| k.get(i).unwrap_or("")).collect();
                 issues.push(self.miss_issue(e, t, batch, i, &present));
             }
         }
