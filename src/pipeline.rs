@@ -198,7 +198,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             Message::Batch(batch) => {
                 let mut validated = validator.validate(&batch)?;
                 let row = enricher.rows(&batch, &validated.typed, &mut validated.issues)?;
-                mark_rejected(&batch, &mut validated);
+                validated.reject_errored(&batch.rows);
                 let routed =
                     router.route(&row, &batch, &mut validated.rejected, &mut validated.issues)?;
                 // Row order, then stage order within a row.
@@ -283,8 +283,8 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             .collect(),
     };
     let staging = if (stop_reason.is_some() || nothing_written) && writes_targets {
-        // Keep only the report: re-stage it alone so the commit replaces nothing else.
-        restage_report_only(staging, &out_dir)?
+        // Keep only the report, so the commit replaces nothing else.
+        staging.keep_only(report::REPORT_DIR, Mode::Entries)?
     } else {
         staging
     };
@@ -380,42 +380,6 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         report_dir,
         summary,
     })
-}
-
-/// A row with an error issue from any stage so far is rejected.
-fn mark_rejected(batch: &Batch, validated: &mut crate::validate::Validated) {
-    for issue in validated
-        .issues
-        .iter()
-        .filter(|i| i.severity == crate::issue::Severity::Error)
-    {
-        if let Ok(i) = batch.rows.binary_search(&issue.row) {
-            validated.rejected[i] = true;
-        }
-    }
-}
-
-/// A stopped `run` must not replace the previous targets: its target files are dropped from
-/// staging and only the report is committed.
-fn restage_report_only(staging: Staging, out_dir: &Path) -> Result<Staging, RunError> {
-    let dir = staging.dir().to_path_buf();
-    let entries = std::fs::read_dir(&dir).map_err(|source| StagingError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    for e in entries.flatten() {
-        if e.file_name() == report::REPORT_DIR {
-            continue;
-        }
-        let p = e.path();
-        let removed = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
-        } else {
-            std::fs::remove_file(&p)
-        };
-        removed.map_err(|source| StagingError::Io { path: p, source })?;
-    }
-    Ok(staging.into_mode(Mode::Entries, out_dir))
 }
 
 fn read_all(mut source: CsvSource, tx: mpsc::SyncSender<Message>) {

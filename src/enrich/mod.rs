@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 use polars::prelude::{
-    BooleanChunked, ChunkFull, ChunkTake, ChunkZip, Column, DataFrame, DataType, IdxCa, IdxSize,
-    IntoColumn, IntoLazy, NULL, NewChunkedArray, PolarsError, StringChunked, col, lit, when,
+    BooleanChunked, ChunkFull, ChunkTake, ChunkZip, Column, DataFrame, DataType, Expr, IdxCa,
+    IdxSize, IntoColumn, IntoLazy, NULL, NewChunkedArray, PolarsError, StringChunked, col, lit,
+    when,
 };
 
 use crate::issue::{Code, Issue, Severity};
@@ -93,16 +94,11 @@ pub struct LookupTable {
     pub rows: u64,
 }
 
-/// Normalises one key part as the lookup declares.
-fn normalise<'a>(value: &'a str, trim: bool, ignore_case: bool, buf: &'a mut String) -> &'a str {
-    let v = if trim { value.trim() } else { value };
-    if ignore_case {
-        buf.clear();
-        buf.extend(v.chars().flat_map(char::to_lowercase));
-        buf.as_str()
-    } else {
-        v
-    }
+/// Text where an empty value is null (an optional text field).
+fn optional_text(c: Expr) -> Expr {
+    when(c.clone().eq(lit("")))
+        .then(lit(NULL).cast(DataType::String))
+        .otherwise(c)
 }
 
 /// Appends one normalised key part to `key`, without allocating (ASCII lower-cased byte-wise).
@@ -171,13 +167,7 @@ impl LookupTable {
         frame.rechunk_mut();
         // Optional text: empty cells are null; columns named by header.
         let exprs: Vec<_> = (0..header.len())
-            .map(|i| {
-                let c = col(column_name(i));
-                when(c.clone().eq(lit("")))
-                    .then(lit(NULL).cast(DataType::String))
-                    .otherwise(c)
-                    .alias(header[i].as_str())
-            })
+            .map(|i| optional_text(col(column_name(i))).alias(header[i].as_str()))
             .collect();
         let frame = frame
             .lazy()
@@ -282,16 +272,22 @@ impl LookupTable {
         if self.entries.len() > SUGGEST_MAX_KEYS {
             return None;
         }
-        let mut buf = String::new();
-        let wanted = normalise(value, true, true, &mut buf).to_string();
+        let mut wanted = Vec::new();
+        push_normalised(value, true, true, &mut wanted);
+        let wanted = String::from_utf8_lossy(&wanted).into_owned();
         let mut best: Option<(f64, &[u8])> = None;
+        let mut buf = Vec::new();
         for &(s, t, _) in &self.entries {
             let k = &self.arena[s as usize..t as usize];
             let Ok(text) = std::str::from_utf8(k) else {
                 continue;
             };
-            let mut b2 = String::new();
-            let score = strsim::jaro_winkler(&wanted, normalise(text, true, true, &mut b2));
+            buf.clear();
+            push_normalised(text, true, true, &mut buf);
+            let Ok(normalised) = std::str::from_utf8(&buf) else {
+                continue;
+            };
+            let score = strsim::jaro_winkler(&wanted, normalised);
             if score >= 0.85 && best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, k));
             }
@@ -390,16 +386,7 @@ impl Enricher {
                 RowOrigin::Column(ci) => {
                     let c = col(column_name(ci));
                     let blank = batch.shapes.get(ci).is_none_or(|s| s.blank);
-                    texts.push(
-                        if blank {
-                            when(c.clone().eq(lit("")))
-                                .then(lit(NULL).cast(DataType::String))
-                                .otherwise(c)
-                        } else {
-                            c
-                        }
-                        .alias(f.name.as_str()),
-                    );
+                    texts.push(if blank { optional_text(c) } else { c }.alias(f.name.as_str()));
                 }
                 RowOrigin::Enriched { .. } => {}
             }

@@ -260,17 +260,22 @@ impl Sinks {
         if keys.is_empty() {
             groups.push((Vec::new(), (0..n).collect()));
         } else {
-            let mut index: HashMap<Vec<Option<String>>, usize> = HashMap::new();
+            // Keys borrow the chunk's text; only a partition seen for the first time is copied.
+            let mut index: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
             let mut iters: Vec<_> = keys.iter().map(|k| k.iter()).collect();
+            let mut key: Vec<Option<&str>> = Vec::with_capacity(keys.len());
             for i in 0..n {
-                let key: Vec<Option<String>> = iters
-                    .iter_mut()
-                    .map(|it| it.next().flatten().map(str::to_string))
-                    .collect();
-                let g = *index.entry(key.clone()).or_insert_with(|| {
-                    groups.push((key, Vec::new()));
-                    groups.len() - 1
-                });
+                key.clear();
+                key.extend(iters.iter_mut().map(|it| it.next().flatten()));
+                let g = match index.get(key.as_slice()) {
+                    Some(&g) => g,
+                    None => {
+                        let owned = key.iter().map(|v| v.map(str::to_string)).collect();
+                        groups.push((owned, Vec::new()));
+                        index.insert(key.clone(), groups.len() - 1);
+                        groups.len() - 1
+                    }
+                };
                 groups[g].1.push(i);
             }
         }
@@ -517,12 +522,11 @@ impl Sinks {
             if self.targets[ti].parts == 0 && self.targets[ti].files.is_empty() {
                 self.file_for(ti, &[], 1)?;
             }
-            let current: Vec<usize> = self.targets[ti]
+            let mut current: Vec<usize> = self.targets[ti]
                 .partitions
                 .values()
                 .filter_map(|p| p.file)
                 .collect();
-            let mut current = current;
             current.sort_unstable();
             for fi in current {
                 self.finish_file(ti, fi)?;

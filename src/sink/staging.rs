@@ -93,11 +93,15 @@ impl Staging {
         })
     }
 
-    /// The same staging folder, committed in another mode (a stopped run keeps only its
-    /// report).
-    pub fn into_mode(self, mode: Mode, out: &Path) -> Staging {
-        debug_assert_eq!(self.out, out);
-        Staging { mode, ..self }
+    /// Drops everything staged but `name` and commits in `mode` instead: a stopped run keeps
+    /// only its report, so the previous targets stay as they were.
+    pub fn keep_only(self, name: &str, mode: Mode) -> Result<Staging, StagingError> {
+        for entry in entries(&self.dir)? {
+            if entry != name {
+                remove(&self.dir.join(entry))?;
+            }
+        }
+        Ok(Staging { mode, ..self })
     }
 
     /// Where this run writes.

@@ -46,6 +46,18 @@ pub struct Validated {
     pub typed: DataFrame,
 }
 
+impl Validated {
+    /// Marks every frame row with an issue of severity error as rejected; called again after
+    /// each later stage adds issues. `rows` are the chunk's row numbers, in order.
+    pub fn reject_errored(&mut self, rows: &[u64]) {
+        for issue in self.issues.iter().filter(|i| i.severity == Severity::Error) {
+            if let Ok(i) = rows.binary_search(&issue.row) {
+                self.rejected[i] = true;
+            }
+        }
+    }
+}
+
 /// One mask-producing rule, compiled.
 struct Rule {
     mask: String,
@@ -223,24 +235,19 @@ impl Validator {
         // Row order, then the order rules are declared in.
         issues.sort_by_key(|i| i.row);
 
-        let mut rejected = vec![false; n];
-        for issue in issues.iter().filter(|i| i.severity == Severity::Error) {
-            // Frame rows are in row order.
-            if let Ok(i) = batch.rows.binary_search(&issue.row) {
-                rejected[i] = true;
-            }
-        }
         let typed_cols: Vec<Column> = structure
             .fields
             .iter()
             .filter_map(|f| out.column(&f.name).ok().cloned())
             .collect();
         let typed = DataFrame::new(n, typed_cols).map_err(engine)?;
-        Ok(Validated {
+        let mut validated = Validated {
             issues,
-            rejected,
+            rejected: vec![false; n],
             typed,
-        })
+        };
+        validated.reject_errored(&batch.rows);
+        Ok(validated)
     }
 
     /// First occurrence wins: later rows with the same key get `duplicate-key`.
