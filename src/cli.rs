@@ -208,7 +208,7 @@ fn describe(plan: &plan::Plan) -> String {
         lines.push(format!(
             "  lookup     `{}`: {} (key {})",
             l.name,
-            l.path.display(),
+            l.source.path.display(),
             l.key.join(" + ")
         ));
     }

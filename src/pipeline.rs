@@ -18,8 +18,7 @@ use crate::report::{self, ReportError, ReportWriter, RunReport};
 use crate::route::{RouteError, Router};
 use crate::sink::staging::{Mode, Staging, StagingError};
 use crate::sink::{SinkError, Sinks, TargetReport};
-use crate::source::csv::{CsvSource, ReadOptions};
-use crate::source::{self, Batch, CHUNK_ROWS, Fingerprint, SourceError};
+use crate::source::{self, Batch, CHUNK_ROWS, Fingerprint, ReadOptions, Source, SourceError};
 use crate::validate::{ValidateError, Validator};
 
 /// What the command line asks of a run.
@@ -125,7 +124,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let plan = plan::load(mapping, options.input.as_deref(), &options.sets)?;
     let plan_ms = started.elapsed().as_millis() as u64;
 
-    let source = CsvSource::open(
+    let source = Source::open(
         &plan.source,
         &ReadOptions {
             limit: options.limit,
@@ -178,8 +177,8 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let mut per_target = vec![0u64; plan.targets.len()];
     let mut validator = Validator::new(plan.structure.clone(), &info.header);
 
-    let progress = progress_bar(info.size, options.quiet);
-    let bytes = source.bytes_read();
+    let progress = progress_bar(&info, options.quiet);
+    let bytes = source.progress();
     let run_started = Instant::now();
     let (tx, rx) = mpsc::sync_channel::<Message>(2);
     let reader = std::thread::Builder::new()
@@ -320,10 +319,16 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             bytes: fingerprint.bytes,
             format: info.format.into(),
             encoding: info.encoding.into(),
+            encoding_detected: info.encoding_detected,
             bom: info.bom,
-            delimiter: char::from(info.delimiter).to_string(),
+            delimiter: (!info.typed).then(|| char::from(info.delimiter).to_string()),
             delimiter_sniffed: info.delimiter_sniffed,
-            header_row: plan.source.header_row,
+            quote: (!info.typed).then(|| char::from(info.quote).to_string()),
+            quote_sniffed: info.quote_sniffed,
+            sheet: info.sheet.clone(),
+            header_row: info.header_row,
+            header_row_detected: info.header_row_detected,
+            has_header: info.has_header,
             columns: info.header.clone(),
         },
         overrides: plan.overrides.clone(),
@@ -382,7 +387,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     })
 }
 
-fn read_all(mut source: CsvSource, tx: mpsc::SyncSender<Message>) {
+fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) {
     loop {
         match source.next_batch(CHUNK_ROWS) {
             Ok(Some(batch)) => {
@@ -440,14 +445,21 @@ fn threshold(plan: &Plan, t: &report::Tally, at_end: bool) -> Option<String> {
     None
 }
 
-fn progress_bar(size: u64, quiet: bool) -> ProgressBar {
+fn progress_bar(info: &source::SourceInfo, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} {bar:20} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {wide_msg}",
-    ) {
+    let bar =
+        ProgressBar::with_draw_target(Some(info.progress_total), ProgressDrawTarget::stderr());
+    let template = match info.progress_unit {
+        source::ProgressUnit::Bytes => {
+            "{spinner} {bar:20} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {wide_msg}"
+        }
+        source::ProgressUnit::Rows => {
+            "{spinner} {bar:20} {human_pos}/{human_len} rows ({per_sec}, {eta}) {wide_msg}"
+        }
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar

@@ -217,3 +217,41 @@ fn a_missing_column_points_at_the_field() {
     );
     assert!(!p.path().join("out/_report").exists(), "nothing is written");
 }
+
+#[test]
+fn source_options_are_checked_with_their_places() {
+    let run = check(
+        "[source]\npath = \"a.xlsx\"\nencoding = \"windows-1225\"\nrange = \"F15:A5\"\nsheet = 0\nheader_names = \"renam\"\nformat = \"xslx\"\n\n[lookups.l]\npath = \"l.csv\"\nkey = \"k\"\nencoding = \"l9\"\n",
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let err = &run.stderr;
+    for (message, place) in [
+        (
+            "`windows-1225` is not an encoding label",
+            "mapping.toml:3:12",
+        ),
+        ("`F15:A5` is not a cell range", "mapping.toml:4:9"),
+        (
+            "`sheet` is a sheet name or a 1-based position",
+            "mapping.toml:5:9",
+        ),
+        (
+            "`header_names` is `strict` or `rename`",
+            "mapping.toml:6:16",
+        ),
+        ("unknown input format `xslx`", "mapping.toml:7:10"),
+    ] {
+        let at = err
+            .find(message)
+            .unwrap_or_else(|| panic!("no `{message}` in\n{err}"));
+        assert!(
+            err[at..].contains(place),
+            "{message} not at {place}:\n{err}"
+        );
+    }
+    assert!(err.contains("did you mean `windows-1252`?"), "{err}");
+    assert!(err.contains("did you mean `rename`?"), "{err}");
+    assert!(err.contains("did you mean `xlsx`?"), "{err}");
+    // `l9` is a WHATWG label (ISO-8859-15): accepted.
+    assert!(!err.contains("l9"), "{err}");
+}

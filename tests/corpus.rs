@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use rowferry::plan::SourcePlan;
-use rowferry::source::column_name;
-use rowferry::source::csv::{CsvSource, ReadOptions};
+use rowferry::source::{ReadOptions, Source, column_name};
 
 use crate::util::repo;
 
@@ -21,14 +20,13 @@ fn corpus() -> Option<PathBuf> {
 /// Reads a whole CSV with rowferry's source into header-keyed records.
 fn read_all(path: PathBuf) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let plan = SourcePlan {
-        path,
         delimiter: Some(b','),
-        quote: b'"',
-        escape: None,
-        comment: None,
-        header_row: 1,
+        quote: Some(b'"'),
+        header_row: Some(1),
+        header: Some(true),
+        ..SourcePlan::detect(path)
     };
-    let mut source = CsvSource::open(&plan, &ReadOptions::default()).unwrap();
+    let mut source = Source::open(&plan, &ReadOptions::default()).unwrap();
     let header = source.info().header.clone();
     let mut out = Vec::new();
     while let Some(batch) = source.next_batch(3).unwrap() {

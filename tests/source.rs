@@ -75,7 +75,7 @@ fn utf8_bom_is_stripped_and_reported() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = p.report();
     assert_eq!(r["input"]["bom"], true);
-    assert_eq!(r["input"]["encoding"], "utf-8");
+    assert_eq!(r["input"]["encoding"], "UTF-8");
     assert_eq!(r["rows"]["accepted"], 1);
 }
 

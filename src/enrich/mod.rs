@@ -19,9 +19,8 @@ use polars::prelude::{
 };
 
 use crate::issue::{Code, Issue, Severity};
-use crate::plan::{Binding, Diagnostic, Lookup, OnMiss, Plan, RowOrigin, SourcePlan};
-use crate::source::csv::{CsvSource, ReadOptions};
-use crate::source::{Batch, SourceError, column_name};
+use crate::plan::{Binding, Diagnostic, Lookup, OnMiss, Plan, RowOrigin};
+use crate::source::{Batch, ReadOptions, Source, SourceError, column_name};
 
 /// Lookups larger than this get no "did you mean" in `lookup-miss` messages (it would scan
 /// every key for every miss).
@@ -124,15 +123,7 @@ impl LookupTable {
             name: l.name.clone(),
             source,
         };
-        let plan = SourcePlan {
-            path: l.path.clone(),
-            delimiter: l.delimiter,
-            quote: b'"',
-            escape: None,
-            comment: None,
-            header_row: 1,
-        };
-        let mut source = CsvSource::open(&plan, &ReadOptions { limit: None }).map_err(read)?;
+        let mut source = Source::open(&l.source, &ReadOptions { limit: None }).map_err(read)?;
         let header = source.info().header.clone();
         let mut frames = Vec::new();
         let mut row_numbers: Vec<u64> = Vec::new();
@@ -140,7 +131,7 @@ impl LookupTable {
             if let Some(r) = batch.rejects.first() {
                 return Err(EnrichError::Broken {
                     name: l.name.clone(),
-                    path: l.path.clone(),
+                    path: l.source.path.clone(),
                     line: r.issue.line,
                     message: r.issue.message.clone(),
                 });
@@ -186,7 +177,7 @@ impl LookupTable {
                 .collect::<Result<_, _>>()?;
         let mut table = LookupTable {
             name: l.name.clone(),
-            path: l.path.clone(),
+            path: l.source.path.clone(),
             header,
             ignore_case: l.ignore_case,
             trim: l.trim,
@@ -204,7 +195,7 @@ impl LookupTable {
             let Some(parts) = parts else {
                 return Err(EnrichError::EmptyKey {
                     name: l.name.clone(),
-                    path: l.path.clone(),
+                    path: l.source.path.clone(),
                     row,
                 });
             };
@@ -212,7 +203,7 @@ impl LookupTable {
             if let Some(first) = table.find(&key) {
                 return Err(EnrichError::DuplicateKey {
                     name: l.name.clone(),
-                    path: l.path.clone(),
+                    path: l.source.path.clone(),
                     key: parts
                         .iter()
                         .map(|p| format!("`{p}`"))
@@ -307,7 +298,7 @@ fn missing(
         format!(
             "lookup `{}` has no column `{column}` (`{}`)",
             l.name,
-            l.path.display()
+            l.source.path.display()
         ),
     )
     .label("no such column")

@@ -18,8 +18,9 @@ use super::keys;
 use super::overrides::SetArg;
 use super::raw::{RawCheck, RawField, RawMapping, RawRun, RawSource, RawStructure};
 use super::{
-    Bound, Check, Diagnostics, EnumRule, Field, FieldType, MappingFile, Plan, RunPolicy,
-    SourcePlan, Structure, TYPE_NAMES, UniqueKey, Unrouted,
+    Bound, CellRange, Check, DEFAULT_MAX_FIELD_BYTES, Diagnostics, EnumRule, Field, FieldType,
+    HeaderNames, InputFormat, MappingFile, Plan, RunPolicy, SheetRef, SourcePlan, Structure,
+    TYPE_NAMES, UniqueKey, Unrouted,
 };
 use crate::issue::Severity;
 
@@ -79,12 +80,15 @@ pub(super) fn compile(
     if !c.errs.is_empty() {
         return Err(fail(c.errs));
     }
-    let (Some(source), Some(structure)) = (source, structure) else {
+    let (Some(mut source), Some(structure)) = (source, structure) else {
         return Err(fail(vec![Diagnostic::new(
             None,
             "the mapping could not be compiled",
         )]));
     };
+    if let Some(s) = &structure {
+        source.expected_columns = s.fields.iter().map(|f| f.column.clone()).collect();
+    }
 
     let name = raw.name.clone().unwrap_or_else(|| {
         path.file_stem()
@@ -205,6 +209,12 @@ impl Compiler {
             comment: None,
             encoding: None,
             header_row: None,
+            header: None,
+            header_names: None,
+            format: None,
+            sheet: None,
+            range: None,
+            max_field_bytes: None,
             structure: None,
         };
         let s = raw.map(|r| r.get_ref()).unwrap_or(&empty);
@@ -223,30 +233,15 @@ impl Compiler {
             .delimiter
             .as_ref()
             .and_then(|d| self.byte_char(d, "delimiter"));
-        let quote = match &s.quote {
-            Some(q) => self.byte_char(q, "quote"),
-            None => Some(b'"'),
-        };
+        let quote = s.quote.as_ref().and_then(|q| self.byte_char(q, "quote"));
         let escape = s.escape.as_ref().and_then(|e| self.byte_char(e, "escape"));
         let comment = s
             .comment
             .as_ref()
             .and_then(|c| self.byte_char(c, "comment"));
-        if let Some(enc) = &s.encoding {
-            let e = enc.get_ref().to_ascii_lowercase();
-            if e != "utf-8" && e != "utf8" {
-                self.err(
-                    Diagnostic::at(
-                        enc.span(),
-                        format!("encoding `{}` is not supported: this version reads UTF-8 only", enc.get_ref()),
-                    )
-                    .label("unsupported encoding")
-                    .help("convert the export first, e.g. `iconv -f windows-1252 -t utf-8 in.csv > out.csv`, or remove `encoding`"),
-                );
-            }
-        }
+        let encoding = s.encoding.as_ref().and_then(|e| self.encoding(e));
         let header_row = match &s.header_row {
-            Some(h) if *h.get_ref() >= 1 => *h.get_ref() as u64,
+            Some(h) if *h.get_ref() >= 1 => Some(*h.get_ref() as u64),
             Some(h) => {
                 self.err(
                     Diagnostic::at(
@@ -255,9 +250,55 @@ impl Compiler {
                     )
                     .label("not a line number"),
                 );
-                1
+                None
             }
-            None => 1,
+            None => None,
+        };
+        let header_names = match &s.header_names {
+            None => HeaderNames::Strict,
+            Some(h) => match h.get_ref().as_str() {
+                "strict" => HeaderNames::Strict,
+                "rename" => HeaderNames::Rename,
+                other => {
+                    self.err(
+                        Diagnostic::at(
+                            h.span(),
+                            format!("`header_names` is `strict` or `rename`, not `{other}`"),
+                        )
+                        .label("unknown policy")
+                        .suggest(other, ["strict", "rename"]),
+                    );
+                    HeaderNames::Strict
+                }
+            },
+        };
+        let format = s.format.as_ref().and_then(|f| match f.get_ref().as_str() {
+            "csv" | "tsv" | "txt" => Some(InputFormat::Csv),
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(InputFormat::Spreadsheet),
+            other => {
+                self.err(
+                    Diagnostic::at(f.span(), format!("unknown input format `{other}`"))
+                        .label("unknown format")
+                        .suggest(other, ["csv", "tsv", "xlsx", "xlsm", "xlsb", "xls", "ods"])
+                        .help_if_none(
+                            "the formats are csv, tsv, xlsx, xlsm, xlsb, xls and ods; leave `format` out to tell it from the file",
+                        ),
+                );
+                None
+            }
+        });
+        let sheet = s.sheet.as_ref().and_then(|v| self.sheet(v));
+        let range = s.range.as_ref().and_then(|r| self.range(r));
+        let max_field_bytes = match &s.max_field_bytes {
+            None => DEFAULT_MAX_FIELD_BYTES,
+            Some(m) if *m.get_ref() >= 1 => *m.get_ref() as u64,
+            Some(m) => {
+                self.err(
+                    Diagnostic::at(m.span(), "`max_field_bytes` must be 1 or more")
+                        .label("not a size"),
+                );
+                DEFAULT_MAX_FIELD_BYTES
+            }
         };
         if let (Some(d), Some(q)) = (delimiter, quote)
             && d == q
@@ -269,12 +310,82 @@ impl Compiler {
         }
         Some(SourcePlan {
             path: path?,
+            format,
             delimiter,
-            quote: quote?,
+            quote,
             escape,
             comment,
+            encoding,
             header_row,
+            header: s.header.as_ref().map(|h| *h.get_ref()),
+            header_names,
+            sheet,
+            range,
+            max_field_bytes,
+            expected_columns: Vec::new(),
         })
+    }
+
+    /// `encoding = "…"`: any WHATWG label.
+    pub(super) fn encoding(
+        &mut self,
+        e: &Spanned<String>,
+    ) -> Option<&'static encoding_rs::Encoding> {
+        let label = e.get_ref();
+        let found = encoding_rs::Encoding::for_label_no_replacement(label.trim().as_bytes());
+        if found.is_none() {
+            self.err(
+                Diagnostic::at(e.span(), format!("`{label}` is not an encoding label"))
+                    .label("unknown encoding")
+                    .suggest(
+                        label,
+                        [
+                            "utf-8",
+                            "windows-1252",
+                            "iso-8859-1",
+                            "iso-8859-15",
+                            "utf-16le",
+                            "utf-16be",
+                            "macintosh",
+                            "ibm866",
+                            "shift_jis",
+                        ],
+                    )
+                    .help_if_none(
+                        "use a WHATWG label such as `utf-8`, `windows-1252`, `latin1` or `utf-16le`, or leave `encoding` out to detect it",
+                    ),
+            );
+        }
+        found
+    }
+
+    /// `sheet = "Products"` or `sheet = 2`.
+    pub(super) fn sheet(&mut self, v: &Spanned<toml::Value>) -> Option<SheetRef> {
+        match v.get_ref() {
+            toml::Value::String(s) if !s.is_empty() => Some(SheetRef::Name(s.clone())),
+            toml::Value::Integer(i) if *i >= 1 => Some(SheetRef::Index(*i as usize)),
+            _ => {
+                self.err(
+                    Diagnostic::at(v.span(), "`sheet` is a sheet name or a 1-based position")
+                        .label("not a sheet")
+                        .help("write sheet = \"Products\" or sheet = 2"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `range = "A5:F15"`.
+    pub(super) fn range(&mut self, r: &Spanned<String>) -> Option<CellRange> {
+        let parsed = CellRange::parse(r.get_ref());
+        if parsed.is_none() {
+            self.err(
+                Diagnostic::at(r.span(), format!("`{}` is not a cell range", r.get_ref()))
+                    .label("not a range")
+                    .help("write the top-left and bottom-right cells, e.g. range = \"A5:F15\"; leave the end row out to read to the last row: \"A3:K\""),
+            );
+        }
+        parsed
     }
 
     /// A single ASCII character option (`"\t"` and `"tab"` mean a tab).

@@ -15,7 +15,8 @@ use super::compile::{Compiler, polars_message};
 use super::diagnostic::Diagnostic;
 use super::raw::{RawEnrich, RawLookup, RawTarget};
 use super::{
-    CsvOptions, Enrich, Format, Lookup, OnMiss, PathPart, PathTemplate, QuoteStyle, SqlExpr, Target,
+    CsvOptions, Enrich, Format, Lookup, OnMiss, PathPart, PathTemplate, QuoteStyle, SourcePlan,
+    SqlExpr, Target,
 };
 
 /// Names a row has at plan time, and the ones left to the input header.
@@ -68,14 +69,26 @@ impl Compiler {
                 .delimiter
                 .as_ref()
                 .and_then(|d| self.byte_char(d, "delimiter"));
+            let encoding = l.encoding.as_ref().and_then(|e| self.encoding(e));
+            let sheet = l.sheet.as_ref().and_then(|v| self.sheet(v));
+            let range = l.range.as_ref().and_then(|r| self.range(r));
             if let (Some(path), Some(key)) = (path, key) {
+                // A lookup's header is its first row (of its range): no title-block detection.
+                let header_row = Some(range.map_or(1, |r| u64::from(r.first_row)));
                 out.push(Lookup {
                     name: name.clone(),
-                    path,
                     key,
                     ignore_case: l.ignore_case.unwrap_or(false),
                     trim: l.trim.unwrap_or(false),
-                    delimiter,
+                    source: SourcePlan {
+                        delimiter,
+                        encoding,
+                        sheet,
+                        range,
+                        header_row,
+                        header: Some(true),
+                        ..SourcePlan::detect(path)
+                    },
                     span,
                 });
             }

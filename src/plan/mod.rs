@@ -87,17 +87,144 @@ impl MappingFile {
     }
 }
 
-/// How to read the export.
+/// How to read the export (or a lookup table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcePlan {
     pub path: PathBuf,
-    /// `None`: sniffed from the header line.
+    /// `None`: told from the file's content, then its extension.
+    pub format: Option<InputFormat>,
+    /// `None`: sniffed from the first lines.
     pub delimiter: Option<u8>,
-    pub quote: u8,
+    /// `None`: sniffed from the first lines (`"` when nothing tells).
+    pub quote: Option<u8>,
     pub escape: Option<u8>,
     pub comment: Option<u8>,
-    /// 1-based line of the header record.
-    pub header_row: u64,
+    /// `None`: detected (BOM, valid UTF-8, else a statistical guess among legacy encodings).
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// 1-based line (CSV) or sheet row (spreadsheet) of the header record. `None`: detected
+    /// (the first line or row, unless a title block sits above the header).
+    pub header_row: Option<u64>,
+    /// Whether the first record is a header. `None`: sniffed.
+    pub header: Option<bool>,
+    pub header_names: HeaderNames,
+    /// Spreadsheets: which sheet. `None`: the first visible one.
+    pub sheet: Option<SheetRef>,
+    /// Spreadsheets: the cells to read. `None`: the sheet's used cells.
+    pub range: Option<CellRange>,
+    /// CSV: the longest field accepted; a longer one is a runaway quote (`bad-quoting`).
+    pub max_field_bytes: u64,
+    /// Header names the mapping expects (the declared fields' columns), a hint for finding
+    /// the header below a title block. Empty when nothing is declared.
+    pub expected_columns: Vec<String>,
+}
+
+/// The default of `max_field_bytes`: 1 MiB.
+pub const DEFAULT_MAX_FIELD_BYTES: u64 = 1 << 20;
+
+impl SourcePlan {
+    /// Reading `path` with every option left to detection.
+    pub fn detect(path: PathBuf) -> Self {
+        SourcePlan {
+            path,
+            format: None,
+            delimiter: None,
+            quote: None,
+            escape: None,
+            comment: None,
+            encoding: None,
+            header_row: None,
+            header: None,
+            header_names: HeaderNames::Strict,
+            sheet: None,
+            range: None,
+            max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            expected_columns: Vec::new(),
+        }
+    }
+}
+
+/// The format of an input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Csv,
+    /// Any workbook calamine reads: xlsx, xlsm, xlsb, xls, ods.
+    Spreadsheet,
+}
+
+/// `header_names`: what a blank or repeated header name does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderNames {
+    /// Stops the run, naming the columns (the default).
+    Strict,
+    /// A blank name becomes `column_N` (N its 1-based position), a repeated one `name_2`, `name_3`…
+    Rename,
+}
+
+/// `sheet`: by name or by 1-based position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SheetRef {
+    Name(String),
+    /// 1-based, in workbook order (hidden sheets count).
+    Index(usize),
+}
+
+/// `range = "A5:F15"`: 1-based, inclusive. An open end (`A3:K`, `A3`) reads to the sheet's last
+/// used row or column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellRange {
+    pub first_row: u32,
+    pub first_col: u32,
+    pub last_row: Option<u32>,
+    pub last_col: Option<u32>,
+}
+
+impl CellRange {
+    /// Parses `A5:F15`, `A3:K`, `B2`, `A:F`; `None` when it is not a range.
+    pub fn parse(text: &str) -> Option<CellRange> {
+        fn cell(s: &str) -> Option<(Option<u32>, Option<u32>)> {
+            let s = s.trim();
+            let split = s.find(|c: char| c.is_ascii_digit()).unwrap_or(s.len());
+            let (letters, digits) = s.split_at(split);
+            if !letters.chars().all(|c| c.is_ascii_alphabetic()) || letters.len() > 3 {
+                return None;
+            }
+            let col = if letters.is_empty() {
+                None
+            } else {
+                Some(letters.chars().try_fold(0u32, |acc, c| {
+                    Some(acc * 26 + (c.to_ascii_uppercase() as u32 - 'A' as u32 + 1))
+                })?)
+            };
+            let row = if digits.is_empty() {
+                None
+            } else {
+                match digits.parse::<u32>() {
+                    Ok(r) if r >= 1 => Some(r),
+                    _ => return None,
+                }
+            };
+            if col.is_none() && row.is_none() {
+                return None;
+            }
+            Some((row, col))
+        }
+        let (start, end) = match text.split_once(':') {
+            Some((a, b)) => (cell(a)?, Some(cell(b)?)),
+            None => (cell(text)?, None),
+        };
+        let range = CellRange {
+            first_row: start.0.unwrap_or(1),
+            first_col: start.1.unwrap_or(1),
+            last_row: end.and_then(|e| e.0),
+            last_col: end.and_then(|e| e.1),
+        };
+        if range.last_row.is_some_and(|r| r < range.first_row)
+            || range.last_col.is_some_and(|c| c < range.first_col)
+        {
+            return None;
+        }
+        Some(range)
+    }
 }
 
 /// Thresholds that stop a run.
@@ -125,12 +252,12 @@ pub enum Unrouted {
 #[derive(Debug, Clone)]
 pub struct Lookup {
     pub name: String,
-    pub path: PathBuf,
     /// Key columns, in order.
     pub key: Vec<String>,
     pub ignore_case: bool,
     pub trim: bool,
-    pub delimiter: Option<u8>,
+    /// How the table's file is read (its header is row 1 unless a range says otherwise).
+    pub source: SourcePlan,
     /// Where the lookup is declared.
     pub span: Range<usize>,
 }
@@ -411,4 +538,40 @@ pub struct Check {
 pub struct UniqueKey {
     pub fields: Vec<usize>,
     pub severity: Severity,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CellRange;
+
+    fn r(
+        first_row: u32,
+        first_col: u32,
+        last_row: Option<u32>,
+        last_col: Option<u32>,
+    ) -> CellRange {
+        CellRange {
+            first_row,
+            first_col,
+            last_row,
+            last_col,
+        }
+    }
+
+    #[test]
+    fn cell_ranges_parse_with_open_ends() {
+        assert_eq!(CellRange::parse("A5:F15"), Some(r(5, 1, Some(15), Some(6))));
+        assert_eq!(CellRange::parse("a3:k"), Some(r(3, 1, None, Some(11))));
+        assert_eq!(CellRange::parse("B2"), Some(r(2, 2, None, None)));
+        assert_eq!(CellRange::parse("A:F"), Some(r(1, 1, None, Some(6))));
+        assert_eq!(
+            CellRange::parse("AA10:AB20"),
+            Some(r(10, 27, Some(20), Some(28)))
+        );
+        for bad in [
+            "", ":", "5A", "A0", "F15:A5", "A5:A4", "ABCD1", "A1:B2:C3", "A-1",
+        ] {
+            assert_eq!(CellRange::parse(bad), None, "{bad}");
+        }
+    }
 }

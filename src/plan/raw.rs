@@ -48,10 +48,24 @@ pub struct RawSource {
     pub escape: Option<Spanned<String>>,
     /// Lines starting with this character are skipped (counted as skipped rows).
     pub comment: Option<Spanned<String>>,
-    /// The text encoding. Default and only value in this version: `utf-8`.
+    /// The text encoding, any WHATWG label (`windows-1252`, `latin1`, `utf-16le`…). Default:
+    /// detected from the BOM and the bytes.
     pub encoding: Option<Spanned<String>>,
-    /// The 1-based line of the header record, for exports with a title block above it.
+    /// The 1-based line (CSV) or sheet row (spreadsheet) of the header record, for exports with
+    /// a title block above it. Default: detected.
     pub header_row: Option<Spanned<i64>>,
+    /// Whether the first record is a header. Default: sniffed.
+    pub header: Option<Spanned<bool>>,
+    /// `strict` (default: blank or repeated header names stop the run) or `rename`.
+    pub header_names: Option<Spanned<String>>,
+    /// `csv` or `xlsx`/`xlsm`/`xlsb`/`xls`/`ods`. Default: from the file's content and name.
+    pub format: Option<Spanned<String>>,
+    /// Spreadsheets: the sheet, by name or 1-based index. Default: the first visible sheet.
+    pub sheet: Option<Spanned<toml::Value>>,
+    /// Spreadsheets: the cells to read, e.g. `A5:F15` or `A3:K` (to the last row).
+    pub range: Option<Spanned<String>>,
+    /// CSV: the longest field accepted; a longer one is a runaway quote. Default 1 MiB.
+    pub max_field_bytes: Option<Spanned<i64>>,
     /// The data structure the rows must satisfy. Without it every column is an optional string.
     pub structure: Option<Spanned<String>>,
 }
@@ -153,6 +167,12 @@ pub struct RawLookup {
     pub trim: Option<bool>,
     /// One character; default: sniffed from the header line.
     pub delimiter: Option<Spanned<String>>,
+    /// The text encoding (WHATWG label). Default: detected.
+    pub encoding: Option<Spanned<String>>,
+    /// Spreadsheets: the sheet, by name or 1-based index. Default: the first visible sheet.
+    pub sheet: Option<Spanned<toml::Value>>,
+    /// Spreadsheets: the cells to read, e.g. `A1:C200`.
+    pub range: Option<Spanned<String>>,
 }
 
 /// `[[enrich]]`: adds fields from a lookup.

@@ -419,11 +419,26 @@ pub struct InputInfo {
     pub sha256: Option<String>,
     pub bytes: u64,
     pub format: String,
+    /// The encoding's WHATWG name; `binary` for spreadsheets.
     pub encoding: String,
+    /// The encoding was detected, not declared.
+    pub encoding_detected: bool,
     pub bom: bool,
-    pub delimiter: String,
+    /// CSV only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
     pub delimiter_sniffed: bool,
+    /// CSV only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    pub quote_sniffed: bool,
+    /// Spreadsheets only: the sheet read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     pub header_row: u64,
+    pub header_row_detected: bool,
+    /// The input has a header record; without one columns are `column_1`, `column_2`…
+    pub has_header: bool,
     pub columns: Vec<String>,
 }
 

@@ -14,25 +14,7 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
         report.command, report.mapping.name, report.mapping.path
     );
     let i = &report.input;
-    let delimiter = match i.delimiter.as_str() {
-        "\t" => "tab".to_string(),
-        d => format!("'{d}'"),
-    };
-    let _ = writeln!(
-        s,
-        "  input    {} · {}, {}{}, delimiter {}{}, header row {}",
-        i.path,
-        i.format,
-        i.encoding,
-        if i.bom { " with BOM" } else { "" },
-        delimiter,
-        if i.delimiter_sniffed {
-            " (sniffed)"
-        } else {
-            ""
-        },
-        i.header_row
-    );
+    let _ = writeln!(s, "  input    {} · {}", i.path, input_dialect(i));
     if let Some(structure) = &report.mapping.structure {
         let _ = writeln!(s, "  checked  against structure `{structure}`");
     } else {
@@ -137,4 +119,42 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
 
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// `csv, windows-1252 (detected), delimiter ';' (sniffed), header row 3 (detected)`.
+fn input_dialect(i: &super::InputInfo) -> String {
+    let detected = |yes: bool| if yes { " (detected)" } else { "" };
+    let mut parts = vec![i.format.clone()];
+    if let Some(sheet) = &i.sheet {
+        parts.push(format!("sheet `{sheet}`"));
+    } else {
+        parts.push(format!(
+            "{}{}{}",
+            i.encoding,
+            if i.bom { " with BOM" } else { "" },
+            detected(i.encoding_detected)
+        ));
+    }
+    if let Some(d) = &i.delimiter {
+        let d = match d.as_str() {
+            "\t" => "tab".to_string(),
+            d => format!("'{d}'"),
+        };
+        let sniffed = if i.delimiter_sniffed {
+            " (sniffed)"
+        } else {
+            ""
+        };
+        parts.push(format!("delimiter {d}{sniffed}"));
+    }
+    if i.has_header {
+        parts.push(format!(
+            "header row {}{}",
+            i.header_row,
+            detected(i.header_row_detected && i.header_row != 1)
+        ));
+    } else {
+        parts.push("no header row".to_string());
+    }
+    parts.join(", ")
 }

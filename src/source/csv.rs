@@ -14,16 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use polars::prelude::{Column, DataFrame, IntoColumn, StringChunkedBuilder};
 use sha2::{Digest, Sha256};
 
-use super::{Batch, ColumnShape, Fingerprint, SourceError, SourceInfo, SourceReject, column_name};
+use super::{
+    Batch, ColumnShape, Fingerprint, ProgressUnit, ReadOptions, SourceError, SourceInfo,
+    SourceReject, column_name,
+};
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::SourcePlan;
-
-/// Options the command line adds to the plan's source.
-#[derive(Debug, Clone, Default)]
-pub struct ReadOptions {
-    /// Stop after this many data rows (blank rows not counted).
-    pub limit: Option<u64>,
-}
 
 /// Counts and hashes every byte read from the file, for progress and the report's checksum.
 struct Tracked<R> {
@@ -69,6 +65,8 @@ impl CsvSource {
     /// Opens `plan.path`, skips the title block and the BOM, and reads the header.
     pub fn open(plan: &SourcePlan, options: &ReadOptions) -> Result<Self, SourceError> {
         let path = plan.path.clone();
+        let header_row = plan.header_row.unwrap_or(1);
+        let quote = plan.quote.unwrap_or(b'"');
         let file = File::open(&path).map_err(|source| SourceError::Open {
             path: path.clone(),
             source,
@@ -100,7 +98,7 @@ impl CsvSource {
         // The title block: whole physical lines above the header.
         let mut line_offset = 0;
         let mut scratch = Vec::new();
-        while line_offset + 1 < plan.header_row {
+        while line_offset + 1 < header_row {
             scratch.clear();
             let n = buf
                 .read_until(b'\n', &mut scratch)
@@ -108,7 +106,7 @@ impl CsvSource {
             if n == 0 {
                 return Err(SourceError::NoHeader {
                     path,
-                    header_row: plan.header_row,
+                    header_row: header_row,
                 });
             }
             line_offset += 1;
@@ -117,7 +115,7 @@ impl CsvSource {
         let head = buf.fill_buf().map_err(|e| read_err(e, line_offset + 1))?;
         let (delimiter, sniffed) = match plan.delimiter {
             Some(d) => (d, false),
-            None => (sniff_delimiter(head, plan.quote), true),
+            None => (sniff_delimiter(head, quote), true),
         };
         // Records end at `\n` (a `\r` before it is dropped from the last field), so that the
         // csv reader consumes each record's line break with it and line numbers stay exact.
@@ -133,7 +131,7 @@ impl CsvSource {
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
-            .quote(plan.quote)
+            .quote(quote)
             .escape(plan.escape)
             .double_quote(plan.escape.is_none())
             .comment(plan.comment)
@@ -145,12 +143,22 @@ impl CsvSource {
             info: SourceInfo {
                 path,
                 format: "csv",
-                encoding: "utf-8",
+                encoding: "UTF-8",
+                encoding_detected: plan.encoding.is_none(),
                 bom,
                 delimiter,
                 delimiter_sniffed: sniffed,
+                quote,
+                quote_sniffed: false,
+                header_row,
+                header_row_detected: plan.header_row.is_none(),
+                has_header: true,
+                sheet: None,
                 header: Vec::new(),
+                progress_unit: ProgressUnit::Bytes,
+                progress_total: size,
                 size,
+                typed: false,
             },
             record: csv::ByteRecord::new(),
             line_offset,
@@ -167,12 +175,12 @@ impl CsvSource {
             Next::End { .. } => {
                 return Err(SourceError::NoHeader {
                     path: source.info.path,
-                    header_row: plan.header_row,
+                    header_row: header_row,
                 });
             }
         };
         // Blank lines between the title block and the header are rows too.
-        source.row = plan.header_row + blank;
+        source.row = header_row + blank;
         let path = source.info.path.clone();
         let record = &source.record;
         let header_text =

@@ -10,10 +10,65 @@
 pub mod csv;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use polars::prelude::DataFrame;
 
 use crate::issue::Issue;
+use crate::plan::{InputFormat, SourcePlan};
+
+/// Options the command line adds to the plan's source.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Stop after this many data rows (blank rows not counted).
+    pub limit: Option<u64>,
+}
+
+/// An open input, positioned after its header: the one entry point later stages use.
+pub enum Source {
+    Csv(csv::CsvSource),
+}
+
+impl Source {
+    /// Opens `plan.path` with the reader its format needs.
+    pub fn open(plan: &SourcePlan, options: &ReadOptions) -> Result<Self, SourceError> {
+        match plan.format.unwrap_or(InputFormat::Csv) {
+            InputFormat::Csv => Ok(Source::Csv(csv::CsvSource::open(plan, options)?)),
+            InputFormat::Spreadsheet => Err(SourceError::Unsupported {
+                path: plan.path.clone(),
+            }),
+        }
+    }
+
+    pub fn info(&self) -> &SourceInfo {
+        match self {
+            Source::Csv(s) => s.info(),
+        }
+    }
+
+    /// Progress so far, in [`SourceInfo::progress_unit`]s, for a progress bar on another
+    /// thread.
+    pub fn progress(&self) -> Arc<AtomicU64> {
+        match self {
+            Source::Csv(s) => s.bytes_read(),
+        }
+    }
+
+    /// Reads up to `max_rows` rows; `None` at the end of the input (or of `--limit`).
+    pub fn next_batch(&mut self, max_rows: usize) -> Result<Option<Batch>, SourceError> {
+        match self {
+            Source::Csv(s) => s.next_batch(max_rows),
+        }
+    }
+
+    /// Reads whatever is left of the file and returns its checksum and size.
+    pub fn finish(self) -> Result<Fingerprint, SourceError> {
+        match self {
+            Source::Csv(s) => s.finish(),
+        }
+    }
+}
 
 /// Rows per chunk: large enough for vectorised work, small enough to bound memory.
 pub const CHUNK_ROWS: usize = 64 * 1024;
@@ -22,7 +77,9 @@ pub const CHUNK_ROWS: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Batch {
     /// One string column per source column, named `#0`, `#1`, … in header order. Holds only
-    /// well-formed rows.
+    /// well-formed rows. A typed source ([`SourceInfo::typed`]) adds, per column, a `UInt8`
+    /// column `#0:kind`, … telling what each cell held ([`CellKind`]); its text is then the
+    /// cell's canonical text.
     pub frame: DataFrame,
     /// Spreadsheet row number of each frame row.
     pub rows: Vec<u64>,
@@ -72,6 +129,33 @@ pub fn column_name(i: usize) -> String {
     format!("#{i}")
 }
 
+/// The internal name of the [`CellKind`] column of source column `i` (typed sources only).
+pub fn kind_column_name(i: usize) -> String {
+    format!("#{i}:kind")
+}
+
+/// What a spreadsheet cell held, and so how its canonical text reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CellKind {
+    /// Text (or an empty cell: empty text), read as written.
+    Text = 0,
+    /// A number: `12` (no `.0` for integral values), `0.29` (the shortest text that reads back
+    /// as the same double), never an exponent.
+    Number = 1,
+    /// `true` or `false`.
+    Boolean = 2,
+    /// A date: `2024-03-01`.
+    Date = 3,
+    /// A date and time: `2024-03-01 10:30:00`, with `.fff` when there are fractions of a
+    /// second.
+    DateTime = 4,
+    /// A time of day or a duration: `10:30:00`.
+    Time = 5,
+    /// An error value: `#N/A`, `#DIV/0!`, `#REF!`…
+    Error = 6,
+}
+
 /// The index of the header column a field reads: the exact name, else the one name equal to it
 /// once surrounding white space is ignored (exports often pad their headers).
 pub fn find_column(header: &[String], name: &str) -> Option<usize> {
@@ -100,15 +184,44 @@ pub struct SourceReject {
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
     pub path: PathBuf,
+    /// `csv`, `xlsx`, `xlsm`, `xlsb`, `xls` or `ods`.
     pub format: &'static str,
+    /// The encoding's WHATWG name (`UTF-8`, `windows-1252`, `UTF-16LE`…); `binary` for
+    /// spreadsheets.
     pub encoding: &'static str,
+    /// The encoding was detected, not declared.
+    pub encoding_detected: bool,
     pub bom: bool,
     pub delimiter: u8,
     pub delimiter_sniffed: bool,
-    /// Header names in file order (a blank name becomes `column_N`).
+    pub quote: u8,
+    pub quote_sniffed: bool,
+    /// The line (CSV) or sheet row (spreadsheet) of the header record; for a file without
+    /// one, the line or row of the first record.
+    pub header_row: u64,
+    /// The header row was detected (below a title block, or the first line), not declared.
+    pub header_row_detected: bool,
+    /// The file has a header record (declared or sniffed); without one columns are named
+    /// `column_1`, `column_2`…
+    pub has_header: bool,
+    /// Spreadsheets: the sheet read.
+    pub sheet: Option<String>,
+    /// Header names in file order.
     pub header: Vec<String>,
+    /// What a progress counter counts and its expected total ([`Source::progress`]).
+    pub progress_unit: ProgressUnit,
+    pub progress_total: u64,
     /// File size in bytes.
     pub size: u64,
+    /// Frames carry `#i:kind` columns ([`CellKind`]): the values are typed cells.
+    pub typed: bool,
+}
+
+/// What [`Source::progress`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressUnit {
+    Bytes,
+    Rows,
 }
 
 /// The input's fingerprint, known once it has been read to the end.
@@ -147,6 +260,8 @@ pub enum SourceError {
         "the header of `{path}` names {names} more than once; rename the duplicates in the file so each column can be told apart"
     )]
     DuplicateHeader { path: PathBuf, names: String },
+    #[error("`{path}` is a spreadsheet, which this build cannot read yet; export it as CSV")]
+    Unsupported { path: PathBuf },
 }
 
 /// Checksum and size of a whole file, for runs that stopped before reading it to the end.
