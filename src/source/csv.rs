@@ -106,7 +106,7 @@ impl CsvSource {
             if n == 0 {
                 return Err(SourceError::NoHeader {
                     path,
-                    header_row: header_row,
+                    header_row,
                 });
             }
             line_offset += 1;
@@ -175,7 +175,7 @@ impl CsvSource {
             Next::End { .. } => {
                 return Err(SourceError::NoHeader {
                     path: source.info.path,
-                    header_row: header_row,
+                    header_row,
                 });
             }
         };
