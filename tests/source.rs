@@ -176,7 +176,21 @@ fn duplicate_header_names_are_refused() {
     let p = project("", "a = {}", b"a,b,a\n1,2,3\n");
     let run = p.validate();
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("`a` more than once"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("(line 1) names `a` (columns 1, 3) more than once"),
+        "{}",
+        run.stderr
+    );
+    let p = project(
+        "header_names = \"rename\"",
+        "a = {}\na_2 = { type = \"integer\" }",
+        b"a,b,a\n1,2,x\n",
+    );
+    let run = p.validate();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = p.read("out/_report/errors.csv");
+    assert!(errors.contains("type-mismatch,a_2,a_2,x"), "{errors}");
 }
 
 #[test]

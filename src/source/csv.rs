@@ -104,10 +104,7 @@ impl CsvSource {
                 .read_until(b'\n', &mut scratch)
                 .map_err(|e| read_err(e, line_offset + 1))?;
             if n == 0 {
-                return Err(SourceError::NoHeader {
-                    path,
-                    header_row,
-                });
+                return Err(SourceError::NoHeader { path, header_row });
             }
             line_offset += 1;
             byte_offset += n as u64;
@@ -188,31 +185,15 @@ impl CsvSource {
                 path: path.clone(),
                 line: header_line,
             })?;
-        let header: Vec<String> = (0..record.len())
-            .map(|i| {
-                let name = field(record, header_text, i);
-                if name.trim().is_empty() {
-                    format!("column_{}", i + 1)
-                } else {
-                    name.to_string()
-                }
-            })
+        let raw: Vec<String> = (0..record.len())
+            .map(|i| field(record, header_text, i).to_string())
             .collect();
-        let mut dups: Vec<&str> = header
-            .iter()
-            .enumerate()
-            .filter(|(i, h)| header[..*i].contains(h))
-            .map(|(_, h)| h.as_str())
-            .collect();
-        dups.dedup();
-        if !dups.is_empty() {
-            let names = dups
-                .iter()
-                .map(|d| format!("`{d}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(SourceError::DuplicateHeader { path, names });
-        }
+        let header = super::name_columns(
+            raw,
+            plan.header_names,
+            &path,
+            &format!("line {header_line}"),
+        )?;
         source.info.header = header;
         Ok(source)
     }

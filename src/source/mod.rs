@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicU64;
 use polars::prelude::DataFrame;
 
 use crate::issue::Issue;
-use crate::plan::{InputFormat, SourcePlan};
+use crate::plan::{HeaderNames, InputFormat, SourcePlan};
 
 /// Options the command line adds to the plan's source.
 #[derive(Debug, Clone, Default)]
@@ -156,6 +156,76 @@ pub enum CellKind {
     Error = 6,
 }
 
+/// Header names as the rest of the run sees them, under the `header_names` policy: `Strict`
+/// refuses blank and repeated names (naming them and where they are), `Rename` calls a blank
+/// name `column_N` (N its 1-based position) and a repeated one `name_2`, `name_3`…
+/// `place` says where the header is (`line 3`, `sheet row 5`) for the error.
+pub fn name_columns(
+    raw: Vec<String>,
+    policy: HeaderNames,
+    path: &std::path::Path,
+    place: &str,
+) -> Result<Vec<String>, SourceError> {
+    let blank: Vec<usize> = (0..raw.len())
+        .filter(|&i| raw[i].trim().is_empty())
+        .collect();
+    let mut repeated: Vec<&str> = Vec::new();
+    for (i, name) in raw.iter().enumerate() {
+        if !name.trim().is_empty() && raw[..i].contains(name) && !repeated.contains(&name.as_str())
+        {
+            repeated.push(name);
+        }
+    }
+    if blank.is_empty() && repeated.is_empty() {
+        return Ok(raw);
+    }
+    if policy == HeaderNames::Strict {
+        let mut problems = Vec::new();
+        if !blank.is_empty() {
+            let list: Vec<String> = blank.iter().map(|i| (i + 1).to_string()).collect();
+            problems.push(format!(
+                "has no name for column{} {}",
+                if blank.len() == 1 { "" } else { "s" },
+                list.join(", ")
+            ));
+        }
+        if !repeated.is_empty() {
+            let list: Vec<String> = repeated
+                .iter()
+                .map(|name| {
+                    let at: Vec<String> = (0..raw.len())
+                        .filter(|&i| &raw[i] == name)
+                        .map(|i| (i + 1).to_string())
+                        .collect();
+                    format!("`{name}` (columns {})", at.join(", "))
+                })
+                .collect();
+            problems.push(format!("names {} more than once", list.join(", ")));
+        }
+        return Err(SourceError::BadHeader {
+            path: path.to_path_buf(),
+            place: place.to_string(),
+            problems: problems.join(" and "),
+        });
+    }
+    let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, name) in raw.iter().enumerate() {
+        let base = if name.trim().is_empty() {
+            format!("column_{}", i + 1)
+        } else {
+            name.clone()
+        };
+        let mut candidate = base.clone();
+        let mut n = 1;
+        while names.contains(&candidate) || (candidate != *name && raw.contains(&candidate)) {
+            n += 1;
+            candidate = format!("{base}_{n}");
+        }
+        names.push(candidate);
+    }
+    Ok(names)
+}
+
 /// The index of the header column a field reads: the exact name, else the one name equal to it
 /// once surrounding white space is ignored (exports often pad their headers).
 pub fn find_column(header: &[String], name: &str) -> Option<usize> {
@@ -257,9 +327,13 @@ pub enum SourceError {
     )]
     HeaderEncoding { path: PathBuf, line: u64 },
     #[error(
-        "the header of `{path}` names {names} more than once; rename the duplicates in the file so each column can be told apart"
+        "the header of `{path}` ({place}) {problems}; name every column in the file, or set `header_names = \"rename\"` in `[source]` (a blank name becomes `column_N`, a repeat `name_2`) and map fields to those names with `column`"
     )]
-    DuplicateHeader { path: PathBuf, names: String },
+    BadHeader {
+        path: PathBuf,
+        place: String,
+        problems: String,
+    },
     #[error("`{path}` is a spreadsheet, which this build cannot read yet; export it as CSV")]
     Unsupported { path: PathBuf },
 }
@@ -281,4 +355,39 @@ pub fn fingerprint(path: &std::path::Path) -> Result<Fingerprint, SourceError> {
         sha256: crate::plan::hex(&hasher.finalize()),
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(raw: &[&str], policy: HeaderNames) -> Result<Vec<String>, String> {
+        name_columns(
+            raw.iter().map(|s| s.to_string()).collect(),
+            policy,
+            std::path::Path::new("in.csv"),
+            "line 1",
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn strict_headers_name_every_blank_and_repeated_column() {
+        let err = names(&["a", "", "b", "a", " ", "b"], HeaderNames::Strict).unwrap_err();
+        assert!(err.contains("no name for columns 2, 5"), "{err}");
+        assert!(
+            err.contains("`a` (columns 1, 4), `b` (columns 3, 6)"),
+            "{err}"
+        );
+        assert!(err.contains("header_names = \"rename\""), "{err}");
+        assert_eq!(names(&["a", "b"], HeaderNames::Strict).unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn renamed_headers_are_unique() {
+        assert_eq!(
+            names(&["a", "", "a", "a_2", "", "column_2"], HeaderNames::Rename).unwrap(),
+            ["a", "column_2_2", "a_3", "a_2", "column_5", "column_2"]
+        );
+    }
 }
