@@ -373,20 +373,25 @@ mod tests {
 
     #[test]
     fn strict_headers_name_every_blank_and_repeated_column() {
-        let err = names(&["a", "", "b", "a", " ", "b"], HeaderNames::Strict).unwrap_err();
+        let err =
+            names(&["a", "", "b", "a", " ", "b"], HeaderNames::Strict).expect_err("strict refuses");
         assert!(err.contains("no name for columns 2, 5"), "{err}");
         assert!(
             err.contains("`a` (columns 1, 4), `b` (columns 3, 6)"),
             "{err}"
         );
         assert!(err.contains("header_names = \"rename\""), "{err}");
-        assert_eq!(names(&["a", "b"], HeaderNames::Strict).unwrap(), ["a", "b"]);
+        assert_eq!(
+            names(&["a", "b"], HeaderNames::Strict).expect("clean header"),
+            ["a", "b"]
+        );
     }
 
     #[test]
     fn renamed_headers_are_unique() {
         assert_eq!(
-            names(&["a", "", "a", "a_2", "", "column_2"], HeaderNames::Rename).unwrap(),
+            names(&["a", "", "a", "a_2", "", "column_2"], HeaderNames::Rename)
+                .expect("rename never fails"),
             ["a", "column_2_2", "a_3", "a_2", "column_5", "column_2"]
         );
     }
