@@ -175,7 +175,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         None
     };
     let mut per_target = vec![0u64; plan.targets.len()];
-    let mut validator = Validator::new(plan.structure.clone(), &info.header);
+    let mut validator = Validator::new(plan.structure.clone(), &info.header, info.typed);
 
     let progress = progress_bar(&info, options.quiet);
     let bytes = source.progress();

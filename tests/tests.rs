@@ -11,4 +11,5 @@ mod properties;
 mod rules;
 mod run;
 mod source;
+mod typed_cells;
 mod validate;

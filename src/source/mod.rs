@@ -77,7 +77,7 @@ pub const CHUNK_ROWS: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Batch {
     /// One string column per source column, named `#0`, `#1`, … in header order. Holds only
-    /// well-formed rows. A typed source ([`SourceInfo::typed`]) adds, per column, a `UInt8`
+    /// well-formed rows. A typed source ([`SourceInfo::typed`]) adds, per column, a `UInt32`
     /// column `#0:kind`, … telling what each cell held ([`CellKind`]); its text is then the
     /// cell's canonical text.
     pub frame: DataFrame,

@@ -16,6 +16,7 @@ use polars::prelude::{
 use super::messages::RuleKind;
 use crate::issue::{Code, Severity};
 use crate::plan::{Bound, DECIMAL_PRECISION, Field, FieldType};
+use crate::source::CellKind;
 
 pub const EMAIL: &str = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$";
 pub const URL: &str = r"(?i)^(https?|ftp)://[^\s/?#]+[^\s]*$";
@@ -41,12 +42,21 @@ fn strips(f: &Field) -> bool {
     f.trim || f.ty.strips_space()
 }
 
-/// Stage 1: the text and the typed value of field `fi`, from its raw column.
-pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape) -> (Expr, Expr) {
+/// Stage 1: the text and the typed value of field `fi`, from its raw column. `kind` is the
+/// field's [`CellKind`] column when the source has typed cells: a typed cell is read as what it
+/// is (a date cell is a date whatever its display format), an error cell has no text (it fails
+/// only the [`RuleKind::CellError`] rule).
+pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape, kind: Option<Expr>) -> (Expr, Expr) {
     let text = if shape.padded && strips(f) {
         raw.str().strip_chars(lit(NULL))
     } else {
         raw
+    };
+    let text = match &kind {
+        Some(k) => when(is_kind(k.clone(), CellKind::Error))
+            .then(lit(NULL).cast(DataType::String))
+            .otherwise(text),
+        None => text,
     };
     let missing = is_missing(text.clone(), f, shape);
     let nulled = || {
@@ -75,9 +85,78 @@ pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape) -> (Expr, Expr) {
                 nulled()
             }
         }
-        ty => parse(text.clone(), ty),
+        ty => {
+            let declared = parse(text.clone(), ty);
+            match kind {
+                Some(k) => cell_parse(text.clone(), ty)
+                    .into_iter()
+                    .rev()
+                    .fold(declared, |rest, (cell, expr)| {
+                        when(is_kind(k.clone(), cell)).then(expr).otherwise(rest)
+                    }),
+                None => declared,
+            }
+        }
     };
     (text, typed)
+}
+
+fn is_kind(kind: Expr, cell: CellKind) -> Expr {
+    kind.eq(lit(cell as u32))
+}
+
+/// How a typed cell's canonical text (see [`CellKind`]) reads as type `ty`, per cell kind; a
+/// kind not listed is read like text, with the declared format.
+fn cell_parse(c: Expr, ty: &FieldType) -> Vec<(CellKind, Expr)> {
+    let iso_date = || c.clone().str().to_date(strptime("%Y-%m-%d"));
+    let micros = DataType::Datetime(TimeUnit::Microseconds, None);
+    match ty {
+        FieldType::Integer { .. } => vec![(
+            CellKind::Number,
+            c.map(
+                super::parse::integer_column(None),
+                super::parse::output(DataType::Int64),
+            ),
+        )],
+        FieldType::Number { .. } => vec![(CellKind::Number, c.cast(DataType::Float64))],
+        FieldType::Decimal { scale, .. } => vec![(
+            CellKind::Number,
+            c.map(
+                super::parse::decimal_column('.', None, *scale),
+                super::parse::output(DataType::Decimal(DECIMAL_PRECISION, *scale as usize)),
+            ),
+        )],
+        FieldType::Boolean { .. } => vec![(CellKind::Boolean, c.eq(lit("true")))],
+        FieldType::Date { .. } => vec![
+            (CellKind::Date, iso_date()),
+            // A date-time cell is a date only at midnight: a time of day would be lost.
+            (
+                CellKind::DateTime,
+                when(c.clone().str().ends_with(lit(" 00:00:00")))
+                    .then(
+                        c.clone()
+                            .str()
+                            .slice(lit(0), lit(10))
+                            .str()
+                            .to_date(strptime("%Y-%m-%d")),
+                    )
+                    .otherwise(lit(NULL).cast(DataType::Date)),
+            ),
+        ],
+        FieldType::Datetime { .. } => vec![
+            (CellKind::Date, iso_date().cast(micros)),
+            (
+                CellKind::DateTime,
+                c.clone().str().to_datetime(
+                    Some(TimeUnit::Microseconds),
+                    None,
+                    strptime("%Y-%m-%d %H:%M:%S%.f"),
+                    lit("raise"),
+                ),
+            ),
+        ],
+        FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => Vec::new(),
+    }
 }
 
 /// A missing value: empty or only white space, whatever the type.
@@ -306,13 +385,27 @@ fn bound(b: &Bound, ty: &FieldType) -> Expr {
     }
 }
 
-/// Every mask of one field, in a fixed order: required, type, pattern, enum, range, length.
-pub fn field_masks(fi: usize, f: &Field, shape: Shape) -> Vec<(Code, Severity, RuleKind, Expr)> {
+/// Every mask of one field, in a fixed order: cell error (typed sources), required, type,
+/// pattern, enum, range, length. `kind` is the field's [`CellKind`] column, if any.
+pub fn field_masks(
+    fi: usize,
+    f: &Field,
+    shape: Shape,
+    kind: Option<Expr>,
+) -> Vec<(Code, Severity, RuleKind, Expr)> {
     let c = || col(clean_name(fi));
     let typed = || col(f.name.as_str());
     let missing = || is_missing(c(), f, shape);
     let present = || missing().not();
     let mut out = Vec::new();
+    if let Some(k) = kind {
+        out.push((
+            Code::TypeMismatch,
+            Severity::Error,
+            RuleKind::CellError,
+            failed(is_kind(k, CellKind::Error)),
+        ));
+    }
     if let Some(sev) = f.required {
         out.push((Code::RequiredMissing, sev, RuleKind::Required, missing()));
     }

@@ -15,6 +15,8 @@ pub enum RuleKind {
     MinLength,
     MaxLength,
     Check(usize),
+    /// A spreadsheet cell holding an error value (`#N/A`).
+    CellError,
 }
 
 pub fn message(kind: &RuleKind, s: &Structure, field: Option<&Field>, value: &str) -> String {
@@ -60,6 +62,10 @@ pub fn message(kind: &RuleKind, s: &Structure, field: Option<&Field>, value: &st
             format!("`{name}` must be {word} {n} characters long, got {len}")
         }
         RuleKind::Check(i) => s.checks[*i].message.clone(),
+        RuleKind::CellError => format!(
+            "`{name}` must be {}, but the cell holds the spreadsheet error `{value}`; fix the formula or the cell in the workbook",
+            expected(&f.ty)
+        ),
     }
 }
 

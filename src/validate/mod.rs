@@ -20,7 +20,7 @@ use polars::prelude::{
 
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::{FieldType, Structure};
-use crate::source::{Batch, column_name};
+use crate::source::{Batch, column_name, kind_column_name};
 
 /// An internal failure of the engine, not of the data.
 #[derive(Debug, thiserror::Error)]
@@ -78,17 +78,21 @@ pub struct Validator {
     structure: Option<Arc<Structure>>,
     /// Source column index of each field.
     field_col: Vec<usize>,
+    /// The source has typed cells: each column comes with its `#i:kind` column.
+    typed_cells: bool,
     rules: Vec<Rule>,
     uniques: Vec<UniqueState>,
 }
 
 impl Validator {
     /// Prepares validation of `structure` against a source `header`. Every declared column must
-    /// be in the header (the pipeline checks that first, with a diagnostic).
-    pub fn new(structure: Option<Arc<Structure>>, header: &[String]) -> Self {
+    /// be in the header (the pipeline checks that first, with a diagnostic). `typed_cells`: the
+    /// source is a spreadsheet whose chunks carry cell kinds ([`crate::source::CellKind`]).
+    pub fn new(structure: Option<Arc<Structure>>, header: &[String], typed_cells: bool) -> Self {
         let mut v = Validator {
             structure: structure.clone(),
             field_col: Vec::new(),
+            typed_cells,
             rules: Vec::new(),
             uniques: Vec::new(),
         };
@@ -97,7 +101,10 @@ impl Validator {
             v.field_col
                 .push(crate::source::find_column(header, &f.column).unwrap_or(0));
             // The rules of a field do not depend on the shape of a chunk, only their masks do.
-            for (code, severity, kind, _) in exprs::field_masks(fi, f, exprs::Shape::default()) {
+            let cell_kind = v.kind(fi);
+            for (code, severity, kind, _) in
+                exprs::field_masks(fi, f, exprs::Shape::default(), cell_kind)
+            {
                 v.rules.push(Rule {
                     mask: format!("\u{1}m{}", v.rules.len()),
                     code,
@@ -125,6 +132,15 @@ impl Validator {
         v
     }
 
+    /// The cell-kind column of field `fi`, for typed sources.
+    fn kind(&self, fi: usize) -> Option<Expr> {
+        self.typed_cells.then(|| {
+            col(kind_column_name(
+                self.field_col.get(fi).copied().unwrap_or(0),
+            ))
+        })
+    }
+
     /// The expressions for one chunk: stage 1 (text and typed value of each field) and stage 2
     /// (one mask per rule, in rule order, then the key columns of `unique` rules).
     fn expressions(&self, s: &Structure, batch: &Batch) -> (Vec<Expr>, Vec<Expr>) {
@@ -137,11 +153,11 @@ impl Validator {
         let mut masks = Vec::new();
         for (fi, f) in s.fields.iter().enumerate() {
             let raw = col(column_name(self.field_col[fi]));
-            let (text, typed) = exprs::text_and_typed(raw, f, shape(fi));
+            let (text, typed) = exprs::text_and_typed(raw, f, shape(fi), self.kind(fi));
             stage1.push(text.alias(exprs::clean_name(fi)));
             stage1.push(typed.alias(f.name.as_str()));
             masks.extend(
-                exprs::field_masks(fi, f, shape(fi))
+                exprs::field_masks(fi, f, shape(fi), self.kind(fi))
                     .into_iter()
                     .map(|m| m.3),
             );
