@@ -107,6 +107,15 @@ impl ColumnShape {
     /// Takes one value into account.
     #[inline]
     pub fn see(&mut self, value: &str) {
+        // The common case decided from the two end bytes: ASCII and not white space means
+        // neither padded nor blank. Anything else takes Unicode's notion of white space.
+        let bytes = value.as_bytes();
+        if let (Some(&first), Some(&last)) = (bytes.first(), bytes.last())
+            && first.is_ascii_graphic()
+            && last.is_ascii_graphic()
+        {
+            return;
+        }
         let trimmed = value.trim();
         if trimmed.len() != value.len() {
             self.padded = true;
@@ -369,6 +378,22 @@ mod tests {
             "line 1",
         )
         .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn shapes_see_padding_and_blanks_in_any_script() {
+        let shape = |values: &[&str]| {
+            let mut s = ColumnShape::default();
+            values.iter().for_each(|v| s.see(v));
+            (s.padded, s.blank)
+        };
+        assert_eq!(shape(&["a", "bc", "é", "x y"]), (false, false));
+        assert_eq!(shape(&["a", ""]), (false, true));
+        assert_eq!(shape(&["a", " b"]), (true, false));
+        assert_eq!(shape(&["b\t"]), (true, false));
+        assert_eq!(shape(&["\u{a0}b"]), (true, false));
+        assert_eq!(shape(&["b\u{3000}"]), (true, false));
+        assert_eq!(shape(&["  "]), (true, true));
     }
 
     #[test]
