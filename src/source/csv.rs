@@ -238,16 +238,16 @@ impl CsvSource {
             };
             // A trailing delimiter adds one empty field: nothing is lost by dropping it.
             let fits = rec.len() == ncols || (rec.len() == ncols + 1 && rec.get(ncols).is_empty());
+            if spans > 1 && !(fits && self.records.last_well_quoted()) {
+                // Lines that only a misplaced quote held together: each is read again on its
+                // own.
+                let width = (!fits).then_some(rec.len());
+                self.records.reread_after_first_line();
+                rejects.push(self.merged(line, spans, width));
+                continue;
+            }
             if !fits {
-                let reject = if spans > 1 {
-                    // Lines that only a quote held together: each is read again on its own.
-                    let width = rec.len();
-                    self.records.reread_after_first_line();
-                    self.merged(line, spans, width)
-                } else {
-                    self.ragged(rec, text, line)
-                };
-                rejects.push(reject);
+                rejects.push(self.ragged(rec, text, line));
                 continue;
             }
             for (i, (b, shape)) in builders.iter_mut().zip(shapes.iter_mut()).enumerate() {
@@ -399,15 +399,22 @@ impl CsvSource {
         )
     }
 
-    /// A record held together over several lines by a quote, with the wrong field count: the
-    /// quote did not close where it should have. Its first line is the rejected row.
-    fn merged(&self, line: u64, spans: u64, width: usize) -> SourceReject {
+    /// A record held together over several lines by a quote that did not close where it
+    /// should have: the record has the wrong field count (`width`), or text follows the quote
+    /// that closed it. Its first line is the rejected row.
+    fn merged(&self, line: u64, spans: u64, width: Option<usize>) -> SourceReject {
         let (fields, column, value) = self.open_quote();
+        let sign = match width {
+            Some(width) => format!(
+                "making a record of {width} fields where the header has {}",
+                self.info.header.len()
+            ),
+            None => "right before more text".to_string(),
+        };
         let message = format!(
-            "the quote opened in column `{column}` on line {line} closes {} line{} later, making a record of {width} fields where the header has {}: it is probably not closed where it should be. The record is rejected with its first line and the lines after it are read as rows of their own; close the quote in the file",
+            "the quote opened in column `{column}` on line {line} only closes {} line{} later, {sign}: it is probably not closed where it should be. The record is rejected with its first line and the lines after it are read as rows of their own; close the quote in the file",
             spans - 1,
             if spans == 2 { "" } else { "s" },
-            self.info.header.len()
         );
         self.reject(
             fields,

@@ -92,7 +92,18 @@ impl<'a> Record<'a> {
 struct Last {
     start: usize,
     first_end: usize,
+    end: usize,
     line: u64,
+}
+
+/// Where a scan of a record's quoting is.
+#[derive(Clone, Copy)]
+enum Quoting {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// Right after a closing quote.
+    Closed,
 }
 
 /// Records read from a stream of text.
@@ -215,6 +226,36 @@ impl<R: Read> Records<R> {
         }
     }
 
+    /// Whether every quote of the last record closes right before a delimiter or the end of
+    /// the record, as it should. A quote left open by mistake usually closes at the next quote
+    /// of the file, which opens a value on some later line and so stands before text.
+    pub fn last_well_quoted(&self) -> bool {
+        let Some(last) = self.last else {
+            return true;
+        };
+        let d = self.dialect;
+        let mut state = Quoting::FieldStart;
+        let mut bytes = self.buf[last.start..last.end].iter();
+        while let Some(&b) = bytes.next() {
+            state = match state {
+                Quoting::FieldStart if b == d.quote => Quoting::Quoted,
+                Quoting::FieldStart | Quoting::Unquoted if b == d.delimiter => Quoting::FieldStart,
+                Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
+                Quoting::Quoted if Some(b) == d.escape => {
+                    bytes.next();
+                    Quoting::Quoted
+                }
+                Quoting::Quoted if b == d.quote => Quoting::Closed,
+                Quoting::Quoted => Quoting::Quoted,
+                Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
+                Quoting::Closed if b == d.delimiter => Quoting::FieldStart,
+                Quoting::Closed if b == b'\r' || b == b'\n' => Quoting::Unquoted,
+                Quoting::Closed => return false,
+            };
+        }
+        true
+    }
+
     /// Whether the line ahead holds nothing but its line break (`\r`s before a `\n` included).
     fn blank_line(&mut self) -> std::io::Result<bool> {
         let newline = self.dialect.newline;
@@ -314,6 +355,7 @@ impl<R: Read> Records<R> {
         self.last = Some(Last {
             start: self.pos,
             first_end: first_end.unwrap_or(fed),
+            end: self.pos + fed,
             line,
         });
         self.pos += fed;
@@ -642,5 +684,17 @@ mod tests {
             records.next().expect("in memory"),
             Event::Record { line: 3, lines: 1 }
         );
+    }
+
+    #[test]
+    fn a_quote_that_closes_before_text_is_misplaced() {
+        let well = |text: &[u8]| {
+            let mut records = Records::new(text, Vec::new(), CSV, 1 << 20);
+            records.next().expect("in memory");
+            records.last_well_quoted()
+        };
+        assert!(well(b"1,\"a\nb\",\"c\"\"d\"\r\n"));
+        assert!(well(b"1,\"a\nb\"\n"));
+        assert!(!well(b"1,\"open\n2,\"Les \"\"Bons\"\"\",x\n"));
     }
 }
