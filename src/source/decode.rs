@@ -131,9 +131,24 @@ fn detect(prefix: &[u8], complete: bool) -> &'static Encoding {
         Err(_) => {}
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-    detector.feed(prefix, complete);
+    // The guess costs about as much per byte as decoding a whole file does, and ASCII tells it
+    // nothing: it is fed the lines that hold other bytes, up to a budget.
+    let mut fed = 0;
+    for line in prefix.split_inclusive(|&b| b == b'\n') {
+        if fed >= GUESS_BYTES {
+            break;
+        }
+        if !line.is_ascii() {
+            let line = &line[..line.len().min(GUESS_BYTES - fed)];
+            detector.feed(line, false);
+            fed += line.len();
+        }
+    }
     detector.guess(None, chardetng::Utf8Detection::Deny)
 }
+
+/// How many bytes of non-ASCII lines the statistical guess reads.
+const GUESS_BYTES: usize = 64 * 1024;
 
 /// UTF-16 without a BOM: in text that is mostly ASCII (delimiters, digits, Latin letters) one
 /// byte of each pair is NUL, always on the same side.

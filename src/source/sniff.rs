@@ -175,12 +175,20 @@ pub(super) fn header_line(samples: &[Sample], expected: &[String]) -> Option<u64
             return Some(line);
         }
     }
-    samples.iter().enumerate().find_map(|(i, s)| {
+    let candidate = samples.iter().enumerate().find(|(i, s)| {
         let rest = &samples[i + 1..];
         let agreeing = rest.iter().filter(|r| same_width(s, r)).count();
-        (s.fields.len() > 1 && !rest.is_empty() && agreeing * 10 >= rest.len() * 9)
-            .then_some(s.line)
-    })
+        s.fields.len() > 1 && !rest.is_empty() && agreeing * 10 >= rest.len() * 9
+    });
+    // Title lines are narrower than the header; a wider first line is the header of rows
+    // that are all ragged, not a title.
+    candidate
+        .filter(|(i, s)| {
+            samples[..*i]
+                .iter()
+                .all(|t| t.fields.len() < s.fields.len())
+        })
+        .map(|(_, s)| s.line)
 }
 
 /// Two records have the same number of columns, a trailing empty field (a delimiter at the
@@ -283,6 +291,9 @@ mod tests {
         assert_eq!(header_line(&s, &["name".into(), "price".into()]), Some(4));
         let plain = samples(b"a,b\n1,2\n3,4\n", true, dialect(b','));
         assert_eq!(header_line(&plain, &["x".into(), "y".into()]), Some(1));
+        // A header wider than every row below it is still the header.
+        let wide = samples(b"a,b,c,d\n1,2,3\n4,5,6\n", true, dialect(b','));
+        assert_eq!(header_line(&wide, &[]), None);
         // A trailing delimiter on the data lines only.
         let trailing = samples(b"a,b,c\n1,2,3,\n4,5,6,\n", true, dialect(b','));
         assert_eq!(header_line(&trailing, &[]), Some(1));
