@@ -131,10 +131,13 @@ fn detect(prefix: &[u8], complete: bool) -> &'static Encoding {
         Err(_) => {}
     }
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
-    // The guess costs about as much per byte as decoding a whole file does, and ASCII tells it
-    // nothing: it is fed the lines that hold other bytes, up to a budget.
+    // The guess costs about as much per byte as decoding a whole file does: it reads the start
+    // of the file as it is (its ASCII context counts), then only the lines that hold other
+    // bytes, each part up to a budget.
+    let (start, rest) = prefix.split_at(prefix.len().min(GUESS_BYTES));
+    detector.feed(start, complete && rest.is_empty());
     let mut fed = 0;
-    for line in prefix.split_inclusive(|&b| b == b'\n') {
+    for line in rest.split_inclusive(|&b| b == b'\n') {
         if fed >= GUESS_BYTES {
             break;
         }
@@ -147,7 +150,8 @@ fn detect(prefix: &[u8], complete: bool) -> &'static Encoding {
     detector.guess(None, chardetng::Utf8Detection::Deny)
 }
 
-/// How many bytes of non-ASCII lines the statistical guess reads.
+/// How many bytes of the start of the file, then of its non-ASCII lines, the statistical guess
+/// reads.
 const GUESS_BYTES: usize = 64 * 1024;
 
 /// UTF-16 without a BOM: in text that is mostly ASCII (delimiters, digits, Latin letters) one
