@@ -66,14 +66,15 @@ impl CsvSource {
         let encoding = decode::choose(plan.encoding, &prefix, complete);
         let (text, start) = Text::new(tracked, encoding, prefix, complete);
 
-        let declared = Dialect {
+        // Only the head is read with this one; the sniffed dialect replaces it below.
+        let provisional = Dialect {
             delimiter: plan.delimiter.unwrap_or(b','),
             quote: plan.quote.unwrap_or(b'"'),
             escape: plan.escape,
             comment: plan.comment,
             newline: b'\n',
         };
-        let mut records = Records::new(text, start, declared, plan.max_field_bytes);
+        let mut records = Records::new(text, start, provisional, plan.max_field_bytes);
         let (head, head_complete) = records
             .head(sniff::HEAD_BYTES)
             .map_err(|e| read_err(e, 1))?;
