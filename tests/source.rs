@@ -115,7 +115,12 @@ fn custom_quote_escape_and_comment() {
 
 #[test]
 fn invalid_utf8_rejects_the_row_only() {
-    let p = project("", "a = {}\nb = {}", b"a,b\nok,1\ncaf\xe9,2\nfin,3\n");
+    // Declared UTF-8: a Latin-1 byte is not decoded by a guess.
+    let p = project(
+        "encoding = \"utf-8\"",
+        "a = {}\nb = {}",
+        b"a,b\nok,1\ncaf\xe9,2\nfin,3\n",
+    );
     let run = p.validate();
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errs = p.errors();

@@ -6,6 +6,7 @@ mod util;
 
 mod check;
 mod corpus;
+mod csv_inputs;
 mod examples;
 mod properties;
 mod rules;

@@ -1,19 +1,27 @@
-//! CSV reading with the `csv` crate: dialect, title block, BOM, provenance, structural rejects.
+//! CSV exports as legacy systems write them: the source for `.csv`, `.tsv` and `.txt` files.
 //!
-//! Records are read into one reused `ByteRecord` and appended to one string builder per column,
-//! so a chunk costs a few allocations per column, not one per cell. Row numbers count every
-//! record and every blank line the way a spreadsheet shows them (the header is row
-//! `header_row`); a record with a quoted newline is one row spanning several lines.
+//! `CsvSource` ties the parts together: [`decode`](super::decode) tells the encoding and hands
+//! UTF-8 text, [`sniff`](super::sniff) guesses what the mapping leaves out (delimiter, quote,
+//! title block, header), [`records`](super::records) cuts the text into records with their
+//! lines. This module turns records into rows: it names the columns, numbers rows the way a
+//! spreadsheet shows them (the header is row `header_row`, every line above it and every
+//! blank line is a row, a record with a quoted line break is one row), and rejects what is
+//! not a row — a wrong field count (`ragged-row`), bytes that are not text in the file's
+//! encoding or a NUL byte (`bad-encoding`), a quote that never closes (`bad-quoting`) — with
+//! its raw fields, reading on.
+//!
+//! Records are appended to one string builder per column, so a chunk costs a few allocations
+//! per column, not one per cell.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use polars::prelude::{Column, DataFrame, IntoColumn, StringChunkedBuilder};
-use sha2::{Digest, Sha256};
 
+use super::decode::{self, Text, Tracked};
+use super::records::{Dialect, Event, Record, Records, Unclosed};
+use super::sniff;
 use super::{
     Batch, ColumnShape, Fingerprint, ProgressUnit, ReadOptions, SourceError, SourceInfo,
     SourceReject, column_name,
@@ -21,40 +29,16 @@ use super::{
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::SourcePlan;
 
-/// Counts and hashes every byte read from the file, for progress and the report's checksum.
-struct Tracked<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: Arc<AtomicU64>,
-    /// The last byte read, to know whether the file ends with a line break.
-    last: Option<u8>,
-}
-
-impl<R: Read> Read for Tracked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        if n > 0 {
-            self.last = Some(buf[n - 1]);
-        }
-        Ok(n)
-    }
-}
-
 /// An open CSV export, positioned after its header.
 pub struct CsvSource {
-    reader: csv::Reader<BufReader<Tracked<File>>>,
+    records: Records<Text>,
     info: SourceInfo,
-    record: csv::ByteRecord,
-    /// Lines consumed before the csv reader started (the title block).
-    line_offset: u64,
-    /// Bytes consumed before the csv reader started (BOM and title block).
-    byte_offset: u64,
-    /// Lines end with a lone `\r`: the csv reader counts no lines, so every record is on line 1.
-    cr_only: bool,
+    max_field_bytes: u64,
     /// Spreadsheet row number of the last row read.
     row: u64,
+    /// A file without a header: the event of its first record (still in `records`), the first
+    /// row to take.
+    pending: Option<Event>,
     data_rows: u64,
     limit: Option<u64>,
     done: bool,
@@ -62,181 +46,123 @@ pub struct CsvSource {
 }
 
 impl CsvSource {
-    /// Opens `plan.path`, skips the title block and the BOM, and reads the header.
+    /// Opens `plan.path`, tells its encoding and dialect, skips the title block and reads the
+    /// header.
     pub fn open(plan: &SourcePlan, options: &ReadOptions) -> Result<Self, SourceError> {
         let path = plan.path.clone();
-        let header_row = plan.header_row.unwrap_or(1);
-        let quote = plan.quote.unwrap_or(b'"');
-        let file = File::open(&path).map_err(|source| SourceError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bytes = Arc::new(AtomicU64::new(0));
-        let tracked = Tracked {
-            inner: file,
-            hasher: Sha256::new(),
-            bytes: Arc::clone(&bytes),
-            last: None,
-        };
-        let mut buf = BufReader::with_capacity(256 * 1024, tracked);
         let read_err = |e: std::io::Error, line: u64| SourceError::Read {
             path: path.clone(),
             line,
             message: e.to_string(),
         };
+        let file = File::open(&path).map_err(|source| SourceError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut tracked = Tracked::new(file);
+        let bytes = tracked.counter();
+        let (prefix, complete) = tracked.read_prefix().map_err(|e| read_err(e, 1))?;
+        let encoding = decode::choose(plan.encoding, &prefix, complete);
+        let (text, start) = Text::new(tracked, encoding, prefix, complete);
 
-        let bom = {
-            let head = buf.fill_buf().map_err(|e| read_err(e, 1))?;
-            head.starts_with(b"\xEF\xBB\xBF")
+        // Only the head is read with this one; the sniffed dialect replaces it below.
+        let provisional = Dialect {
+            delimiter: plan.delimiter.unwrap_or(b','),
+            quote: plan.quote.unwrap_or(b'"'),
+            escape: plan.escape,
+            comment: plan.comment,
+            newline: b'\n',
         };
-        let mut byte_offset = 0;
-        if bom {
-            buf.consume(3);
-            byte_offset += 3;
-        }
-        // The title block: whole physical lines above the header.
-        let mut line_offset = 0;
-        let mut scratch = Vec::new();
-        while line_offset + 1 < header_row {
-            scratch.clear();
-            let n = buf
-                .read_until(b'\n', &mut scratch)
-                .map_err(|e| read_err(e, line_offset + 1))?;
-            if n == 0 {
+        let mut records = Records::new(text, start, provisional, plan.max_field_bytes);
+        let (head, head_complete) = records
+            .head(sniff::HEAD_BYTES)
+            .map_err(|e| read_err(e, 1))?;
+        let dialect = sniff_dialect(plan, head, head_complete);
+        let samples = sniff::samples(head, head_complete, dialect);
+        let header_row = match plan.header_row {
+            Some(row) => row,
+            None => sniff::header_line(&samples, &plan.expected_columns).unwrap_or(1),
+        };
+        let has_header = match plan.header {
+            Some(declared) => declared,
+            None => {
+                let from_header: Vec<sniff::Sample> = samples
+                    .into_iter()
+                    .filter(|s| s.line >= header_row)
+                    .collect();
+                !sniff::first_record_is_data(&from_header, &plan.expected_columns)
+            }
+        };
+        records.set_dialect(dialect);
+
+        // The title block: whole physical lines above the header, whatever they hold.
+        while records.lines_read() + 1 < header_row {
+            if !records
+                .skip_line()
+                .map_err(|e| read_err(e, records.lines_read()))?
+            {
                 return Err(SourceError::NoHeader { path, header_row });
             }
-            line_offset += 1;
-            byte_offset += n as u64;
         }
-        let head = buf.fill_buf().map_err(|e| read_err(e, line_offset + 1))?;
-        let (delimiter, sniffed) = match plan.delimiter {
-            Some(d) => (d, false),
-            None => (sniff_delimiter(head, quote), true),
+        // Blank and comment lines between the title block and the header are rows above it.
+        let (first, line) = loop {
+            match records
+                .next()
+                .map_err(|e| read_err(e, records.lines_read()))?
+            {
+                Event::Skipped { .. } => {}
+                Event::End => return Err(SourceError::NoHeader { path, header_row }),
+                Event::Unclosed { line, .. } if has_header => {
+                    return Err(SourceError::HeaderQuote { path, line });
+                }
+                // The first row of a file without a header is rejected like any other.
+                event @ (Event::Record { line, .. } | Event::Unclosed { line, .. }) => {
+                    break (event, line);
+                }
+            }
         };
-        // Records end at `\n` (a `\r` before it is dropped from the last field), so that the
-        // csv reader consumes each record's line break with it and line numbers stay exact.
-        // Files whose lines end with a lone `\r` keep the reader's default terminator.
-        let cr_only = cr_only(head);
-        let terminator = if cr_only {
-            csv::Terminator::CRLF
+        let header = if has_header {
+            header_names(
+                records.record(),
+                plan,
+                &path,
+                line,
+                encoding.encoding.name(),
+            )?
         } else {
-            csv::Terminator::Any(b'\n')
+            let width = records.record().len();
+            (1..=width).map(|i| format!("column_{i}")).collect()
         };
-
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .quote(quote)
-            .escape(plan.escape)
-            .double_quote(plan.escape.is_none())
-            .comment(plan.comment)
-            .terminator(terminator)
-            .buffer_capacity(256 * 1024)
-            .from_reader(buf);
-        let mut source = CsvSource {
-            reader,
+        Ok(CsvSource {
+            records,
             info: SourceInfo {
                 path,
                 format: "csv",
-                encoding: "UTF-8",
-                encoding_detected: plan.encoding.is_none(),
-                bom,
-                delimiter,
-                delimiter_sniffed: sniffed,
-                quote,
-                quote_sniffed: false,
-                header_row,
+                encoding: encoding.encoding.name(),
+                encoding_detected: encoding.detected,
+                bom: encoding.bom > 0,
+                delimiter: dialect.delimiter,
+                delimiter_sniffed: plan.delimiter.is_none(),
+                quote: dialect.quote,
+                quote_sniffed: plan.quote.is_none(),
+                header_row: line,
                 header_row_detected: plan.header_row.is_none(),
-                has_header: true,
+                has_header,
                 sheet: None,
-                header: Vec::new(),
+                header,
                 progress_unit: ProgressUnit::Bytes,
                 progress_total: size,
                 size,
                 typed: false,
             },
-            record: csv::ByteRecord::new(),
-            line_offset,
-            byte_offset,
-            cr_only,
-            row: 0,
+            max_field_bytes: plan.max_field_bytes,
+            row: if has_header { line } else { line - 1 },
+            pending: (!has_header).then_some(first),
             data_rows: 0,
             limit: options.limit,
             done: false,
             bytes,
-        };
-        let (header_line, blank) = match source.next_record()? {
-            Next::Record { line, blank_before } => (line, blank_before),
-            Next::End { .. } => {
-                return Err(SourceError::NoHeader {
-                    path: source.info.path,
-                    header_row,
-                });
-            }
-        };
-        // Blank lines between the title block and the header are rows too.
-        source.row = header_row + blank;
-        let path = source.info.path.clone();
-        let record = &source.record;
-        let header_text =
-            std::str::from_utf8(record.as_slice()).map_err(|_| SourceError::HeaderEncoding {
-                path: path.clone(),
-                line: header_line,
-            })?;
-        let raw: Vec<String> = (0..record.len())
-            .map(|i| field(record, header_text, i).to_string())
-            .collect();
-        let header = super::name_columns(
-            raw,
-            plan.header_names,
-            &path,
-            &format!("line {header_line}"),
-        )?;
-        source.info.header = header;
-        Ok(source)
-    }
-
-    /// Reads the next record, telling on which line it starts and how many blank lines (or
-    /// comment lines) the csv reader passed over before it.
-    ///
-    /// The csv reader stamps a record with the position *before* any blank line it skipped, so
-    /// the start line is worked out backwards from the position after the record: minus the
-    /// line breaks inside it, minus its own line break (absent only at the very end of a file
-    /// that does not end with one).
-    fn next_record(&mut self) -> Result<Next, SourceError> {
-        let before = self.reader.position().line();
-        let got = self
-            .reader
-            .read_byte_record(&mut self.record)
-            .map_err(|e| csv_error(&self.info.path, e, self.line_offset))?;
-        let after = self.reader.position().clone();
-        if !got {
-            return Ok(Next::End {
-                blank_before: after.line() - before,
-            });
-        }
-        // The common case: the record and its line break took one line, nothing was skipped
-        // (at the very end of the file that line may also be a blank line before an
-        // unterminated last record, so the end is worked out below).
-        let consumed = after.line() - before;
-        let at_end = after.byte() + self.byte_offset >= self.info.size;
-        if self.cr_only || consumed == 0 || (consumed == 1 && !at_end) {
-            return Ok(Next::Record {
-                line: before + self.line_offset,
-                blank_before: 0,
-            });
-        }
-        let ends_with_break = self.reader.get_ref().get_ref().last == Some(b'\n');
-        let terminator = u64::from(!at_end || ends_with_break);
-        let start = after
-            .line()
-            .saturating_sub(newlines(&self.record) + terminator)
-            .max(before);
-        Ok(Next::Record {
-            line: start + self.line_offset,
-            blank_before: start - before,
         })
     }
 
@@ -269,38 +195,64 @@ impl CsvSource {
                 self.done = true;
                 break;
             }
-            let (line, blank) = match self.next_record()? {
-                Next::Record { line, blank_before } => (line, blank_before),
-                Next::End { blank_before } => {
-                    // Blank lines at the very end are blank rows too.
-                    skipped += blank_before;
-                    self.row += blank_before;
+            let event = match self.pending.take() {
+                Some(first) => first,
+                None => self.records.next().map_err(|e| SourceError::Read {
+                    path: self.info.path.clone(),
+                    line: self.records.lines_read(),
+                    message: e.to_string(),
+                })?,
+            };
+            let (line, spans) = match event {
+                Event::End => {
                     self.done = true;
                     break;
                 }
+                Event::Skipped { .. } => {
+                    self.row += 1;
+                    skipped += 1;
+                    continue;
+                }
+                Event::Unclosed { line, cause } => {
+                    self.row += 1;
+                    taken += 1;
+                    self.data_rows += 1;
+                    rejects.push(self.unclosed(line, cause));
+                    continue;
+                }
+                Event::Record { line, lines } => (line, lines),
             };
-            skipped += blank;
-            self.row += blank + 1;
-            let rec = &self.record;
-            if rec.as_slice().iter().all(u8::is_ascii_whitespace) {
+            self.row += 1;
+            let rec = self.records.record();
+            if rec.bytes.iter().all(u8::is_ascii_whitespace) {
                 skipped += 1;
                 continue;
             }
             taken += 1;
             self.data_rows += 1;
-            let text = match std::str::from_utf8(rec.as_slice()) {
-                Ok(text) => text,
-                Err(_) => {
-                    rejects.push(self.bad_encoding(line));
+            let text = match std::str::from_utf8(rec.bytes) {
+                Ok(text) if memchr::memchr(0, rec.bytes).is_none() => text,
+                _ => {
+                    rejects.push(self.bad_encoding(rec, line));
                     continue;
                 }
             };
-            if rec.len() != ncols {
-                rejects.push(self.ragged(text, line));
+            // A trailing delimiter adds one empty field: nothing is lost by dropping it.
+            let fits = rec.len() == ncols || (rec.len() == ncols + 1 && rec.get(ncols).is_empty());
+            if spans > 1 && !(fits && self.records.last_well_quoted()) {
+                // Lines that only a misplaced quote held together: each is read again on its
+                // own.
+                let width = (!fits).then_some(rec.len());
+                self.records.reread_after_first_line();
+                rejects.push(self.merged(line, spans, width));
+                continue;
+            }
+            if !fits {
+                rejects.push(self.ragged(rec, text, line));
                 continue;
             }
             for (i, (b, shape)) in builders.iter_mut().zip(shapes.iter_mut()).enumerate() {
-                let value = field(rec, text, i);
+                let value = &text[rec.range(i)];
                 shape.see(value);
                 b.append_value(value);
             }
@@ -332,23 +284,41 @@ impl CsvSource {
     /// Reads whatever is left of the file and returns its checksum and size.
     pub fn finish(self) -> Result<Fingerprint, SourceError> {
         let path = self.info.path;
-        let mut tracked = self.reader.into_inner().into_inner();
-        // What the buffers held was hashed when it was read; hash the rest of the file too.
-        std::io::copy(&mut tracked, &mut std::io::sink()).map_err(|e| SourceError::Read {
-            path: path.clone(),
-            line: 0,
-            message: e.to_string(),
-        })?;
-        Ok(Fingerprint {
-            sha256: crate::plan::hex(&tracked.hasher.finalize()),
-            bytes: tracked.bytes.load(Ordering::Relaxed),
-        })
+        let (sha256, bytes) =
+            self.records
+                .into_inner()
+                .finish()
+                .map_err(|e| SourceError::Read {
+                    path,
+                    line: 0,
+                    message: e.to_string(),
+                })?;
+        Ok(Fingerprint { sha256, bytes })
     }
 
-    fn ragged(&self, text: &str, line: u64) -> SourceReject {
-        let rec = &self.record;
+    fn reject(&self, fields: Vec<String>, issue: RowIssue) -> SourceReject {
+        SourceReject {
+            fields,
+            issue: Issue {
+                row: self.row,
+                line: issue.line,
+                code: issue.code,
+                severity: Severity::Error,
+                field: String::new(),
+                column: issue.column,
+                value: issue.value,
+                message: issue.message,
+            },
+        }
+    }
+
+    fn column(&self, i: usize) -> String {
+        self.info.header.get(i).cloned().unwrap_or_default()
+    }
+
+    fn ragged(&self, rec: Record<'_>, text: &str, line: u64) -> SourceReject {
         let fields: Vec<String> = (0..rec.len())
-            .map(|i| field(rec, text, i).to_string())
+            .map(|i| text[rec.range(i)].to_string())
             .collect();
         let ncols = self.info.header.len();
         let value = fields.join(&char::from(self.info.delimiter).to_string());
@@ -357,129 +327,187 @@ impl CsvSource {
             fields.len(),
             if fields.len() == 1 { "" } else { "s" }
         );
-        SourceReject {
+        self.reject(
             fields,
-            issue: Issue {
-                row: self.row,
+            RowIssue {
                 line,
                 code: Code::RaggedRow,
-                severity: Severity::Error,
-                field: String::new(),
                 column: String::new(),
                 value,
                 message,
             },
-        }
+        )
     }
 
-    fn bad_encoding(&self, line: u64) -> SourceReject {
-        let rec = &self.record;
-        let mut fields: Vec<String> = rec
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect();
-        if let Some(last) = fields.last_mut()
-            && last.ends_with('\r')
-        {
-            last.pop();
-        }
+    fn bad_encoding(&self, rec: Record<'_>, line: u64) -> SourceReject {
+        let fields = lossy_fields(rec);
+        let nul = |f: &[u8]| memchr::memchr(0, f).is_some();
         let bad = rec
             .iter()
-            .position(|f| std::str::from_utf8(f).is_err())
+            .position(|f| std::str::from_utf8(f).is_err() || nul(f))
             .unwrap_or(0);
-        let column = self.info.header.get(bad).cloned().unwrap_or_default();
-        SourceReject {
-            issue: Issue {
-                row: self.row,
+        let column = self.column(bad);
+        let encoding = self.info.encoding;
+        let message = if rec.iter().nth(bad).is_some_and(nul) {
+            format!(
+                "column `{column}` holds a NUL byte, which is not text; remove it from the file (a file full of NUL bytes is UTF-16: declare `encoding = \"utf-16le\"` or `\"utf-16be\"` in `[source]`)"
+            )
+        } else {
+            let how = if self.info.encoding_detected {
+                "detected"
+            } else {
+                "declared"
+            };
+            format!(
+                "column `{column}` holds bytes that are not valid {encoding} (the {how} encoding); declare the file's encoding in `[source]`, e.g. `encoding = \"windows-1252\"`, or convert the file"
+            )
+        };
+        self.reject(
+            fields.clone(),
+            RowIssue {
                 line,
                 code: Code::BadEncoding,
-                severity: Severity::Error,
-                field: String::new(),
-                column: column.clone(),
                 value: fields.get(bad).cloned().unwrap_or_default(),
-                message: format!(
-                    "column `{column}` holds bytes that are not valid UTF-8; this version reads UTF-8 only, so convert the file (e.g. `iconv -f windows-1252 -t utf-8`)"
-                ),
+                column,
+                message,
             },
+        )
+    }
+
+    /// A quote that never closes; the record holds the fields of its first line.
+    fn unclosed(&self, line: u64, cause: Unclosed) -> SourceReject {
+        let (fields, column, value) = self.open_quote();
+        let message = match cause {
+            Unclosed::TooLong => format!(
+                "a value that starts in column `{column}` on line {line} grows past `max_field_bytes` ({} bytes): a quote is probably not closed. The record is rejected with its first line and reading goes on at line {}; close the quote, or raise `max_field_bytes` in `[source]` if the value really is that long",
+                self.max_field_bytes,
+                line + 1
+            ),
+            Unclosed::AtEnd => format!(
+                "the quote opened in column `{column}` on line {line} is never closed: it would take the rest of the file. The record is rejected with its first line and reading goes on at line {}; close the quote in the file",
+                line + 1
+            ),
+        };
+        self.reject(
             fields,
+            RowIssue {
+                line,
+                code: Code::BadQuoting,
+                column,
+                value,
+                message,
+            },
+        )
+    }
+
+    /// A record held together over several lines by a quote that did not close where it
+    /// should have: the record has the wrong field count (`width`), or text follows the quote
+    /// that closed it. Its first line is the rejected row.
+    fn merged(&self, line: u64, spans: u64, width: Option<usize>) -> SourceReject {
+        let (fields, column, value) = self.open_quote();
+        let sign = match width {
+            Some(width) => format!(
+                "making a record of {width} fields where the header has {}",
+                self.info.header.len()
+            ),
+            None => "right before more text".to_string(),
+        };
+        let message = format!(
+            "the quote opened in column `{column}` on line {line} only closes {} line{} later, {sign}: it is probably not closed where it should be. The record is rejected with its first line and the lines after it are read as rows of their own; close the quote in the file",
+            spans - 1,
+            if spans == 2 { "" } else { "s" },
+        );
+        self.reject(
+            fields,
+            RowIssue {
+                line,
+                code: Code::BadQuoting,
+                column,
+                value,
+                message,
+            },
+        )
+    }
+
+    /// The fields of a runaway record's first line, the column where its quote opens (the last
+    /// one on that line) and the value there, shortened for the report.
+    fn open_quote(&self) -> (Vec<String>, String, String) {
+        const SHOWN: usize = 200;
+        let fields = lossy_fields(self.records.record());
+        let at = fields.len().saturating_sub(1);
+        let column = self.column(at);
+        let mut value = fields.get(at).cloned().unwrap_or_default();
+        if value.len() > SHOWN {
+            let mut cut = SHOWN;
+            while !value.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            value.truncate(cut);
+            value.push('…');
         }
+        (fields, column, value)
     }
 }
 
-/// Field `i` of a record whose bytes are valid UTF-8 `text`; the last field loses the `\r` of a
-/// CRLF line break.
-fn field<'a>(record: &csv::ByteRecord, text: &'a str, i: usize) -> &'a str {
-    let value = record.range(i).map_or("", |r| &text[r]);
-    if i + 1 == record.len() {
-        value.strip_suffix('\r').unwrap_or(value)
-    } else {
-        value
-    }
+/// What a source reject says, besides its row.
+struct RowIssue {
+    line: u64,
+    code: Code,
+    column: String,
+    value: String,
+    message: String,
 }
 
-/// Whether the first line break in `head` is a lone `\r` (classic Mac line endings).
-fn cr_only(head: &[u8]) -> bool {
-    match head.iter().position(|&b| b == b'\r' || b == b'\n') {
-        Some(i) => head[i] == b'\r' && head.get(i + 1) != Some(&b'\n') && i + 1 < head.len(),
-        None => false,
-    }
+fn lossy_fields(rec: Record<'_>) -> Vec<String> {
+    rec.iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
 }
 
-enum Next {
-    Record { line: u64, blank_before: u64 },
-    End { blank_before: u64 },
-}
-
-fn newlines(record: &csv::ByteRecord) -> u64 {
-    record.as_slice().iter().filter(|&&b| b == b'\n').count() as u64
-}
-
-fn csv_error(path: &Path, e: csv::Error, line_offset: u64) -> SourceError {
-    let line = e.position().map_or(0, |p| p.line() + line_offset);
-    let message = match e.kind() {
-        csv::ErrorKind::Io(io) => io.to_string(),
-        _ => e.to_string(),
+/// The dialect: declared values, else sniffed from the head of the text.
+fn sniff_dialect(plan: &SourcePlan, head: &[u8], complete: bool) -> Dialect {
+    let newline = sniff::newline(head);
+    let quote = plan
+        .quote
+        .unwrap_or_else(|| sniff::quote(head, newline, plan.delimiter));
+    let dialect = Dialect {
+        delimiter: plan.delimiter.unwrap_or(b','),
+        quote,
+        escape: plan.escape,
+        comment: plan.comment,
+        newline,
     };
-    SourceError::Read {
-        path: PathBuf::from(path),
-        line,
-        message,
+    match plan.delimiter {
+        Some(_) => dialect,
+        None => Dialect {
+            delimiter: sniff::delimiter(head, complete, dialect),
+            ..dialect
+        },
     }
 }
 
-/// Picks the delimiter from the first line: the candidate seen most often outside quotes.
-pub fn sniff_delimiter(head: &[u8], quote: u8) -> u8 {
-    const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
-    let mut counts = [0usize; 4];
-    let mut in_quotes = false;
-    for &b in head {
-        if b == quote {
-            in_quotes = !in_quotes;
-        } else if !in_quotes {
-            if b == b'\n' {
-                break;
-            }
-            if let Some(i) = CANDIDATES.iter().position(|&c| c == b) {
-                counts[i] += 1;
-            }
-        }
+/// The header record's names, under the `header_names` policy. A blank last name (every line
+/// ends with a delimiter) is not a column.
+fn header_names(
+    rec: Record<'_>,
+    plan: &SourcePlan,
+    path: &std::path::Path,
+    line: u64,
+    encoding: &'static str,
+) -> Result<Vec<String>, SourceError> {
+    let text = std::str::from_utf8(rec.bytes)
+        .ok()
+        .filter(|_| memchr::memchr(0, rec.bytes).is_none())
+        .ok_or_else(|| SourceError::HeaderEncoding {
+            path: path.to_path_buf(),
+            line,
+            encoding,
+        })?;
+    let mut raw: Vec<String> = (0..rec.len())
+        .map(|i| text[rec.range(i)].to_string())
+        .collect();
+    if raw.len() > 1 && raw.last().is_some_and(|name| name.trim().is_empty()) {
+        raw.pop();
     }
-    let best = (0..CANDIDATES.len()).max_by_key(|&i| (counts[i], std::cmp::Reverse(i)));
-    match best {
-        Some(i) if counts[i] > 0 => CANDIDATES[i],
-        _ => b',',
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sniffs_the_most_frequent_delimiter_outside_quotes() {
-        assert_eq!(sniff_delimiter(b"a;b;c\n1,2;3", b'"'), b';');
-        assert_eq!(sniff_delimiter(b"\"a;b\",c,d\n", b'"'), b',');
-        assert_eq!(sniff_delimiter(b"a\tb\tc", b'"'), b'\t');
-        assert_eq!(sniff_delimiter(b"single", b'"'), b',');
-    }
+    super::name_columns(raw, plan.header_names, path, &format!("line {line}"))
 }

@@ -8,6 +8,9 @@
 //! skipped and counted.
 
 pub mod csv;
+mod decode;
+mod records;
+mod sniff;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -332,9 +335,13 @@ pub enum SourceError {
     )]
     NoHeader { path: PathBuf, header_row: u64 },
     #[error(
-        "the header of `{path}` (line {line}) is not valid UTF-8; this version reads UTF-8 only: convert the file, e.g. `iconv -f windows-1252 -t utf-8`"
+        "the header of `{path}` (line {line}) is not valid {encoding} text; declare the file's encoding in `[source]`, e.g. `encoding = \"windows-1252\"` (or `\"utf-16le\"` when it is full of NUL bytes)"
     )]
-    HeaderEncoding { path: PathBuf, line: u64 },
+    HeaderEncoding {
+        path: PathBuf,
+        line: u64,
+        encoding: &'static str,
+    },
     #[error(
         "the header of `{path}` ({place}) {problems}; name every column in the file, or set `header_names = \"rename\"` in `[source]` (a blank name becomes `column_N`, a repeat `name_2`) and map fields to those names with `column`"
     )]
@@ -345,6 +352,10 @@ pub enum SourceError {
     },
     #[error("`{path}` is a spreadsheet, which this build cannot read yet; export it as CSV")]
     Unsupported { path: PathBuf },
+    #[error(
+        "the header of `{path}` (line {line}) opens a quote that never closes; close it in the file, or set `header_row` in `[source]` to the header's line if line {line} is not the header"
+    )]
+    HeaderQuote { path: PathBuf, line: u64 },
 }
 
 /// Checksum and size of a whole file, for runs that stopped before reading it to the end.

@@ -1,0 +1,700 @@
+//! Records out of CSV text, each with the physical lines it comes from.
+//!
+//! This module owns the CSV syntax: it cuts the text into physical lines (`\n`, or a lone `\r`
+//! for classic Mac files) and feeds them to `csv_core` until a record ends, so it always knows
+//! the line where a record starts and how many it spans. Blank and comment lines are told
+//! apart before the parser sees them. A quote that never closes — the field outgrows
+//! `max_field_bytes`, or the file ends inside it — does not swallow the rest of the file: the
+//! record is given back as the fields of its first line, and reading goes on at the next line.
+//! It knows nothing of headers, encodings or rows: the text is bytes that should be UTF-8.
+//!
+//! The text is read into one buffer that keeps the record being assembled (so it can be read
+//! again from its second line), and the fields into one reused output buffer: no allocation
+//! per record.
+
+use std::io::Read;
+
+use csv_core::ReadRecordResult;
+
+/// The least free room asked of the text source at each read.
+const MIN_READ: usize = 64 * 1024;
+
+/// How the text is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Dialect {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub escape: Option<u8>,
+    pub comment: Option<u8>,
+    /// `\n` (LF and CRLF files: a `\r` before it is dropped) or `\r` (CR-only files).
+    pub newline: u8,
+}
+
+/// What the next line or lines of the file hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Event {
+    /// A record, in [`Records::record`], starting on `line` and spanning `lines` lines.
+    Record {
+        line: u64,
+        lines: u64,
+    },
+    /// A blank line, or a comment line.
+    Skipped {
+        line: u64,
+    },
+    /// A quote opened on `line` never closes: [`Records::record`] holds the fields of that
+    /// line alone, and reading goes on at the next line.
+    Unclosed {
+        line: u64,
+        cause: Unclosed,
+    },
+    End,
+}
+
+/// Why a quote is taken for a runaway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unclosed {
+    /// A field outgrew `max_field_bytes`.
+    TooLong,
+    /// The file ends inside the quote.
+    AtEnd,
+}
+
+/// A record's fields: the bytes of all fields end to end, and where each field ends.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Record<'a> {
+    pub bytes: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Record<'a> {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Field `i` as a range of [`Record::bytes`].
+    pub fn range(&self, i: usize) -> std::ops::Range<usize> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        start..self.ends[i]
+    }
+
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        &self.bytes[self.range(i)]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.len()).map(|i| self.get(i))
+    }
+}
+
+/// Where the last record was in the buffer, to read it again from its second line.
+#[derive(Debug, Clone, Copy)]
+struct Last {
+    start: usize,
+    first_end: usize,
+    end: usize,
+    line: u64,
+}
+
+/// Where a scan of a record's quoting is.
+#[derive(Clone, Copy)]
+enum Quoting {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// Right after a closing quote.
+    Closed,
+}
+
+/// Records read from a stream of text.
+pub(super) struct Records<R> {
+    text: R,
+    /// `buf[pos..len]` is text not yet consumed; the record being assembled starts at `pos`.
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+    core: csv_core::Reader,
+    dialect: Dialect,
+    max_field: usize,
+    /// The current record's fields: `out[..nout]`, ends `ends[..nends]`.
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    nout: usize,
+    nends: usize,
+    /// Physical lines consumed so far.
+    line: u64,
+    last: Option<Last>,
+    /// The first line of a runaway record was too long to hold: the rest of it is skipped.
+    skip_line: bool,
+}
+
+impl<R: Read> Records<R> {
+    /// Records from `text`, whose first bytes (`start`) have already been read.
+    pub fn new(text: R, start: Vec<u8>, dialect: Dialect, max_field: u64) -> Self {
+        let len = start.len();
+        let mut buf = start;
+        buf.resize(buf.len().max(4 * MIN_READ), 0);
+        Records {
+            text,
+            buf,
+            pos: 0,
+            len,
+            eof: false,
+            core: parser(dialect),
+            dialect,
+            max_field: usize::try_from(max_field).unwrap_or(usize::MAX),
+            out: vec![0; 4096],
+            ends: vec![0; 64],
+            nout: 0,
+            nends: 0,
+            line: 0,
+            last: None,
+            skip_line: false,
+        }
+    }
+
+    /// Reads with another dialect from here on (after sniffing it from [`Records::head`]).
+    pub fn set_dialect(&mut self, dialect: Dialect) {
+        self.dialect = dialect;
+        self.core = parser(dialect);
+    }
+
+    /// The text ahead, at least `want` bytes unless the file is shorter, and whether it runs
+    /// to the end of the file.
+    pub fn head(&mut self, want: usize) -> std::io::Result<(&[u8], bool)> {
+        while self.len - self.pos < want && self.fill()? {}
+        Ok((&self.buf[self.pos..self.len], self.eof))
+    }
+
+    /// Physical lines consumed so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line
+    }
+
+    /// Hands back the text source (to read the rest of the file for its checksum).
+    pub fn into_inner(self) -> R {
+        self.text
+    }
+
+    /// The fields of the last [`Event::Record`] or [`Event::Unclosed`].
+    pub fn record(&self) -> Record<'_> {
+        Record {
+            bytes: &self.out[..self.nout],
+            ends: &self.ends[..self.nends],
+        }
+    }
+
+    /// Skips one physical line whatever it holds (a title line); false at the end of the file.
+    pub fn skip_line(&mut self) -> std::io::Result<bool> {
+        if self.pos == self.len && !self.fill()? {
+            return Ok(false);
+        }
+        self.discard_line()?;
+        self.line += 1;
+        Ok(true)
+    }
+
+    /// Reads the next record, blank line or comment line.
+    pub fn next(&mut self) -> std::io::Result<Event> {
+        self.last = None;
+        if self.skip_line {
+            // The rest of a line already counted.
+            self.skip_line = false;
+            self.discard_line()?;
+        }
+        if self.pos == self.len && !self.fill()? {
+            return Ok(Event::End);
+        }
+        let line = self.line + 1;
+        if Some(self.buf[self.pos]) == self.dialect.comment || self.blank_line()? {
+            self.discard_line()?;
+            self.line += 1;
+            return Ok(Event::Skipped { line });
+        }
+        self.read_record(line)
+    }
+
+    /// Takes the last record back and reads on from its second line: [`Records::record`] then
+    /// holds the fields of its first line. For a record that spans lines only because a quote
+    /// was not closed where it should have been.
+    pub fn reread_after_first_line(&mut self) {
+        if let Some(last) = self.last.take() {
+            self.pos = last.start;
+            self.line = last.line - 1;
+            self.take_first_line(Some(last.first_end));
+        }
+    }
+
+    /// Whether every quote of the last record closes right before a delimiter or the end of
+    /// the record, as it should. A quote left open by mistake usually closes at the next quote
+    /// of the file, which opens a value on some later line and so stands before text.
+    pub fn last_well_quoted(&self) -> bool {
+        let Some(last) = self.last else {
+            return true;
+        };
+        let d = self.dialect;
+        let mut state = Quoting::FieldStart;
+        let mut bytes = self.buf[last.start..last.end].iter();
+        while let Some(&b) = bytes.next() {
+            state = match state {
+                Quoting::FieldStart if b == d.quote => Quoting::Quoted,
+                Quoting::FieldStart | Quoting::Unquoted if b == d.delimiter => Quoting::FieldStart,
+                Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
+                Quoting::Quoted if Some(b) == d.escape => {
+                    bytes.next();
+                    Quoting::Quoted
+                }
+                Quoting::Quoted if b == d.quote => Quoting::Closed,
+                Quoting::Quoted => Quoting::Quoted,
+                Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
+                Quoting::Closed if b == d.delimiter => Quoting::FieldStart,
+                Quoting::Closed if b == b'\r' || b == b'\n' => Quoting::Unquoted,
+                Quoting::Closed => return false,
+            };
+        }
+        true
+    }
+
+    /// Whether the line ahead holds nothing but its line break (`\r`s before a `\n` included).
+    fn blank_line(&mut self) -> std::io::Result<bool> {
+        let newline = self.dialect.newline;
+        loop {
+            let ahead = &self.buf[self.pos..self.len];
+            match ahead.iter().position(|&b| b != b'\r' || newline == b'\r') {
+                Some(i) => return Ok(ahead[i] == newline),
+                // Only `\r`s so far: what follows them tells.
+                None if self.fill()? => {}
+                None => return Ok(true),
+            }
+        }
+    }
+
+    /// Consumes the rest of the current physical line, however long (without counting it).
+    fn discard_line(&mut self) -> std::io::Result<()> {
+        loop {
+            if let Some(i) = memchr::memchr(self.dialect.newline, &self.buf[self.pos..self.len]) {
+                self.pos += i + 1;
+                break;
+            }
+            self.pos = self.len;
+            if !self.fill()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn read_record(&mut self, line: u64) -> std::io::Result<Event> {
+        self.nout = 0;
+        self.nends = 0;
+        // Offsets from `pos`, which stays at the record's start while it is assembled.
+        let mut fed = 0;
+        let mut first_end = None;
+        let mut lines = 0;
+        loop {
+            let ahead = &self.buf[self.pos + fed..self.len];
+            let (chunk, ends_line) = match memchr::memchr(self.dialect.newline, ahead) {
+                Some(i) => (i + 1, true),
+                None => (ahead.len(), false),
+            };
+            if chunk == 0 {
+                if self.fill()? {
+                    continue;
+                }
+                return Ok(self.end_of_file(line, fed, lines, first_end));
+            }
+            let start = self.pos + fed;
+            let done = self.feed(start..start + chunk);
+            fed += chunk;
+            if ends_line {
+                lines += 1;
+                first_end.get_or_insert(fed);
+            }
+            if done {
+                let end = self.pos + fed - 1;
+                self.drop_line_break_crs(end);
+                return Ok(self.complete(line, fed, lines, first_end));
+            }
+            if self.field_so_far() > self.max_field {
+                return Ok(self.runaway(line, first_end, Unclosed::TooLong));
+            }
+        }
+    }
+
+    /// The file ended inside a record: either its last line has no line break, or a quote is
+    /// still open. A line break fed after it tells which.
+    fn end_of_file(
+        &mut self,
+        line: u64,
+        fed: usize,
+        lines: u64,
+        first_end: Option<usize>,
+    ) -> Event {
+        let newline = [self.dialect.newline];
+        if !feed(
+            &mut self.core,
+            &newline,
+            &mut self.out,
+            &mut self.ends,
+            &mut self.nout,
+            &mut self.nends,
+        ) {
+            return self.runaway(line, first_end, Unclosed::AtEnd);
+        }
+        self.drop_line_break_crs(self.pos + fed);
+        // The record ended here, so its last line has no line break (after one, the record
+        // would have ended there): that line counts too.
+        self.complete(line, fed, lines + 1, first_end.or(Some(fed)))
+    }
+
+    fn complete(&mut self, line: u64, fed: usize, lines: u64, first_end: Option<usize>) -> Event {
+        if self.nout > self.max_field && self.longest_field() > self.max_field {
+            return self.runaway(line, first_end, Unclosed::TooLong);
+        }
+        self.last = Some(Last {
+            start: self.pos,
+            first_end: first_end.unwrap_or(fed),
+            end: self.pos + fed,
+            line,
+        });
+        self.pos += fed;
+        self.line += lines;
+        Event::Record { line, lines }
+    }
+
+    /// A quote that never closes: the record is its first line alone.
+    fn runaway(&mut self, line: u64, first_end: Option<usize>, cause: Unclosed) -> Event {
+        self.core.reset();
+        self.take_first_line(first_end);
+        Event::Unclosed { line, cause }
+    }
+
+    /// Parses the first line of the record at `pos` on its own into the fields, and moves on
+    /// to the next line. `first_end` is where that line ends, if it is in the buffer; if not
+    /// (a line longer than the buffer), what the buffer holds of it is parsed and the rest is
+    /// skipped.
+    fn take_first_line(&mut self, first_end: Option<usize>) {
+        let end = match first_end {
+            Some(end) => self.pos + end,
+            None => self.len,
+        };
+        let mut body = self.pos..end;
+        while body.end > body.start && matches!(self.buf[body.end - 1], b'\n' | b'\r') {
+            body.end -= 1;
+        }
+        self.nout = 0;
+        self.nends = 0;
+        let mut core = parser(self.dialect);
+        feed(
+            &mut core,
+            &self.buf[body],
+            &mut self.out,
+            &mut self.ends,
+            &mut self.nout,
+            &mut self.nends,
+        );
+        // The end of the input closes the open field.
+        feed(
+            &mut core,
+            &[],
+            &mut self.out,
+            &mut self.ends,
+            &mut self.nout,
+            &mut self.nends,
+        );
+        self.pos = end;
+        self.line += 1;
+        self.skip_line = first_end.is_none() && !self.eof;
+        self.core.reset();
+    }
+
+    /// Feeds `buf[range]` to the parser; true when a record ended.
+    fn feed(&mut self, range: std::ops::Range<usize>) -> bool {
+        feed(
+            &mut self.core,
+            &self.buf[range],
+            &mut self.out,
+            &mut self.ends,
+            &mut self.nout,
+            &mut self.nends,
+        )
+    }
+
+    /// Drops the `\r`s of a CRLF (or `\r\r\n`) line break from the last field: the parser,
+    /// whose terminator is `\n`, kept them as text. `newline_at` is where the `\n` is (or the
+    /// end of the file).
+    fn drop_line_break_crs(&mut self, newline_at: usize) {
+        if self.dialect.newline != b'\n' || self.nends == 0 {
+            return;
+        }
+        let crs = self.buf[self.pos..newline_at]
+            .iter()
+            .rev()
+            .take_while(|&&b| b == b'\r')
+            .count();
+        let last_start = if self.nends > 1 {
+            self.ends[self.nends - 2]
+        } else {
+            0
+        };
+        let crs = crs.min(self.ends[self.nends - 1] - last_start);
+        self.ends[self.nends - 1] -= crs;
+        self.nout -= crs;
+    }
+
+    /// Length of the field being assembled.
+    fn field_so_far(&self) -> usize {
+        let start = if self.nends == 0 {
+            0
+        } else {
+            self.ends[self.nends - 1]
+        };
+        self.nout - start
+    }
+
+    fn longest_field(&self) -> usize {
+        let record = self.record();
+        (0..record.len())
+            .map(|i| record.range(i).len())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Reads more text, keeping `buf[pos..len]` (moved to the front); false at the end of the
+    /// file.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.len, 0);
+            self.len -= self.pos;
+            // The last record is gone from the buffer: it cannot be read again.
+            self.last = None;
+            self.pos = 0;
+        }
+        if self.buf.len() - self.len < MIN_READ {
+            let grown = (self.buf.len() * 2).max(self.len + MIN_READ);
+            self.buf.resize(grown, 0);
+        }
+        loop {
+            match self.text.read(&mut self.buf[self.len..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.len += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The parser for a dialect. Its terminator is the line break byte alone: a `\r` before a
+/// `\n` is removed afterwards, so that a `\r` inside a quoted value is kept.
+fn parser(d: Dialect) -> csv_core::Reader {
+    csv_core::ReaderBuilder::new()
+        .delimiter(d.delimiter)
+        .quote(d.quote)
+        .escape(d.escape)
+        .double_quote(d.escape.is_none())
+        .terminator(csv_core::Terminator::Any(d.newline))
+        .build()
+}
+
+/// Feeds `input` to `core`, growing the output buffers as needed; true when a record ended.
+fn feed(
+    core: &mut csv_core::Reader,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    ends: &mut Vec<usize>,
+    nout: &mut usize,
+    nends: &mut usize,
+) -> bool {
+    loop {
+        let (result, read, written, ended) =
+            core.read_record(input, &mut out[*nout..], &mut ends[*nends..]);
+        input = &input[read..];
+        *nout += written;
+        *nends += ended;
+        match result {
+            ReadRecordResult::Record => return true,
+            ReadRecordResult::OutputFull => out.resize(out.len() * 2, 0),
+            ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
+            ReadRecordResult::InputEmpty | ReadRecordResult::End => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CSV: Dialect = Dialect {
+        delimiter: b',',
+        quote: b'"',
+        escape: None,
+        comment: Some(b'#'),
+        newline: b'\n',
+    };
+
+    /// Every event with its fields, as text.
+    fn events(text: &[u8], dialect: Dialect, max_field: u64) -> Vec<(Event, Vec<String>)> {
+        let mut records = Records::new(text, Vec::new(), dialect, max_field);
+        let mut out = Vec::new();
+        loop {
+            let event = records.next().expect("reading from memory");
+            if event == Event::End {
+                return out;
+            }
+            let fields = match event {
+                Event::Record { .. } | Event::Unclosed { .. } => records
+                    .record()
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            out.push((event, fields));
+        }
+    }
+
+    fn record(line: u64, lines: u64, fields: &[&str]) -> (Event, Vec<String>) {
+        (
+            Event::Record { line, lines },
+            fields.iter().map(|f| f.to_string()).collect(),
+        )
+    }
+
+    fn skipped(line: u64) -> (Event, Vec<String>) {
+        (Event::Skipped { line }, Vec::new())
+    }
+
+    #[test]
+    fn lines_blank_lines_comments_and_line_breaks() {
+        let got = events(
+            b"a,b\r\r\n\r\n# note\n\"x\r\ny\",2\r\n,\nlast,\"q\"",
+            CSV,
+            1 << 20,
+        );
+        assert_eq!(
+            got,
+            vec![
+                record(1, 1, &["a", "b"]),
+                skipped(2),
+                skipped(3),
+                record(4, 2, &["x\r\ny", "2"]),
+                record(6, 1, &["", ""]),
+                record(7, 1, &["last", "q"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn classic_mac_line_breaks() {
+        let cr = Dialect {
+            newline: b'\r',
+            ..CSV
+        };
+        let got = events(b"a,b\r1,\"x\ry\"\r\r2,3\r", cr, 1 << 20);
+        assert_eq!(
+            got,
+            vec![
+                record(1, 1, &["a", "b"]),
+                record(2, 2, &["1", "x\ry"]),
+                skipped(4),
+                record(5, 1, &["2", "3"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_quote_open_at_the_end_of_the_file_is_a_runaway_of_one_line() {
+        let got = events(b"a,b\n1,\"open\n2,3\n4,5\n", CSV, 1 << 20);
+        assert_eq!(
+            got,
+            vec![
+                record(1, 1, &["a", "b"]),
+                (
+                    Event::Unclosed {
+                        line: 2,
+                        cause: Unclosed::AtEnd
+                    },
+                    vec!["1".into(), "open".into()]
+                ),
+                record(3, 1, &["2", "3"]),
+                record(4, 1, &["4", "5"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_field_past_the_limit_is_a_runaway_and_reading_resumes_on_the_next_line() {
+        let got = events(b"1,\"abc\n2,3\n4,\"x\"\"\n5,6\n", CSV, 8);
+        assert_eq!(
+            got[0],
+            (
+                Event::Unclosed {
+                    line: 1,
+                    cause: Unclosed::TooLong
+                },
+                vec!["1".into(), "abc".into()]
+            )
+        );
+        assert_eq!(got[1], record(2, 1, &["2", "3"]));
+        // Line 3 opens a quote too, and it runs to the end of the file.
+        assert_eq!(
+            got[2].0,
+            Event::Unclosed {
+                line: 3,
+                cause: Unclosed::AtEnd
+            }
+        );
+        assert_eq!(got[3], record(4, 1, &["5", "6"]));
+        // One line longer than the buffer, with no line break for a long way.
+        let mut long = b"1,\"".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 600 * 1024));
+        long.extend(b"\n2,3\n");
+        let got = events(&long, CSV, 1000);
+        assert!(matches!(got[0].0, Event::Unclosed { line: 1, .. }));
+        assert_eq!(got[1..], [record(2, 1, &["2", "3"])]);
+    }
+
+    #[test]
+    fn a_record_read_again_from_its_second_line() {
+        let mut records = Records::new(&b"1,\"a\n2,b\"\n3,c\n"[..], Vec::new(), CSV, 1 << 20);
+        assert_eq!(
+            records.next().expect("in memory"),
+            Event::Record { line: 1, lines: 2 }
+        );
+        records.reread_after_first_line();
+        let first: Vec<&[u8]> = records.record().iter().collect();
+        assert_eq!(first, [&b"1"[..], b"a"]);
+        assert_eq!(
+            records.next().expect("in memory"),
+            Event::Record { line: 2, lines: 1 }
+        );
+        assert_eq!(records.record().get(1), b"b\"");
+        assert_eq!(
+            records.next().expect("in memory"),
+            Event::Record { line: 3, lines: 1 }
+        );
+    }
+
+    #[test]
+    fn a_quote_that_closes_before_text_is_misplaced() {
+        let well = |text: &[u8]| {
+            let mut records = Records::new(text, Vec::new(), CSV, 1 << 20);
+            records.next().expect("in memory");
+            records.last_well_quoted()
+        };
+        assert!(well(b"1,\"a\nb\",\"c\"\"d\"\r\n"));
+        assert!(well(b"1,\"a\nb\"\n"));
+        assert!(!well(b"1,\"open\n2,\"Les \"\"Bons\"\"\",x\n"));
+    }
+}
