@@ -10,5 +10,6 @@ mod examples;
 mod properties;
 mod rules;
 mod run;
+mod sheets;
 mod source;
 mod validate;
