@@ -696,8 +696,11 @@ pub struct SheetSource {
     /// The header's columns, 0-based inclusive.
     first_col: u32,
     last_col: u32,
-    /// The last sheet row (0-based) accounted for: the header, then the last row read.
-    last_row: u32,
+    /// The first sheet row (0-based) not yet accounted for: below the header, then below the
+    /// last row read.
+    next_row: u32,
+    /// The first row (0-based) of the data, for the progress counter.
+    data_start: u32,
     data_rows: u64,
     limit: Option<u64>,
     /// A row below the range was read: the feed is not read any further.
@@ -796,7 +799,8 @@ impl SheetSource {
             window,
             first_col: window.first_col,
             last_col: window.last_col,
-            last_row: 0,
+            next_row: 0,
+            data_start: 0,
             data_rows: 0,
             limit: options.limit,
             past_range: false,
@@ -810,7 +814,7 @@ impl SheetSource {
             used.map(|(r, _)| r)
         };
         source.info.progress_total =
-            last.map_or(0, |l| u64::from(l.saturating_sub(source.last_row)));
+            last.map_or(0, |l| u64::from((l + 1).saturating_sub(source.data_start)));
         Ok(source)
     }
 
@@ -973,7 +977,8 @@ impl SheetSource {
         let place = format!("sheet `{}` row {}", self.sheet_name(), row.row + 1);
         self.info.header = super::name_columns(raw, policy, &self.info.path, &place)?;
         self.info.header_row = u64::from(row.row) + 1;
-        self.last_row = row.row;
+        self.next_row = row.row + 1;
+        self.data_start = self.next_row;
         Ok(())
     }
 
@@ -994,7 +999,8 @@ impl SheetSource {
         let width = (self.last_col - self.first_col + 1) as usize;
         self.info.header = (1..=width).map(|i| format!("column_{i}")).collect();
         self.info.header_row = u64::from(first.row) + 1;
-        self.last_row = first.row.saturating_sub(1);
+        self.next_row = first.row;
+        self.data_start = first.row;
         self.pending.push_front(first);
         Ok(())
     }
@@ -1041,7 +1047,6 @@ impl SheetSource {
         }
         let ncols = self.info.header.len();
         let mut chunk = Chunk::new(ncols, max_rows.min(super::CHUNK_ROWS));
-        let header_row = self.info.header_row.saturating_sub(1) as u32;
         while chunk.taken < max_rows {
             if self.limit.is_some_and(|l| self.data_rows >= l) {
                 self.done = true;
@@ -1052,10 +1057,10 @@ impl SheetSource {
                 break;
             };
             // Rows between the last one read and this one hold nothing: blank rows.
-            chunk.skipped += u64::from(row.row - self.last_row - 1);
-            self.last_row = row.row;
+            chunk.skipped += u64::from(row.row.saturating_sub(self.next_row));
+            self.next_row = row.row + 1;
             self.rows_read.store(
-                u64::from(row.row.saturating_sub(header_row)),
+                u64::from(self.next_row - self.data_start),
                 Ordering::Relaxed,
             );
             chunk.taken += 1;
