@@ -11,6 +11,7 @@ mod examples;
 mod properties;
 mod rules;
 mod run;
+mod sheets;
 mod source;
 mod typed_cells;
 mod validate;

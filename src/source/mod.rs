@@ -10,6 +10,7 @@
 pub mod csv;
 mod decode;
 mod records;
+pub mod sheet;
 mod sniff;
 
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use std::sync::atomic::AtomicU64;
 use polars::prelude::DataFrame;
 
 use crate::issue::Issue;
-use crate::plan::{HeaderNames, InputFormat, SourcePlan};
+use crate::plan::{HeaderNames, SourcePlan};
 
 /// Options the command line adds to the plan's source.
 #[derive(Debug, Clone, Default)]
@@ -29,24 +30,31 @@ pub struct ReadOptions {
 }
 
 /// An open input, positioned after its header: the one entry point later stages use.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one Source per input, opened once and moved once: its size does not matter"
+)]
 pub enum Source {
     Csv(csv::CsvSource),
+    Sheet(sheet::SheetSource),
 }
 
 impl Source {
-    /// Opens `plan.path` with the reader its format needs.
+    /// Opens `plan.path` with the reader its format needs: the declared `format`, else the
+    /// file's first bytes, else its extension ([`sheet::detect`]).
     pub fn open(plan: &SourcePlan, options: &ReadOptions) -> Result<Self, SourceError> {
-        match plan.format.unwrap_or(InputFormat::Csv) {
-            InputFormat::Csv => Ok(Source::Csv(csv::CsvSource::open(plan, options)?)),
-            InputFormat::Spreadsheet => Err(SourceError::Unsupported {
-                path: plan.path.clone(),
-            }),
+        match sheet::detect(plan)? {
+            None => Ok(Source::Csv(csv::CsvSource::open(plan, options)?)),
+            Some(format) => Ok(Source::Sheet(sheet::SheetSource::open(
+                plan, options, format,
+            )?)),
         }
     }
 
     pub fn info(&self) -> &SourceInfo {
         match self {
             Source::Csv(s) => s.info(),
+            Source::Sheet(s) => s.info(),
         }
     }
 
@@ -55,6 +63,7 @@ impl Source {
     pub fn progress(&self) -> Arc<AtomicU64> {
         match self {
             Source::Csv(s) => s.bytes_read(),
+            Source::Sheet(s) => s.rows_read(),
         }
     }
 
@@ -62,6 +71,7 @@ impl Source {
     pub fn next_batch(&mut self, max_rows: usize) -> Result<Option<Batch>, SourceError> {
         match self {
             Source::Csv(s) => s.next_batch(max_rows),
+            Source::Sheet(s) => s.next_batch(max_rows),
         }
     }
 
@@ -69,6 +79,7 @@ impl Source {
     pub fn finish(self) -> Result<Fingerprint, SourceError> {
         match self {
             Source::Csv(s) => s.finish(),
+            Source::Sheet(s) => s.finish(),
         }
     }
 }
@@ -350,12 +361,76 @@ pub enum SourceError {
         place: String,
         problems: String,
     },
-    #[error("`{path}` is a spreadsheet, which this build cannot read yet; export it as CSV")]
-    Unsupported { path: PathBuf },
     #[error(
         "the header of `{path}` (line {line}) opens a quote that never closes; close it in the file, or set `header_row` in `[source]` to the header's line if line {line} is not the header"
     )]
     HeaderQuote { path: PathBuf, line: u64 },
+    #[error(
+        "`{path}` is a password-protected (encrypted) workbook, which cannot be read without its password; open it in Excel or LibreOffice, remove the password (Excel: File > Info > Protect Workbook > Encrypt with Password, cleared) and save an unprotected copy, then read that copy"
+    )]
+    Encrypted { path: PathBuf },
+    #[error(
+        "`{path}` is not a readable {format} workbook: {reason}. The file may be truncated or damaged: open it in Excel or LibreOffice and save it again, or export the sheet as CSV"
+    )]
+    Corrupt {
+        path: PathBuf,
+        format: &'static str,
+        reason: String,
+    },
+    #[error(
+        "`{path}` is named or declared as a workbook ({format}) but holds text; if it is a CSV export, set `format = \"csv\"` in `[source]` (or rename the file)"
+    )]
+    TextNamedAsWorkbook { path: PathBuf, format: &'static str },
+    #[error("`{path}` has no worksheet to read ({sheets}); check that it is the right file")]
+    NoWorksheet { path: PathBuf, sheets: String },
+    #[error(
+        "`{path}` has no sheet named `{name}`{suggestion}; its sheets are {sheets}. Set `sheet` in `[source]` to one of these names, or to a 1-based position"
+    )]
+    UnknownSheet {
+        path: PathBuf,
+        // Boxed strings keep `SourceError` (which other errors embed) small.
+        name: Box<str>,
+        suggestion: Box<str>,
+        sheets: Box<str>,
+    },
+    #[error(
+        "`{path}` has {count} sheet(s) ({sheets}), so there is no sheet {index}; set `sheet` in `[source]` to a position from 1 to {count}, or to a name"
+    )]
+    SheetIndex {
+        path: PathBuf,
+        index: usize,
+        count: usize,
+        sheets: String,
+    },
+    #[error(
+        "sheet `{sheet}` of `{path}` is not a worksheet (a chart or macro sheet holds no table); set `sheet` in `[source]` to the sheet holding the table"
+    )]
+    NotAWorksheet { path: PathBuf, sheet: String },
+    #[error(
+        "sheet `{sheet}` of `{path}` holds no header{place}: the sheet is empty there; check `sheet`, `range` and `header_row` in `[source]`"
+    )]
+    EmptySheet {
+        path: PathBuf,
+        sheet: String,
+        place: String,
+    },
+    #[error(
+        "range `{range}` of sheet `{sheet}` in `{path}` holds no value{used}; set `range` in `[source]` to the cells that hold the table"
+    )]
+    RangeOutside {
+        path: PathBuf,
+        sheet: Box<str>,
+        range: Box<str>,
+        used: Box<str>,
+    },
+    #[error(
+        "`header_row = {header_row}` is outside `range = \"{range}\"` in `{path}`; the header must be one of the range's rows: change `header_row` or `range` in `[source]`"
+    )]
+    HeaderOutsideRange {
+        path: PathBuf,
+        header_row: u64,
+        range: String,
+    },
 }
 
 /// Checksum and size of a whole file, for runs that stopped before reading it to the end.
