@@ -515,13 +515,18 @@ fn canonical(value: Value<'_>, class: TimeClass, out: &mut String) -> Option<Cel
 
 /// `12` for integral values, else the shortest text that reads back as the same double; Rust's
 /// `Display` for `f64` never writes an exponent.
+///
+/// A spreadsheet keeps 15 significant digits: a formula's `0.1 + 0.2` is stored as
+/// `0.30000000000000004` but shown (and meant) as `0.3`. So a value is first rounded to 15
+/// significant digits, which leaves every typed-in value as it was (`0.29` stays `0.29`).
 fn number_text(f: f64, out: &mut String) {
     if f == 0.0 {
         // Also -0.0, which a spreadsheet shows as 0.
         out.push('0');
-    } else {
-        let _ = write!(out, "{f}");
+        return;
     }
+    let shown: f64 = format!("{f:.14e}").parse().unwrap_or(f);
+    let _ = write!(out, "{shown}");
 }
 
 /// Serials Excel can show as dates: 1900-01-01 (or 1904-01-01) to 9999-12-31.
@@ -1478,6 +1483,19 @@ mod tests {
             "integral floats lose `.0`"
         );
         assert_eq!(text(Value::Float(0.29), TimeClass::Unknown).0, "0.29");
+        assert_eq!(
+            text(Value::Float(0.1 + 0.2), TimeClass::Unknown).0,
+            "0.3",
+            "15 significant digits, as a spreadsheet shows it"
+        );
+        assert_eq!(
+            text(Value::Float(123456.789012345), TimeClass::Unknown).0,
+            "123456.789012345"
+        );
+        assert_eq!(
+            text(Value::Float(1234567890123456789.0), TimeClass::Unknown).0,
+            "1234567890123460000"
+        );
         assert_eq!(text(Value::Float(-0.0), TimeClass::Unknown).0, "0");
         assert_eq!(
             text(Value::Float(1e21), TimeClass::Unknown).0,
