@@ -201,22 +201,7 @@ impl Compiler {
         input: Option<&Path>,
     ) -> Option<SourcePlan> {
         let span = raw.map(|r| r.span());
-        let empty = RawSource {
-            path: None,
-            delimiter: None,
-            quote: None,
-            escape: None,
-            comment: None,
-            encoding: None,
-            header_row: None,
-            header: None,
-            header_names: None,
-            format: None,
-            sheet: None,
-            range: None,
-            max_field_bytes: None,
-            structure: None,
-        };
+        let empty = RawSource::default();
         let s = raw.map(|r| r.get_ref()).unwrap_or(&empty);
         let path: Option<PathBuf> = match (input, &s.path) {
             (Some(input), _) => Some(input.to_path_buf()),

@@ -36,7 +36,7 @@ pub struct RawMapping {
 }
 
 /// `[source]`: the export to read.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RawSource {
     /// Path of the export, relative to the mapping file. `--input` overrides it.
     pub path: Option<Spanned<String>>,
