@@ -825,3 +825,126 @@ fn encrypted_package() -> Vec<u8> {
     dir.resize(512, 0);
     [header, fat, dir].concat()
 }
+
+/// A minimal OpenDocument spreadsheet: the three parts a reader needs.
+fn ods(path: &Path, rows: &str) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).expect("create the ods");
+    let mut zip = zip::ZipWriter::new(file);
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("mimetype", stored).expect("mimetype");
+    zip.write_all(b"application/vnd.oasis.opendocument.spreadsheet")
+        .expect("mimetype");
+    zip.start_file("META-INF/manifest.xml", stored)
+        .expect("manifest");
+    zip.write_all(
+        br#"<?xml version="1.0" encoding="UTF-8"?>
+<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">
+ <manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>
+ <manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>
+</manifest:manifest>"#,
+    )
+    .expect("manifest");
+    zip.start_file("content.xml", stored).expect("content");
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">
+<office:body><office:spreadsheet><table:table table:name="Stock">{rows}</table:table></office:spreadsheet></office:body>
+</office:document-content>"#
+    );
+    zip.write_all(content.as_bytes()).expect("content");
+    zip.finish().expect("close the ods");
+}
+
+#[test]
+fn an_ods_workbook_reads_typed_cells_by_its_content() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Named .dat: the content, not the name, says it is an OpenDocument spreadsheet.
+    let path = dir.path().join("stock.dat");
+    let text = |s: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="string"><text:p>{s}</text:p></table:table-cell>"#
+        )
+    };
+    let float = |v: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="float" office:value="{v}"><text:p>{v}</text:p></table:table-cell>"#
+        )
+    };
+    let date = |v: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="date" office:date-value="{v}"><text:p>shown otherwise</text:p></table:table-cell>"#
+        )
+    };
+    let boolean = |v: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="boolean" office:boolean-value="{v}"><text:p>{v}</text:p></table:table-cell>"#
+        )
+    };
+    let row = |cells: Vec<String>| format!("<table:table-row>{}</table:table-row>", cells.concat());
+    let rows = [
+        row(vec![
+            text("sku"),
+            text("qty"),
+            text("price"),
+            text("since"),
+            text("at"),
+            text("active"),
+        ]),
+        row(vec![
+            text("007"),
+            float("12"),
+            float("0.29"),
+            date("2024-03-01"),
+            date("2024-03-01T10:30:00"),
+            boolean("true"),
+        ]),
+        row(vec![]),
+        row(vec![
+            text("A-1"),
+            float("-3.5"),
+            float("1250000"),
+            date("1999-12-31"),
+            date("2000-01-01T00:00:00"),
+            boolean("false"),
+        ]),
+    ]
+    .concat();
+    ods(&path, &rows);
+    let mut source = Source::open(&plan(path.clone()), &ReadOptions::default()).expect("opens");
+    assert_eq!(source.info().format, "ods");
+    assert_eq!(source.info().sheet.as_deref(), Some("Stock"));
+    assert!(source.info().typed);
+    source.finish().expect("finishes");
+    let r = read(&plan(path));
+    assert_eq!(r.header, ["sku", "qty", "price", "since", "at", "active"]);
+    assert_eq!(
+        texts(&r, 2),
+        [
+            "007",
+            "12",
+            "0.29",
+            "2024-03-01",
+            "2024-03-01 10:30:00",
+            "true"
+        ]
+    );
+    use CellKind::*;
+    assert_eq!(
+        kinds(&r, 2),
+        [Text, Number, Number, Date, DateTime, Boolean]
+    );
+    assert_eq!(
+        texts(&r, 4),
+        [
+            "A-1",
+            "-3.5",
+            "1250000",
+            "1999-12-31",
+            "2000-01-01 00:00:00",
+            "false"
+        ]
+    );
+    assert_eq!((r.read, r.skipped), (3, 1), "the empty row 3 is skipped");
+}
