@@ -912,7 +912,7 @@ fn an_ods_workbook_reads_typed_cells_by_its_content() {
     ]
     .concat();
     ods(&path, &rows);
-    let mut source = Source::open(&plan(path.clone()), &ReadOptions::default()).expect("opens");
+    let source = Source::open(&plan(path.clone()), &ReadOptions::default()).expect("opens");
     assert_eq!(source.info().format, "ods");
     assert_eq!(source.info().sheet.as_deref(), Some("Stock"));
     assert!(source.info().typed);
