@@ -376,8 +376,7 @@ impl CsvSource {
 
     /// A quote that never closes; the record holds the fields of its first line.
     fn unclosed(&self, line: u64, cause: Unclosed) -> SourceReject {
-        let (fields, column, value) = self.open_quote();
-        let message = match cause {
+        self.bad_quoting(line, |column| match cause {
             Unclosed::TooLong => format!(
                 "a value that starts in column `{column}` on line {line} grows past `max_field_bytes` ({} bytes): a quote is probably not closed. The record is rejected with its first line and reading goes on at line {}; close the quote, or raise `max_field_bytes` in `[source]` if the value really is that long",
                 self.max_field_bytes,
@@ -387,24 +386,13 @@ impl CsvSource {
                 "the quote opened in column `{column}` on line {line} is never closed: it would take the rest of the file. The record is rejected with its first line and reading goes on at line {}; close the quote in the file",
                 line + 1
             ),
-        };
-        self.reject(
-            fields,
-            RowIssue {
-                line,
-                code: Code::BadQuoting,
-                column,
-                value,
-                message,
-            },
-        )
+        })
     }
 
     /// A record held together over several lines by a quote that did not close where it
     /// should have: the record has the wrong field count (`width`), or text follows the quote
     /// that closed it. Its first line is the rejected row.
     fn merged(&self, line: u64, spans: u64, width: Option<usize>) -> SourceReject {
-        let (fields, column, value) = self.open_quote();
         let sign = match width {
             Some(width) => format!(
                 "making a record of {width} fields where the header has {}",
@@ -412,11 +400,20 @@ impl CsvSource {
             ),
             None => "right before more text".to_string(),
         };
-        let message = format!(
-            "the quote opened in column `{column}` on line {line} only closes {} line{} later, {sign}: it is probably not closed where it should be. The record is rejected with its first line and the lines after it are read as rows of their own; close the quote in the file",
-            spans - 1,
-            if spans == 2 { "" } else { "s" },
-        );
+        self.bad_quoting(line, |column| {
+            format!(
+                "the quote opened in column `{column}` on line {line} only closes {} line{} later, {sign}: it is probably not closed where it should be. The record is rejected with its first line and the lines after it are read as rows of their own; close the quote in the file",
+                spans - 1,
+                if spans == 2 { "" } else { "s" },
+            )
+        })
+    }
+
+    /// A `bad-quoting` reject of the current record's first line; `message` is told the column
+    /// where the quote opens.
+    fn bad_quoting(&self, line: u64, message: impl FnOnce(&str) -> String) -> SourceReject {
+        let (fields, column, value) = self.open_quote();
+        let message = message(&column);
         self.reject(
             fields,
             RowIssue {

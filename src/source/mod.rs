@@ -265,6 +265,26 @@ pub fn find_column(header: &[String], name: &str) -> Option<usize> {
     }
 }
 
+/// Among the first rows of a file (each given as its values), the first one holding the most
+/// of the header names the mapping `expected` (compared without surrounding white space), with
+/// how many it holds; `None` for no rows. The header-row search of every format.
+pub(crate) fn most_expected_names<'a>(
+    rows: impl IntoIterator<Item = Vec<&'a str>>,
+    expected: &[String],
+) -> Option<(usize, usize)> {
+    let mut best: Option<(usize, usize)> = None;
+    for (i, names) in rows.into_iter().enumerate() {
+        let found = expected
+            .iter()
+            .filter(|e| names.iter().any(|n| n.trim() == e.trim()))
+            .count();
+        if best.is_none_or(|(_, most)| found > most) {
+            best = Some((i, found));
+        }
+    }
+    best
+}
+
 /// A record the source could not turn into a row.
 #[derive(Debug, Clone)]
 pub struct SourceReject {

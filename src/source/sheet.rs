@@ -915,36 +915,21 @@ impl SheetSource {
         }
     }
 
-    /// The header among the first rows: the first holding every expected name, else the one
-    /// holding the most of them, else the first row.
+    /// The header among the first rows: the first holding the most expected names (every one,
+    /// ideally), else the first row.
     fn header_among(&self, rows: &[RawRow], expected: &[String]) -> usize {
         if expected.is_empty() {
             return 0;
         }
-        let mut best = (0usize, 0usize);
-        for (i, row) in rows.iter().enumerate() {
-            let names: Vec<&str> = row
-                .cells
+        let window = &self.window;
+        let names = rows.iter().map(|row| {
+            row.cells
                 .iter()
-                .filter(|c| c.col >= self.window.first_col && c.col <= self.window.last_col)
+                .filter(|c| c.col >= window.first_col && c.col <= window.last_col)
                 .map(|c| row.value(c))
-                .collect();
-            let found = expected
-                .iter()
-                .filter(|e| {
-                    names
-                        .iter()
-                        .any(|n| *n == e.as_str() || n.trim() == e.trim())
-                })
-                .count();
-            if found == expected.len() {
-                return i;
-            }
-            if found > best.1 {
-                best = (i, found);
-            }
-        }
-        best.0
+                .collect()
+        });
+        super::most_expected_names(names, expected).map_or(0, |(i, _)| i)
     }
 
     fn take_header(&mut self, row: RawRow, policy: HeaderNames) -> Result<(), SourceError> {

@@ -158,21 +158,14 @@ pub(super) fn samples(head: &[u8], complete: bool, dialect: Dialect) -> Vec<Samp
 /// `None` when nothing tells: the header is then the first record.
 pub(super) fn header_line(samples: &[Sample], expected: &[String]) -> Option<u64> {
     if !expected.is_empty() {
-        let mut best: Option<(usize, u64)> = None;
-        for s in samples {
-            let found = expected
-                .iter()
-                .filter(|name| s.fields.iter().any(|f| f.trim() == name.trim()))
-                .count();
-            if best.is_none_or(|(n, _)| found > n) {
-                best = Some((found, s.line));
-            }
-        }
-        if let Some((found, line)) = best
+        let rows = samples
+            .iter()
+            .map(|s| s.fields.iter().map(String::as_str).collect());
+        if let Some((i, found)) = super::most_expected_names(rows, expected)
             && found > 0
             && found * 2 >= expected.len()
         {
-            return Some(line);
+            return Some(samples[i].line);
         }
     }
     let candidate = samples.iter().enumerate().find(|(i, s)| {
