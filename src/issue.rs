@@ -14,6 +14,7 @@ pub enum Stage {
     Validate,
     Enrich,
     Route,
+    Sink,
 }
 
 impl Stage {
@@ -23,6 +24,7 @@ impl Stage {
             Stage::Validate => "validate",
             Stage::Enrich => "enrich",
             Stage::Route => "route",
+            Stage::Sink => "sink",
         }
     }
 }
@@ -43,10 +45,12 @@ pub enum Code {
     CheckFailed,
     LookupMiss,
     Unrouted,
+    FormulaRisk,
+    Unencodable,
 }
 
 impl Code {
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 15] = [
         Code::RaggedRow,
         Code::BadQuoting,
         Code::BadEncoding,
@@ -60,6 +64,8 @@ impl Code {
         Code::CheckFailed,
         Code::LookupMiss,
         Code::Unrouted,
+        Code::FormulaRisk,
+        Code::Unencodable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +83,8 @@ impl Code {
             Code::CheckFailed => "check-failed",
             Code::LookupMiss => "lookup-miss",
             Code::Unrouted => "unrouted",
+            Code::FormulaRisk => "formula-risk",
+            Code::Unencodable => "unencodable",
         }
     }
 
@@ -85,6 +93,7 @@ impl Code {
             Code::RaggedRow | Code::BadQuoting | Code::BadEncoding => Stage::Source,
             Code::LookupMiss => Stage::Enrich,
             Code::Unrouted => Stage::Route,
+            Code::FormulaRisk | Code::Unencodable => Stage::Sink,
             _ => Stage::Validate,
         }
     }

@@ -17,7 +17,7 @@ use crate::plan::{self, Diagnostics, Plan, PlanError, SetArg};
 use crate::report::{self, ReportError, ReportWriter, RunReport};
 use crate::route::{RouteError, Router};
 use crate::sink::staging::{Mode, Staging, StagingError};
-use crate::sink::{SinkError, Sinks, TargetReport};
+use crate::sink::{Projected, Projector, SinkError, Sinks, TargetReport};
 use crate::source::{self, Batch, CHUNK_ROWS, Fingerprint, ReadOptions, Source, SourceError};
 use crate::validate::{ValidateError, Validator};
 
@@ -86,13 +86,6 @@ pub struct RunResult {
     pub summary: String,
 }
 
-/// A chunk's rows and, per target, the rows it takes; with the chunk's first row number.
-type Routed = (
-    polars::prelude::DataFrame,
-    Vec<polars::prelude::BooleanChunked>,
-    u64,
-);
-
 enum Message {
     Batch(Batch),
     Done(Fingerprint),
@@ -157,12 +150,12 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     // Targets are written on their own thread, overlapping the next chunk's validation.
     let sinks = if writes_targets {
         let mut sinks = Sinks::new(&plan, &binding, staging.dir())?;
-        let (tx, rx) = mpsc::sync_channel::<Routed>(2);
+        let (tx, rx) = mpsc::sync_channel::<Projected>(2);
         let handle = std::thread::Builder::new()
             .name("rowferry-write".into())
             .spawn(move || -> Result<Vec<TargetReport>, SinkError> {
-                for (row, masks, first) in rx {
-                    sinks.write(&row, &masks, first)?;
+                for projected in rx {
+                    sinks.write(projected)?;
                 }
                 sinks.finish()
             })
@@ -174,6 +167,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     } else {
         None
     };
+    let projector = Projector::new(&plan, &binding);
     let mut per_target = vec![0u64; plan.targets.len()];
     let mut validator = Validator::new(plan.structure.clone(), &info.header, info.typed);
 
@@ -200,20 +194,27 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
                 validated.reject_errored(&batch.rows);
                 let routed =
                     router.route(&row, &batch, &mut validated.rejected, &mut validated.issues)?;
+                // Every value is checked against its target, in a dry run too.
+                let (projected, checked) = projector.project(
+                    &row,
+                    &routed.masks,
+                    (&batch.rows, &batch.lines),
+                    &mut validated.rejected,
+                    &mut validated.issues,
+                )?;
                 // Row order, then stage order within a row.
                 validated.issues.sort_by_key(|i| i.row);
-                for (n, m) in per_target.iter_mut().zip(&routed.masks) {
-                    *n += m.sum().unwrap_or(0) as u64;
+                for (n, t) in per_target.iter_mut().zip(&projected.targets) {
+                    *n += t.as_ref().map_or(0, |t| t.len as u64);
                 }
-                if let Some((tx, _)) = &sinks {
-                    let first = batch.rows.first().copied().unwrap_or(0);
-                    if tx.send((row, routed.masks.clone(), first)).is_err() {
-                        // The writer stopped on an error: it is reported below.
-                        break;
-                    }
+                if let Some((tx, _)) = &sinks
+                    && tx.send(projected).is_err()
+                {
+                    // The writer stopped on an error: it is reported below.
+                    break;
                 }
                 writer.write_chunk(&batch, &validated)?;
-                writer.tally.routed += routed.routed;
+                writer.tally.routed += routed.routed - checked.rejected;
                 writer.tally.unrouted += routed.unrouted;
                 let t = &writer.tally;
                 progress.set_position(bytes.load(std::sync::atomic::Ordering::Relaxed));

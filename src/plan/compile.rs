@@ -19,13 +19,14 @@ use super::overrides::SetArg;
 use super::raw::{RawCheck, RawField, RawMapping, RawRun, RawSource, RawStructure};
 use super::{
     Bound, CellRange, Check, DEFAULT_MAX_FIELD_BYTES, Diagnostics, EnumRule, Field, FieldType,
-    HeaderNames, InputFormat, MappingFile, Plan, RunPolicy, SheetRef, SourcePlan, Structure,
-    TYPE_NAMES, UniqueKey, Unrouted,
+    FormulaGuard, HeaderNames, InputFormat, MappingFile, Plan, RunPolicy, SheetRef, SourcePlan,
+    Structure, TYPE_NAMES, UniqueKey, Unrouted,
 };
 use crate::issue::Severity;
 
 const DEFAULT_MIN_ROWS: u64 = 1000;
 const DEFAULT_MAX_OPEN_FILES: usize = 64;
+const DEFAULT_GROUP_MEMORY_MB: usize = 256;
 use super::DEFAULT_DECIMAL_SCALE;
 const MAX_DECIMAL_SCALE: i64 = 18;
 const RULE_NAMES: [&str; 7] = [
@@ -403,8 +404,34 @@ impl Compiler {
             min_rows: DEFAULT_MIN_ROWS,
             unrouted: Unrouted::Count,
             max_open_files: DEFAULT_MAX_OPEN_FILES,
+            formula_guard: FormulaGuard::Warn,
+            group_memory: DEFAULT_GROUP_MEMORY_MB << 20,
         };
         let Some(raw) = raw else { return policy };
+        if let Some(g) = &raw.formula_guard {
+            match g.get_ref().as_str() {
+                "warn" => policy.formula_guard = FormulaGuard::Warn,
+                "escape" => policy.formula_guard = FormulaGuard::Escape,
+                "off" => policy.formula_guard = FormulaGuard::Off,
+                other => self.err(
+                    Diagnostic::at(
+                        g.span(),
+                        format!("`formula_guard` is `warn`, `escape` or `off`, not `{other}`"),
+                    )
+                    .label("unknown policy")
+                    .suggest(other, ["warn", "escape", "off"]),
+                ),
+            }
+        }
+        if let Some(m) = &raw.group_memory_mb {
+            match usize::try_from(*m.get_ref()) {
+                Ok(v) if (1..=1 << 20).contains(&v) => policy.group_memory = v << 20,
+                _ => self.err(
+                    Diagnostic::at(m.span(), "`group_memory_mb` must be between 1 and 1048576")
+                        .label("out of range"),
+                ),
+            }
+        }
         if let Some(u) = &raw.unrouted {
             match u.get_ref().as_str() {
                 "count" => policy.unrouted = Unrouted::Count,

@@ -13,10 +13,10 @@ use toml::Spanned;
 
 use super::compile::{Compiler, polars_message};
 use super::diagnostic::Diagnostic;
-use super::raw::{RawEnrich, RawLookup, RawTarget};
+use super::raw::{RawColumn, RawColumnSpec, RawEnrich, RawLookup, RawTarget};
 use super::{
-    CsvOptions, Enrich, Format, Lookup, OnMiss, PathPart, PathTemplate, QuoteStyle, SourcePlan,
-    SqlExpr, Target,
+    ColumnFormat, CsvOptions, Enrich, Format, Lookup, OnMiss, PathPart, PathTemplate, QuoteStyle,
+    SourcePlan, SqlExpr, Target, TextOptions,
 };
 
 /// Names a row has at plan time, and the ones left to the input header.
@@ -430,21 +430,60 @@ impl Compiler {
                 .as_ref()
                 .and_then(|w| self.sql(w, &format!("`when` of target `{name}`"), names));
             let mut columns = Vec::new();
-            for (cname, sql) in &t.columns {
+            let mut column_formats = Vec::new();
+            let mut spans: IndexMap<String, Range<usize>> = IndexMap::new();
+            for (cname, raw) in &t.columns {
                 if cname.is_empty() {
-                    self.err(Diagnostic::at(sql.span(), "a column name cannot be empty"));
+                    self.err(Diagnostic::at(raw.span(), "a column name cannot be empty"));
                     continue;
                 }
+                let sql = match raw.get_ref() {
+                    RawColumn::Expr(text) => Spanned::new(raw.span(), text.clone()),
+                    RawColumn::Spec(spec) => {
+                        let Some(value) = &spec.value else {
+                            self.err(
+                                Diagnostic::at(
+                                    raw.span(),
+                                    format!("column `{cname}` of target `{name}` has no `value`"),
+                                )
+                                .label("no value")
+                                .help(format!(
+                                    "write e.g. columns.{cname} = {{ value = \"{cname}\", format = \"%d/%m/%Y\" }}"
+                                )),
+                            );
+                            continue;
+                        };
+                        let cf = self.column_format(spec, format);
+                        if cf != ColumnFormat::default() {
+                            column_formats.push((cname.clone(), cf));
+                        }
+                        value.clone()
+                    }
+                };
+                spans.insert(cname.clone(), sql.span());
                 if let Some(e) =
-                    self.sql(sql, &format!("column `{cname}` of target `{name}`"), names)
+                    self.sql(&sql, &format!("column `{cname}` of target `{name}`"), names)
                 {
                     columns.push((cname.clone(), e));
                 }
             }
+            let group_by = self.group_by(t, name, format, names);
             if matches!(format, Some(Format::Json | Format::Ndjson)) {
-                self.nesting(&t.columns);
+                self.nesting(&spans, !group_by.is_empty());
+            } else {
+                self.no_arrays(&spans);
             }
             let csv = self.csv_options(t, format);
+            let text = self.text_options(t, format);
+            let sheet = self.target_sheet(t, name, format);
+            let envelope = self.envelope(t, format);
+            // TEMPORARY until the writers land.
+            if format == Some(Format::Xlsx) || !group_by.is_empty() || envelope.is_some() {
+                self.err(Diagnostic::at(
+                    span.clone(),
+                    "XLSX targets, `group_by` and `envelope` are not available yet",
+                ));
+            }
             if self.errs.len() > before {
                 continue;
             }
@@ -460,6 +499,11 @@ impl Compiler {
                 columns,
                 batch_size,
                 csv,
+                text,
+                column_formats,
+                sheet,
+                group_by,
+                envelope,
                 span,
             });
         }
@@ -584,9 +628,10 @@ impl Compiler {
             "tsv" | "tab" => Some(Format::Tsv),
             "json" => Some(Format::Json),
             "ndjson" | "jsonl" => Some(Format::Ndjson),
+            "xlsx" => Some(Format::Xlsx),
             _ => None,
         };
-        const NAMES: [&str; 4] = ["csv", "tsv", "json", "ndjson"];
+        const NAMES: [&str; 5] = ["csv", "tsv", "json", "ndjson", "xlsx"];
         if let Some(f) = &t.format {
             let found = parse(f.get_ref());
             if found.is_none() {
@@ -594,13 +639,9 @@ impl Compiler {
                     f.span(),
                     format!("`{}` is not a target format", f.get_ref()),
                 )
-                .label("unknown format");
-                let d = if f.get_ref().eq_ignore_ascii_case("xlsx") {
-                    d.help("XLSX targets are not supported yet; write csv, tsv, json or ndjson")
-                } else {
-                    d.suggest(f.get_ref(), NAMES)
-                        .help_if_none(format!("the formats are: {}", NAMES.join(", ")))
-                };
+                .label("unknown format")
+                .suggest(f.get_ref(), NAMES)
+                .help_if_none(format!("the formats are: {}", NAMES.join(", ")));
                 self.err(d);
             }
             return found;
@@ -620,7 +661,7 @@ impl Compiler {
                     ),
                 )
                 .label("unknown extension")
-                .help("end the path with .csv, .tsv, .json or .ndjson, or set `format`"),
+                .help("end the path with .csv, .tsv, .json, .ndjson or .xlsx, or set `format`"),
             );
         }
         found
@@ -632,6 +673,8 @@ impl Compiler {
             ("delimiter", t.delimiter.as_ref().map(|d| d.span())),
             ("quote_style", t.quote_style.as_ref().map(|d| d.span())),
             ("line_ending", t.line_ending.as_ref().map(|d| d.span())),
+            ("encoding", t.encoding.as_ref().map(|d| d.span())),
+            ("null", t.null.as_ref().map(|d| d.span())),
         ];
         if !is_csv && format.is_some() {
             for (key, span) in csv_only {
@@ -691,23 +734,321 @@ impl Compiler {
                 return None;
             }
         };
+        let encoding = match &t.encoding {
+            Some(e) => {
+                let found = self.encoding(e)?;
+                // encoding_rs writes UTF-8 for the replacement and x-user-defined labels.
+                if found.output_encoding() != found
+                    && found != encoding_rs::UTF_16LE
+                    && found != encoding_rs::UTF_16BE
+                {
+                    self.err(
+                        Diagnostic::at(
+                            e.span(),
+                            format!("`{}` can be read but not written", e.get_ref()),
+                        )
+                        .label("not writable")
+                        .help("write e.g. `utf-8`, `windows-1252`, `iso-8859-15` or `utf-16le`"),
+                    );
+                    return None;
+                }
+                found
+            }
+            None => encoding_rs::UTF_8,
+        };
+        let utf16 = encoding == encoding_rs::UTF_16LE || encoding == encoding_rs::UTF_16BE;
+        let bom = match t.bom {
+            Some(true) if encoding != encoding_rs::UTF_8 && !utf16 => {
+                self.err(
+                    Diagnostic::at(
+                        t.encoding.as_ref().map(|e| e.span()).unwrap_or_default(),
+                        format!(
+                            "`bom = true` needs a Unicode encoding; `{}` has no byte order mark",
+                            encoding.name()
+                        ),
+                    )
+                    .label("no byte order mark in this encoding")
+                    .help("remove `bom`, or write `utf-8` or `utf-16le`"),
+                );
+                return None;
+            }
+            Some(b) => b,
+            // Excel reads UTF-16 only with its byte order mark.
+            None => utf16,
+        };
+        let null = t
+            .null
+            .as_ref()
+            .map(|n| n.get_ref().clone())
+            .unwrap_or_default();
+        if null.contains(['\n', '\r']) || null.as_bytes().contains(&delimiter) {
+            if let Some(n) = &t.null {
+                self.err(
+                    Diagnostic::at(n.span(), "`null` cannot hold a line break or the delimiter")
+                        .label("not writable as a field")
+                        .help("write e.g. null = \"NULL\" or null = \"\\\\N\""),
+                );
+            }
+            return None;
+        }
         Some(CsvOptions {
             delimiter,
             quote_style,
             crlf,
-            bom: t.bom.unwrap_or(false),
+            bom,
             header: t.header.unwrap_or(true),
+            encoding,
+            null,
         })
     }
 
+    /// `columns.X = { value, format, decimal_separator }`.
+    fn column_format(&mut self, spec: &RawColumnSpec, format: Option<Format>) -> ColumnFormat {
+        let mut cf = ColumnFormat::default();
+        if let Some(f) = &spec.format {
+            if format == Some(Format::Xlsx) {
+                if f.get_ref().trim().is_empty() {
+                    self.err(Diagnostic::at(f.span(), "`format` cannot be empty"));
+                }
+                cf.format = Some(f.get_ref().clone());
+            } else {
+                cf.format = self.strftime(f);
+            }
+        }
+        if let Some(d) = &spec.decimal_separator {
+            if format == Some(Format::Xlsx) {
+                self.err(
+                    Diagnostic::at(
+                        d.span(),
+                        "XLSX cells hold numbers: their separator is the reader's setting",
+                    )
+                    .label("not used by XLSX")
+                    .help("give a number format instead, e.g. format = \"#,##0.00\""),
+                );
+            } else {
+                cf.decimal_separator = self.decimal_separator(d);
+            }
+        }
+        cf
+    }
+
+    /// Target-wide `date_format`, `datetime_format` and `decimal_separator`.
+    fn text_options(&mut self, t: &RawTarget, format: Option<Format>) -> TextOptions {
+        let mut o = TextOptions::default();
+        for (key, v) in [
+            ("date_format", &t.date_format),
+            ("datetime_format", &t.datetime_format),
+            ("decimal_separator", &t.decimal_separator),
+        ] {
+            let Some(v) = v else { continue };
+            if format == Some(Format::Xlsx) {
+                self.err(
+                    Diagnostic::at(v.span(), format!("`{key}` applies to CSV and JSON targets"))
+                        .label("not used by XLSX")
+                        .help("XLSX targets write typed cells; give a column an Excel number format with columns.X = { value = \"x\", format = \"dd/mm/yyyy\" }"),
+                );
+                continue;
+            }
+            match key {
+                "date_format" => o.date_format = self.strftime(v),
+                "datetime_format" => o.datetime_format = self.strftime(v),
+                _ => o.decimal_separator = self.decimal_separator(v),
+            }
+        }
+        o
+    }
+
+    fn strftime(&mut self, f: &Spanned<String>) -> Option<String> {
+        use chrono::format::{Item, StrftimeItems};
+        let text = f.get_ref();
+        if text.is_empty() || StrftimeItems::new(text).any(|i| matches!(i, Item::Error)) {
+            self.err(
+                Diagnostic::at(f.span(), format!("`{text}` is not a date format"))
+                    .label("invalid format")
+                    .help("use strftime codes, e.g. \"%d/%m/%Y\" or \"%Y-%m-%d %H:%M\""),
+            );
+            return None;
+        }
+        Some(text.clone())
+    }
+
+    fn decimal_separator(&mut self, d: &Spanned<String>) -> Option<char> {
+        let mut chars = d.get_ref().chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if !c.is_ascii_digit() && c != '-' && c != '+' && !c.is_control() => {
+                Some(c)
+            }
+            _ => {
+                self.err(
+                    Diagnostic::at(
+                        d.span(),
+                        format!(
+                            "`decimal_separator` must be one character other than a digit or sign, not `{}`",
+                            d.get_ref()
+                        ),
+                    )
+                    .label("one character expected")
+                    .help("write \",\" for a decimal comma"),
+                );
+                None
+            }
+        }
+    }
+
+    /// XLSX: the worksheet's name (Excel's rules), by default the target's.
+    fn target_sheet(&mut self, t: &RawTarget, name: &str, format: Option<Format>) -> String {
+        let Some(s) = &t.sheet else {
+            return sheet_name(name);
+        };
+        if format.is_some() && format != Some(Format::Xlsx) {
+            self.err(
+                Diagnostic::at(s.span(), "`sheet` applies to XLSX targets only")
+                    .label("not used by this format"),
+            );
+            return String::new();
+        }
+        let v = s.get_ref();
+        let bad = v.trim().is_empty()
+            || v.chars().count() > 31
+            || v.contains(['[', ']', ':', '*', '?', '/', '\\'])
+            || v.starts_with('\'')
+            || v.ends_with('\'')
+            || v.eq_ignore_ascii_case("history");
+        if bad {
+            self.err(
+                Diagnostic::at(s.span(), format!("`{v}` is not a valid Excel sheet name"))
+                    .label("invalid sheet name")
+                    .help("a sheet name has 1 to 31 characters, none of [ ] : * ? / \\, does not start or end with ' and is not `History`"),
+            );
+        }
+        v.clone()
+    }
+
+    /// JSON and NDJSON: `group_by` fields.
+    fn group_by(
+        &mut self,
+        t: &RawTarget,
+        name: &str,
+        format: Option<Format>,
+        names: &mut Names,
+    ) -> Vec<String> {
+        let Some(g) = &t.group_by else {
+            return Vec::new();
+        };
+        if format.is_some() && !matches!(format, Some(Format::Json | Format::Ndjson)) {
+            self.err(
+                Diagnostic::at(
+                    g.span(),
+                    "`group_by` applies to JSON and NDJSON targets only",
+                )
+                .label("not used by this format")
+                .help("group rows into one record per key in a .json or .ndjson target"),
+            );
+            return Vec::new();
+        }
+        if g.get_ref().is_empty() {
+            self.err(
+                Diagnostic::at(g.span(), format!("`group_by` of target `{name}` is empty"))
+                    .label("no field")
+                    .help("write e.g. group_by = [\"order_id\"]"),
+            );
+        }
+        let mut out: Vec<String> = Vec::new();
+        for f in g.get_ref() {
+            if out.contains(f.get_ref()) {
+                self.err(
+                    Diagnostic::at(f.span(), format!("`{}` is listed twice", f.get_ref()))
+                        .label("repeated"),
+                );
+                continue;
+            }
+            names.resolve(f.get_ref(), f.span());
+            out.push(f.get_ref().clone());
+        }
+        out
+    }
+
+    /// JSON: `envelope = "records"` or `"data.items"`.
+    fn envelope(&mut self, t: &RawTarget, format: Option<Format>) -> Option<Vec<String>> {
+        let e = t.envelope.as_ref()?;
+        if format.is_some() && format != Some(Format::Json) {
+            self.err(
+                Diagnostic::at(e.span(), "`envelope` applies to JSON targets only")
+                    .label("not used by this format")
+                    .help("NDJSON has one record per line and no wrapper; write a .json target"),
+            );
+            return None;
+        }
+        let parts: Vec<String> = e.get_ref().split('.').map(str::to_string).collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            self.err(
+                Diagnostic::at(e.span(), format!("`{}` is not an object path", e.get_ref()))
+                    .label("empty part")
+                    .help("write e.g. envelope = \"records\" or \"data.items\""),
+            );
+            return None;
+        }
+        Some(parts)
+    }
+
+    /// `name[].x` columns gather a group's rows: they need `group_by` in a JSON target.
+    fn no_arrays(&mut self, columns: &IndexMap<String, Range<usize>>) {
+        for (name, span) in columns {
+            if name.contains("[]") {
+                self.err(
+                    Diagnostic::at(
+                        span.clone(),
+                        format!(
+                            "column `{name}` is an array item, which only grouped JSON targets have"
+                        ),
+                    )
+                    .label("array column")
+                    .help("write a .json or .ndjson target with group_by = [\"...\"]"),
+                );
+            }
+        }
+    }
+
     /// Dotted JSON column names build nested objects: `a.b` and `a` cannot both be values.
-    fn nesting(&mut self, columns: &IndexMap<String, Spanned<String>>) {
+    /// `name[].x` columns (grouped targets only) are the items of array `name`.
+    fn nesting(&mut self, columns: &IndexMap<String, Range<usize>>, grouped: bool) {
         let names: Vec<&String> = columns.keys().collect();
-        for (name, sql) in columns {
+        for (name, span) in columns {
+            if name.contains("[]") {
+                let ok = match name.split_once("[]") {
+                    Some((array, item)) => {
+                        !array.is_empty()
+                            && !array.split('.').any(str::is_empty)
+                            && item.strip_prefix('.').is_some_and(|i| {
+                                !i.is_empty()
+                                    && !i.contains("[]")
+                                    && !i.split('.').any(str::is_empty)
+                            })
+                    }
+                    None => false,
+                };
+                if !ok {
+                    self.err(
+                        Diagnostic::at(span.clone(), format!("column `{name}` is not an array item"))
+                            .label("bad array column")
+                            .help("write `array[].field`, e.g. `lines[].sku` or `lines[].price.amount` (one level of arrays)"),
+                    );
+                } else if !grouped {
+                    self.err(
+                        Diagnostic::at(
+                            span.clone(),
+                            format!("column `{name}` gathers a group's rows, but the target has no `group_by`"),
+                        )
+                        .label("array column without group_by")
+                        .help("add e.g. group_by = [\"order_id\"]"),
+                    );
+                }
+                continue;
+            }
             if name.split('.').any(str::is_empty) {
                 self.err(
                     Diagnostic::at(
-                        sql.span(),
+                        span.clone(),
                         format!("column `{name}` has an empty part between dots"),
                     )
                     .label("bad nested name"),
@@ -717,7 +1058,7 @@ impl Compiler {
             if let Some(child) = names.iter().find(|n| n.starts_with(&format!("{name}."))) {
                 self.err(
                     Diagnostic::at(
-                        sql.span(),
+                        span.clone(),
                         format!("column `{name}` is a value, but `{child}` makes it an object"),
                     )
                     .label("value and object at once")
@@ -734,6 +1075,21 @@ fn quoted_list(items: &[String]) -> String {
         .map(|i| format!("`{i}`"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A target's name as a default sheet name: Excel's forbidden characters replaced, 31 at most.
+fn sheet_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
+        .take(31)
+        .collect();
+    let s = s.trim_matches('\'').to_string();
+    if s.is_empty() || s.eq_ignore_ascii_case("history") {
+        "Sheet1".into()
+    } else {
+        s
+    }
 }
 
 /// `api/products.json` → `api/products-{batch}.json`.

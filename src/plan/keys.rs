@@ -14,8 +14,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::Diagnostic;
 use super::raw::{
-    RawCheck, RawEnrich, RawField, RawLookup, RawMapping, RawRun, RawSource, RawStructure,
-    RawTarget,
+    RawCheck, RawColumnSpec, RawEnrich, RawField, RawLookup, RawMapping, RawRun, RawSource,
+    RawStructure, RawTarget,
 };
 
 /// One step of a path into the mapping tree.
@@ -107,6 +107,9 @@ fn known_keys(parent: &[Segment]) -> Option<&'static [&'static str]> {
         [a, Key(_)] if k(a, "lookups") => Some(fields_of::<RawLookup>()),
         [a, Index(_)] if k(a, "enrich") => Some(fields_of::<RawEnrich>()),
         [a, Key(_)] if k(a, "targets") => Some(fields_of::<RawTarget>()),
+        [a, Key(_), b, Key(_)] if k(a, "targets") && k(b, "columns") => {
+            Some(fields_of::<RawColumnSpec>())
+        }
         [a, Key(_)] if k(a, "structures") => Some(fields_of::<RawStructure>()),
         [a, Key(_), b, Key(_)] if k(a, "structures") && k(b, "fields") => {
             Some(fields_of::<RawField>())

@@ -235,6 +235,20 @@ pub struct RunPolicy {
     pub min_rows: u64,
     pub unrouted: Unrouted,
     pub max_open_files: usize,
+    pub formula_guard: FormulaGuard,
+    /// Bytes of grouped rows held in memory before they spill to disk.
+    pub group_memory: usize,
+}
+
+/// `[run] formula_guard`: text in CSV targets that a spreadsheet would run as a formula.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormulaGuard {
+    /// A `formula-risk` warning; the value is written as it is.
+    Warn,
+    /// The value is written with a leading `'`, and a `formula-risk` warning says so.
+    Escape,
+    /// Nothing.
+    Off,
 }
 
 /// `[run] unrouted`: what happens to an accepted row that no target takes.
@@ -298,7 +312,46 @@ pub struct Target {
     pub passthrough: bool,
     pub batch_size: Option<u64>,
     pub csv: CsvOptions,
+    /// How values become text (CSV, JSON): dates, date-times, decimals.
+    pub text: TextOptions,
+    /// Per output column: how it is written (`columns.X = { value, format, ... }`).
+    pub column_formats: Vec<(String, ColumnFormat)>,
+    /// XLSX: the worksheet's name.
+    pub sheet: String,
+    /// JSON/NDJSON: the fields whose values make one record each.
+    pub group_by: Vec<String>,
+    /// JSON: the object path wrapping the array of records.
+    pub envelope: Option<Vec<String>>,
     pub span: Range<usize>,
+}
+
+/// Target-wide text forms; a column's [`ColumnFormat`] overrides them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// strftime; `None` is ISO `2024-01-31`.
+    pub date_format: Option<String>,
+    /// strftime; `None` is ISO `2024-01-31T10:00:00`.
+    pub datetime_format: Option<String>,
+    /// `None` is `.`.
+    pub decimal_separator: Option<char>,
+}
+
+/// How one output column is written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnFormat {
+    /// Dates and date-times: strftime (CSV, JSON) or an Excel number format (XLSX).
+    pub format: Option<String>,
+    pub decimal_separator: Option<char>,
+}
+
+impl Target {
+    /// The format declared for output column `name`, if any.
+    pub fn column_format(&self, name: &str) -> Option<&ColumnFormat> {
+        self.column_formats
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f)
+    }
 }
 
 /// A compiled SQL expression and where it was written.
@@ -316,6 +369,7 @@ pub enum Format {
     Tsv,
     Json,
     Ndjson,
+    Xlsx,
 }
 
 impl Format {
@@ -325,18 +379,30 @@ impl Format {
             Format::Tsv => "tsv",
             Format::Json => "json",
             Format::Ndjson => "ndjson",
+            Format::Xlsx => "xlsx",
         }
     }
 }
 
 /// CSV and TSV writing options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsvOptions {
     pub delimiter: u8,
     pub quote_style: QuoteStyle,
     pub crlf: bool,
     pub bom: bool,
     pub header: bool,
+    /// The file's encoding: UTF-8, UTF-16 (LE/BE) or a single- or multi-byte legacy encoding.
+    pub encoding: &'static encoding_rs::Encoding,
+    /// The text of a null value.
+    pub null: String,
+}
+
+impl CsvOptions {
+    /// Whether text must be transcoded from UTF-8.
+    pub fn transcodes(&self) -> bool {
+        self.encoding != encoding_rs::UTF_8
+    }
 }
 
 /// When a CSV field is quoted.

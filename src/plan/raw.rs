@@ -151,6 +151,11 @@ pub struct RawRun {
     pub unrouted: Option<Spanned<String>>,
     /// The most output files kept open at once (default 64); others are reopened as needed.
     pub max_open_files: Option<Spanned<i64>>,
+    /// Text cells starting with `= + - @` tab or CR in CSV targets: `warn` (default), `escape`
+    /// or `off`.
+    pub formula_guard: Option<Spanned<String>>,
+    /// Memory for the rows of grouped JSON targets before they spill to disk, in MiB (256).
+    pub group_memory_mb: Option<Spanned<i64>>,
 }
 
 /// `[lookups.NAME]`: a reference table.
@@ -202,9 +207,10 @@ pub struct RawTarget {
     pub format: Option<Spanned<String>>,
     /// A SQL predicate: the rows this target takes (default: every accepted row).
     pub when: Option<Spanned<String>>,
-    /// Output column → SQL expression over the row's fields, in order.
+    /// Output column → SQL expression over the row's fields, in order; or a table with the
+    /// expression as `value` and how to write it (`format`, `decimal_separator`).
     #[serde(default)]
-    pub columns: IndexMap<String, Spanned<String>>,
+    pub columns: IndexMap<String, Spanned<RawColumn>>,
     /// Write every field first; `columns` then add or replace some.
     pub passthrough: Option<bool>,
     /// Records per file; needs `{batch}` in the path.
@@ -219,4 +225,65 @@ pub struct RawTarget {
     pub bom: Option<bool>,
     /// CSV: write the header record (default true).
     pub header: Option<bool>,
+    /// CSV: the text encoding (a WHATWG label: `windows-1252`, `latin1`, `utf-16le`…).
+    pub encoding: Option<Spanned<String>>,
+    /// CSV: the text of a null value (default: an empty field).
+    pub null: Option<Spanned<String>>,
+    /// CSV and JSON: how dates are written (strftime, e.g. `%d/%m/%Y`; default ISO).
+    pub date_format: Option<Spanned<String>>,
+    /// CSV and JSON: how date-times are written (default `%Y-%m-%dT%H:%M:%S`).
+    pub datetime_format: Option<Spanned<String>>,
+    /// CSV: the decimal separator of numbers with a fraction (default `.`).
+    pub decimal_separator: Option<Spanned<String>>,
+    /// XLSX: the worksheet's name (default: the target's name).
+    pub sheet: Option<Spanned<String>>,
+    /// JSON and NDJSON: one record per distinct value of these fields, gathering the rows into
+    /// `name[].x` arrays.
+    pub group_by: Option<Spanned<Vec<Spanned<String>>>>,
+    /// JSON: wrap the array of records in an object, e.g. `records` → `{"records": [...]}`.
+    pub envelope: Option<Spanned<String>>,
+}
+
+/// One output column: an expression, or a table with the expression and how to write it.
+#[derive(Debug)]
+pub enum RawColumn {
+    Expr(String),
+    Spec(RawColumnSpec),
+}
+
+/// `columns.NAME = { value = "...", format = "..." }`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawColumnSpec {
+    /// The SQL expression.
+    pub value: Option<Spanned<String>>,
+    /// Dates: a strftime pattern (CSV, JSON) or an Excel number format (XLSX).
+    pub format: Option<Spanned<String>>,
+    /// Numbers with a fraction (CSV, JSON): the decimal separator.
+    pub decimal_separator: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawColumn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawColumn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a SQL expression, or a table with `value` and `format`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawColumn, E> {
+                Ok(RawColumn::Expr(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<RawColumn, E> {
+                Ok(RawColumn::Expr(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawColumn, A::Error> {
+                RawColumnSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawColumn::Spec)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

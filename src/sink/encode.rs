@@ -10,6 +10,7 @@ use std::io::{self, Write};
 
 use polars::prelude::{ChunkApply, Column, DataType, PolarsResult, StringChunked};
 
+use super::transcode::Transcode;
 use crate::plan::{CsvOptions, DEFAULT_DECIMAL_SCALE, Format, QuoteStyle};
 
 /// How a value is written in JSON.
@@ -176,7 +177,7 @@ fn insert(nodes: &mut Vec<Node>, parts: &[&str], col: usize) -> bool {
 /// A target file's encoder.
 pub enum Encoder<W: Write> {
     Csv {
-        writer: Box<csv::Writer<W>>,
+        writer: Box<csv::Writer<Transcode<W>>>,
         options: CsvOptions,
     },
     Json {
@@ -190,9 +191,10 @@ pub enum Encoder<W: Write> {
 
 impl<W: Write> Encoder<W> {
     /// An encoder over `out`; `fresh` for a new file (a CSV byte order mark goes first).
-    pub fn new(format: Format, options: CsvOptions, mut out: W, fresh: bool) -> io::Result<Self> {
+    pub fn new(format: Format, options: CsvOptions, out: W, fresh: bool) -> io::Result<Self> {
         Ok(match format {
             Format::Csv | Format::Tsv => {
+                let mut out = Transcode::new(out, options.encoding);
                 if fresh && options.bom {
                     out.write_all("\u{feff}".as_bytes())?;
                 }
@@ -219,6 +221,11 @@ impl<W: Write> Encoder<W> {
             }
             Format::Json => Encoder::Json { out, records: 0 },
             Format::Ndjson => Encoder::Ndjson { out },
+            Format::Xlsx => {
+                return Err(io::Error::other(
+                    "XLSX targets are written by the workbook writer",
+                ));
+            }
         })
     }
 
@@ -251,9 +258,11 @@ impl<W: Write> Encoder<W> {
         tree: &Tree,
     ) -> io::Result<()> {
         match self {
-            Encoder::Csv { writer, .. } => {
+            Encoder::Csv { writer, options } => {
                 for v in values {
-                    writer.write_field(v.unwrap_or("")).map_err(csv_error)?;
+                    writer
+                        .write_field(v.unwrap_or(&options.null))
+                        .map_err(csv_error)?;
                 }
                 writer.write_record(None::<&[u8]>).map_err(csv_error)
             }
@@ -282,7 +291,10 @@ impl<W: Write> Encoder<W> {
     /// Flushes and gives the writer back.
     pub fn into_inner(self) -> io::Result<W> {
         match self {
-            Encoder::Csv { writer, .. } => writer.into_inner().map_err(|e| e.into_error()),
+            Encoder::Csv { writer, .. } => writer
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .into_inner(),
             Encoder::Json { out, .. } | Encoder::Ndjson { out } => Ok(out),
         }
     }

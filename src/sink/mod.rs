@@ -11,19 +11,22 @@
 //! into place only when the whole run succeeds.
 
 mod encode;
+pub mod project;
 pub mod staging;
+mod transcode;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{BooleanChunked, DataFrame, Expr, IntoLazy, PolarsError, StringChunked, col};
+use polars::prelude::{PolarsError, StringChunked};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::plan::{Binding, PathPart, Plan, Target};
 use encode::{Encoder, Kind, TextColumn};
+pub use project::{Projected, Projector};
 
 /// A target file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +47,14 @@ pub enum SinkError {
         row: u64,
         #[source]
         source: PolarsError,
+    },
+    #[error(
+        "column `{column}` of target `{target}` cannot be written with its format: {message}; a `format` applies to dates and date-times, `decimal_separator` to numbers with a fraction"
+    )]
+    Format {
+        target: String,
+        column: String,
+        message: String,
     },
 }
 
@@ -116,8 +127,6 @@ struct Partition {
 
 struct TargetSink {
     target: Target,
-    /// Projection: output columns, then partition fields.
-    exprs: Vec<Expr>,
     names: Vec<String>,
     parts: usize,
     tree: encode::Tree,
@@ -143,43 +152,11 @@ impl Sinks {
     pub fn new(plan: &Plan, binding: &Binding, root: &Path) -> Result<Self, SinkError> {
         let mut targets = Vec::new();
         for t in &plan.targets {
-            let mut exprs = Vec::new();
-            let mut names: Vec<String> = Vec::new();
-            if t.passthrough {
-                for f in &binding.row {
-                    let replaced = t.columns.iter().find(|(n, _)| n == &f.name);
-                    exprs.push(match replaced {
-                        Some((_, sql)) => sql.expr.clone(),
-                        None => col(f.name.as_str()),
-                    });
-                    names.push(f.name.clone());
-                }
-            }
-            for (name, sql) in &t.columns {
-                if names.contains(name) {
-                    continue;
-                }
-                exprs.push(sql.expr.clone());
-                names.push(name.clone());
-            }
-            let exprs: Vec<Expr> = exprs
-                .into_iter()
-                .enumerate()
-                .map(|(i, e)| e.alias(format!("\u{1}o{i}")))
-                .collect();
-            let fields: Vec<&str> = t.path.fields().collect();
-            let mut all = exprs;
-            all.extend(
-                fields
-                    .iter()
-                    .enumerate()
-                    .map(|(k, f)| col(*f).alias(format!("\u{1}p{k}"))),
-            );
+            let (names, _) = project::output_columns(t, binding);
             let tree = encode::Tree::new(&names);
             targets.push(TargetSink {
                 target: t.clone(),
-                exprs: all,
-                parts: fields.len(),
+                parts: t.path.fields().count(),
                 names,
                 tree,
                 files: Vec::new(),
@@ -205,44 +182,11 @@ impl Sinks {
         Ok(sinks)
     }
 
-    /// Writes the rows of `row` each target's mask selects. `first_row` names the chunk in
-    /// errors.
-    pub fn write(
-        &mut self,
-        row: &DataFrame,
-        masks: &[BooleanChunked],
-        first_row: u64,
-    ) -> Result<(), SinkError> {
-        for (ti, mask) in masks.iter().enumerate() {
-            if !mask.any() {
-                continue;
-            }
-            let name = self.targets[ti].target.name.clone();
-            let engine = |source| SinkError::Engine {
-                target: name.clone(),
-                row: first_row,
-                source,
-            };
-            let sub = row.filter(mask).map_err(engine)?;
-            let projected = sub
-                .lazy()
-                .select(self.targets[ti].exprs.clone())
-                .collect()
-                .map_err(engine)?;
-            let t = &self.targets[ti];
-            let n = projected.height();
-            let width = t.names.len();
-            let columns: Vec<TextColumn> = projected.columns()[..width]
-                .iter()
-                .map(|c| encode::text(c, n))
-                .collect::<Result<_, _>>()
-                .map_err(engine)?;
-            let keys: Vec<StringChunked> = projected.columns()[width..]
-                .iter()
-                .map(|c| encode::text(c, n).map(|t| t.text))
-                .collect::<Result<_, _>>()
-                .map_err(engine)?;
-            self.write_rows(ti, &columns, &keys, n)?;
+    /// Writes a projected chunk: each target's rows, in input order.
+    pub fn write(&mut self, projected: Projected) -> Result<(), SinkError> {
+        for (ti, rows) in projected.targets.into_iter().enumerate() {
+            let Some(rows) = rows else { continue };
+            self.write_rows(ti, &rows.columns, &rows.partition, rows.len)?;
         }
         Ok(())
     }
@@ -425,7 +369,7 @@ impl Sinks {
         };
         let t = &mut self.targets[ti];
         let format = t.target.format;
-        let csv = t.target.csv;
+        let csv = t.target.csv.clone();
         let f = &mut t.files[fi];
         let out = BufWriter::with_capacity(
             256 * 1024,

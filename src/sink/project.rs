@@ -1,0 +1,532 @@
+//! The sink's first half: each target's columns as text, and the checks a value must pass to
+//! be written.
+//!
+//! [`Projector`] runs on the compute thread, before a chunk is reported, because what it finds
+//! changes the report: per target it evaluates the `columns` expressions over the rows routed
+//! there (vectorised), turns every value into its text — canonical, or as the target's
+//! `date_format`, `datetime_format` and `decimal_separator` say — and then checks each value
+//! against the file it goes to:
+//!
+//! - `unencodable` (an error: the row is rejected, and written to no target): a character the
+//!   CSV target's `encoding` does not have; a delimiter, quote or line break in a value of a
+//!   `quote_style = "never"` target; text longer than an XLSX cell holds (32,767 characters).
+//! - `formula-risk` (a warning): text in a CSV target that starts with `=`, `+`, `-`, `@`, a tab
+//!   or a carriage return, which a spreadsheet may run as a formula. `[run] formula_guard`
+//!   decides: `warn` writes it unchanged, `escape` writes it with a leading `'`, `off` says
+//!   nothing. Numbers and phone numbers (`-12.5`, `+33 6 12 34 56 78`) call nothing and are not
+//!   reported.
+//!
+//! The writer thread ([`super::Sinks`]) then only writes the text it is handed.
+
+use polars::prelude::{
+    BooleanChunked, ChunkFilter, DataFrame, DataType, Expr, IntoLazy, NewChunkedArray,
+    StringChunked, col,
+};
+
+use super::SinkError;
+use super::encode::{self, Kind, TextColumn};
+use super::transcode;
+use crate::issue::{Code, Issue, Severity};
+use crate::plan::{Binding, Format, FormulaGuard, Plan, QuoteStyle, Target};
+
+/// The most characters an XLSX cell holds.
+pub const XLSX_CELL_CHARS: usize = 32_767;
+
+/// How one output column's values become text.
+#[derive(Debug, Clone, Default)]
+struct ColumnText {
+    date: Option<String>,
+    datetime: Option<String>,
+    decimal: Option<char>,
+}
+
+/// One target's projection.
+struct Projection {
+    target: Target,
+    /// Output columns, then `{field}` partition fields, then `group_by` fields.
+    exprs: Vec<Expr>,
+    names: Vec<String>,
+    texts: Vec<ColumnText>,
+    parts: usize,
+    groups: usize,
+}
+
+/// The rows of one chunk that one target takes, as text.
+pub struct TargetRows {
+    pub columns: Vec<TextColumn>,
+    /// The `{field}` values of each row, one column per placeholder.
+    pub partition: Vec<StringChunked>,
+    /// The `group_by` values of each row.
+    pub group: Vec<StringChunked>,
+    pub len: usize,
+}
+
+/// A chunk, projected for every target (`None`: the target takes no row of it).
+pub struct Projected {
+    pub targets: Vec<Option<TargetRows>>,
+}
+
+/// What the checks found in a chunk.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Rows rejected by a check (they were accepted and routed before).
+    pub rejected: u64,
+}
+
+/// Output column names and their expressions: every field first for a passthrough target.
+pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>) {
+    let mut exprs = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    if t.passthrough {
+        for f in &binding.row {
+            let replaced = t.columns.iter().find(|(n, _)| n == &f.name);
+            exprs.push(match replaced {
+                Some((_, sql)) => sql.expr.clone(),
+                None => col(f.name.as_str()),
+            });
+            names.push(f.name.clone());
+        }
+    }
+    for (name, sql) in &t.columns {
+        if names.contains(name) {
+            continue;
+        }
+        exprs.push(sql.expr.clone());
+        names.push(name.clone());
+    }
+    (names, exprs)
+}
+
+/// Projects and checks every target's rows, chunk by chunk.
+pub struct Projector {
+    targets: Vec<Projection>,
+    guard: FormulaGuard,
+}
+
+impl Projector {
+    pub fn new(plan: &Plan, binding: &Binding) -> Self {
+        let targets = plan
+            .targets
+            .iter()
+            .map(|t| {
+                let (names, exprs) = output_columns(t, binding);
+                let texts = names
+                    .iter()
+                    .map(|n| {
+                        let cf = t.column_format(n);
+                        let format = cf.and_then(|c| c.format.clone());
+                        ColumnText {
+                            date: format.clone().or_else(|| t.text.date_format.clone()),
+                            datetime: format.or_else(|| t.text.datetime_format.clone()),
+                            decimal: cf
+                                .and_then(|c| c.decimal_separator)
+                                .or(t.text.decimal_separator),
+                        }
+                    })
+                    .collect();
+                let mut all: Vec<Expr> = exprs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| e.alias(format!("\u{1}o{i}")))
+                    .collect();
+                let fields: Vec<&str> = t.path.fields().collect();
+                all.extend(
+                    fields
+                        .iter()
+                        .enumerate()
+                        .map(|(k, f)| col(*f).alias(format!("\u{1}p{k}"))),
+                );
+                all.extend(
+                    t.group_by
+                        .iter()
+                        .enumerate()
+                        .map(|(k, f)| col(f.as_str()).alias(format!("\u{1}g{k}"))),
+                );
+                Projection {
+                    target: t.clone(),
+                    exprs: all,
+                    names,
+                    texts,
+                    parts: fields.len(),
+                    groups: t.group_by.len(),
+                }
+            })
+            .collect();
+        Projector {
+            targets,
+            guard: plan.run.formula_guard,
+        }
+    }
+
+    /// The output column names of target `ti`.
+    pub fn names(&self, ti: usize) -> &[String] {
+        &self.targets[ti].names
+    }
+
+    /// Projects the rows each mask selects and checks them. Rows a check rejects are marked in
+    /// `rejected`, get their issues in `issues`, and are left out of every target.
+    pub fn project(
+        &self,
+        row: &DataFrame,
+        masks: &[BooleanChunked],
+        (rows, lines): (&[u64], &[u64]),
+        rejected: &mut [bool],
+        issues: &mut Vec<Issue>,
+    ) -> Result<(Projected, Checked), SinkError> {
+        let first_row = rows.first().copied().unwrap_or(0);
+        let mut out = Vec::with_capacity(masks.len());
+        let mut rejects: Vec<bool> = vec![false; row.height()];
+        let mut any_reject = false;
+        let mut positions: Vec<Vec<usize>> = Vec::with_capacity(masks.len());
+        for (p, mask) in self.targets.iter().zip(masks) {
+            if !mask.any() {
+                out.push(None);
+                positions.push(Vec::new());
+                continue;
+            }
+            let engine = |source| SinkError::Engine {
+                target: p.target.name.clone(),
+                row: first_row,
+                source,
+            };
+            let at: Vec<usize> = mask
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| *v == Some(true))
+                .map(|(i, _)| i)
+                .collect();
+            let sub = row.filter(mask).map_err(engine)?;
+            let projected = sub
+                .lazy()
+                .select(p.exprs.clone())
+                .collect()
+                .map_err(engine)?;
+            let n = projected.height();
+            let width = p.names.len();
+            let cols = projected.columns();
+            let mut columns = Vec::with_capacity(width);
+            for (ci, c) in cols[..width].iter().enumerate() {
+                let is_text = c.dtype() == &DataType::String;
+                let mut tc = if p.target.format == Format::Xlsx {
+                    encode::text(c, n).map_err(engine)?
+                } else {
+                    formatted(c, n, &p.texts[ci]).map_err(|e| SinkError::Format {
+                        target: p.target.name.clone(),
+                        column: p.names[ci].clone(),
+                        message: e,
+                    })?
+                };
+                let mut flag = |i: usize, issue: Issue| {
+                    if issue.severity == Severity::Error {
+                        rejects[at[i]] = true;
+                        any_reject = true;
+                    }
+                    issues.push(issue);
+                };
+                let issue = |i: usize, code, severity, value: &str, message: String| Issue {
+                    row: rows[at[i]],
+                    line: lines[at[i]],
+                    code,
+                    severity,
+                    field: p.names[ci].clone(),
+                    column: String::new(),
+                    value: value.to_string(),
+                    message,
+                };
+                if let Some(escaped) = self.check(p, is_text, &tc, &mut |i, code, sev, v, m| {
+                    flag(i, issue(i, code, sev, v, m))
+                }) {
+                    tc.text = escaped;
+                }
+                columns.push(tc);
+            }
+            let keys = |range: std::ops::Range<usize>| -> Result<Vec<StringChunked>, SinkError> {
+                cols[range]
+                    .iter()
+                    .map(|c| encode::text(c, n).map(|t| t.text).map_err(engine))
+                    .collect()
+            };
+            let partition = keys(width..width + p.parts)?;
+            let group = keys(width + p.parts..width + p.parts + p.groups)?;
+            out.push(Some(TargetRows {
+                columns,
+                partition,
+                group,
+                len: n,
+            }));
+            positions.push(at);
+        }
+        let mut checked = Checked::default();
+        if any_reject {
+            for (i, r) in rejects.iter().enumerate() {
+                if *r && !rejected[i] {
+                    rejected[i] = true;
+                    checked.rejected += 1;
+                }
+            }
+            // A rejected row goes to no target: drop it from every projection.
+            for (slot, at) in out.iter_mut().zip(&positions) {
+                let Some(t) = slot else { continue };
+                let keep: Vec<bool> = at.iter().map(|i| !rejects[*i]).collect();
+                if keep.iter().all(|k| *k) {
+                    continue;
+                }
+                let keep = BooleanChunked::from_slice("keep".into(), &keep);
+                let filter = |c: &StringChunked| {
+                    c.filter(&keep).map_err(|source| SinkError::Engine {
+                        target: String::new(),
+                        row: first_row,
+                        source,
+                    })
+                };
+                for c in &mut t.columns {
+                    c.text = filter(&c.text)?;
+                }
+                for c in t.partition.iter_mut().chain(t.group.iter_mut()) {
+                    *c = filter(c)?;
+                }
+                t.len = keep.sum().unwrap_or(0) as usize;
+                if t.len == 0 {
+                    *slot = None;
+                }
+            }
+        }
+        Ok((Projected { targets: out }, checked))
+    }
+
+    /// Checks one column of one target; `report(i, code, severity, value, message)` for each
+    /// finding at projected row `i`. Returns the column rewritten when `escape` changed values.
+    fn check(
+        &self,
+        p: &Projection,
+        is_text: bool,
+        column: &TextColumn,
+        report: &mut dyn FnMut(usize, Code, Severity, &str, String),
+    ) -> Option<StringChunked> {
+        let t = &p.target;
+        match t.format {
+            Format::Xlsx => {
+                if column.kind != Kind::Text {
+                    return None;
+                }
+                for (i, v) in column.text.iter().enumerate() {
+                    if let Some(v) = v
+                        && v.len() > XLSX_CELL_CHARS
+                        && v.chars().count() > XLSX_CELL_CHARS
+                    {
+                        report(
+                            i,
+                            Code::Unencodable,
+                            Severity::Error,
+                            v,
+                            format!(
+                                "target `{}`: {} characters do not fit an XLSX cell (at most {XLSX_CELL_CHARS}); shorten the value, e.g. columns.X = \"left(x, {XLSX_CELL_CHARS})\", or write a CSV target",
+                                t.name,
+                                v.chars().count()
+                            ),
+                        );
+                    }
+                }
+                None
+            }
+            Format::Json | Format::Ndjson => None,
+            Format::Csv | Format::Tsv => {
+                let csv = &t.csv;
+                let guard = if is_text {
+                    self.guard
+                } else {
+                    FormulaGuard::Off
+                };
+                let never = csv.quote_style == QuoteStyle::Never;
+                let transcodes = csv.transcodes();
+                if guard == FormulaGuard::Off && !never && !transcodes {
+                    return None;
+                }
+                let mut escaped: Option<Vec<Option<String>>> = None;
+                for (i, v) in column.text.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    if never
+                        && let Some(b) = v
+                            .bytes()
+                            .find(|b| *b == csv.delimiter || matches!(b, b'"' | b'\n' | b'\r'))
+                    {
+                        let what = match b {
+                            b'"' => "a quote".to_string(),
+                            b'\n' | b'\r' => "a line break".to_string(),
+                            d => format!("the delimiter `{}`", char::from(d).escape_default()),
+                        };
+                        report(
+                            i,
+                            Code::Unencodable,
+                            Severity::Error,
+                            v,
+                            format!(
+                                "target `{}`: the value holds {what}, which `quote_style = \"never\"` cannot write; change the value in a column expression, or let the target quote (quote_style = \"necessary\")",
+                                t.name
+                            ),
+                        );
+                    }
+                    if transcodes && let Some(c) = transcode::unencodable(v, csv.encoding) {
+                        report(
+                            i,
+                            Code::Unencodable,
+                            Severity::Error,
+                            v,
+                            format!(
+                                "target `{}`: `{c}` (U+{:04X}) cannot be written in {}; replace it in a column expression (e.g. replace(x, '{c}', '?')) or write the target in utf-8",
+                                t.name,
+                                c as u32,
+                                csv.encoding.name()
+                            ),
+                        );
+                    }
+                    if guard != FormulaGuard::Off && formula_risk(v) {
+                        let message = match guard {
+                            FormulaGuard::Escape => format!(
+                                "target `{}`: the value starts like a formula; written with a leading `'` (formula_guard = \"escape\")",
+                                t.name
+                            ),
+                            _ => format!(
+                                "target `{}`: the value starts like a formula, which a spreadsheet may run when the file is opened; written unchanged (set [run] formula_guard = \"escape\" to neutralise it)",
+                                t.name
+                            ),
+                        };
+                        report(i, Code::FormulaRisk, Severity::Warning, v, message);
+                        if guard == FormulaGuard::Escape {
+                            let all = escaped.get_or_insert_with(|| {
+                                column.text.iter().map(|v| v.map(str::to_string)).collect()
+                            });
+                            all[i] = Some(format!("'{v}"));
+                        }
+                    }
+                }
+                escaped.map(|values| {
+                    StringChunked::from_iter_options(column.text.name().clone(), values.into_iter())
+                })
+            }
+        }
+    }
+}
+
+/// Whether text would start a formula in a spreadsheet: `=`, `+`, `-`, `@`, a tab or a carriage
+/// return first (or their full-width forms), unless the whole value is a plain number.
+pub fn formula_risk(v: &str) -> bool {
+    let Some(first) = v.chars().next() else {
+        return false;
+    };
+    if !matches!(
+        first,
+        '=' | '+' | '-' | '@' | '\t' | '\r' | '＝' | '＋' | '－' | '＠'
+    ) {
+        return false;
+    }
+    !plain_number(v)
+}
+
+/// Numbers and phone numbers (`-12`, `-0,5`, `+33 6 12 34 56 78`, `+1 (555) 010-9999`): a
+/// sign, digits, spaces and `. , ( ) / -` only. A spreadsheet may read them as a sum, but they can
+/// call nothing.
+fn plain_number(v: &str) -> bool {
+    v.bytes().any(|b| b.is_ascii_digit())
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || b" +-.,()/".contains(&b))
+}
+
+/// A column's text for a CSV or JSON target, with the target's date and decimal forms.
+fn formatted(
+    c: &polars::prelude::Column,
+    n: usize,
+    how: &ColumnText,
+) -> Result<TextColumn, String> {
+    let s = c.as_materialized_series();
+    match s.dtype() {
+        DataType::Date if how.date.is_some() => {
+            let fmt = how.date.as_deref().unwrap_or_default();
+            let c = if c.len() == n || n == 0 {
+                s.clone()
+            } else {
+                s.new_from_index(0, n)
+            };
+            let text = c
+                .date()
+                .and_then(|d| d.to_string(fmt))
+                .map_err(|e| e.to_string())?;
+            Ok(TextColumn {
+                kind: Kind::Text,
+                text,
+            })
+        }
+        DataType::Datetime(_, _) if how.datetime.is_some() => {
+            let fmt = how.datetime.as_deref().unwrap_or_default();
+            let c = if c.len() == n || n == 0 {
+                s.clone()
+            } else {
+                s.new_from_index(0, n)
+            };
+            let text = c
+                .datetime()
+                .and_then(|d| d.to_string(fmt))
+                .map_err(|e| e.to_string())?;
+            Ok(TextColumn {
+                kind: Kind::Text,
+                text,
+            })
+        }
+        d if how.decimal.is_some_and(|c| c != '.')
+            && (d.is_float() || matches!(d, DataType::Decimal(_, _))) =>
+        {
+            let sep = how.decimal.unwrap_or('.');
+            let mut t = encode::text(c, n).map_err(|e| e.to_string())?;
+            let mut buf = [0u8; 4];
+            let sep: &str = sep.encode_utf8(&mut buf);
+            t.text = StringChunked::from_iter_options(
+                t.text.name().clone(),
+                t.text.iter().map(|v| v.map(|v| v.replacen('.', sep, 1))),
+            );
+            // Not a JSON number any more: written as text.
+            t.kind = Kind::Text;
+            Ok(t)
+        }
+        _ => encode::text(c, n).map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_risk_spares_plain_numbers() {
+        for risky in [
+            "=1+1",
+            "=HYPERLINK(\"http://x\")",
+            "+A1",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(A1:A2)",
+            "\tx",
+            "\rx",
+            "＝1",
+            "-",
+            "+",
+            "-A1",
+            "+1 (555) CALL",
+        ] {
+            assert!(formula_risk(risky), "{risky:?}");
+        }
+        for safe in [
+            "",
+            "abc",
+            "a=b",
+            "-12",
+            "+33612345678",
+            "-0.5",
+            "-1,25",
+            "12",
+            " =1",
+            "+33 6 12 34 56 78",
+            "+1 (555) 010-9999",
+        ] {
+            assert!(!formula_risk(safe), "{safe:?}");
+        }
+    }
+}
