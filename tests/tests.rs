@@ -13,5 +13,6 @@ mod rules;
 mod run;
 mod sheets;
 mod source;
+mod targets;
 mod typed_cells;
 mod validate;

@@ -521,8 +521,8 @@ fn render(t: &Target, key: &[Option<String>], batch: u64, suffix: Option<&str>) 
 }
 
 /// A partition value as one safe file-name component: no separators, no `.`/`..`, no control
-/// or reserved characters, no leading dot (hidden file), bounded length. An empty or null value
-/// is `_empty`.
+/// or reserved characters, no leading dot (hidden file), no Windows device name (`CON`, `nul.txt`,
+/// `COM1` → `_CON`…), bounded length. An empty or null value is `_empty`.
 pub fn sanitise(value: Option<&str>) -> String {
     let v = value.unwrap_or("").trim();
     if v.is_empty() {
@@ -542,6 +542,22 @@ pub fn sanitise(value: Option<&str>) -> String {
     if out.ends_with('.') || out.ends_with(' ') {
         out.pop();
         out.push('_');
+    }
+    // Windows device names, with or without an extension, name no file there.
+    let stem = out
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim_end()
+        .to_ascii_uppercase();
+    let reserved = matches!(
+        stem.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+        && stem.len() == 4
+        && stem.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        out.insert(0, '_');
     }
     const MAX: usize = 100;
     if out.len() > MAX {
@@ -573,4 +589,40 @@ fn slash(p: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitise;
+
+    #[test]
+    fn partition_values_become_safe_names() {
+        let cases = [
+            (None, "_empty"),
+            (Some(""), "_empty"),
+            (Some("  "), "_empty"),
+            (Some(".."), "__"),
+            (Some("."), "_"),
+            (Some("../etc/passwd"), "_._etc_passwd"),
+            (Some("a/b\\c"), "a_b_c"),
+            (Some("C:"), "C_"),
+            (Some(".hidden"), "_hidden"),
+            (Some("tab\there"), "tab_here"),
+            (Some("line\nbreak\u{0}"), "line_break_"),
+            (Some("CON"), "_CON"),
+            (Some("nul.txt"), "_nul.txt"),
+            (Some("Com1"), "_Com1"),
+            (Some("LPT9.csv"), "_LPT9.csv"),
+            (Some("COMPANY"), "COMPANY"),
+            (Some("Nord-Est"), "Nord-Est"),
+            (Some("trailing."), "trailing_"),
+            (Some("Île-de-France"), "Île-de-France"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(sanitise(value), expected, "{value:?}");
+        }
+        let long = "é".repeat(80);
+        let s = sanitise(Some(&long));
+        assert!(s.len() <= 100 && s.chars().all(|c| c == 'é'));
+    }
 }
