@@ -12,6 +12,7 @@
 
 mod encode;
 pub mod staging;
+pub mod xlsx;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
