@@ -13,12 +13,17 @@ use polars::prelude::{ChunkApply, Column, DataType, PolarsResult, StringChunked}
 use super::transcode::Transcode;
 use crate::plan::{CsvOptions, DEFAULT_DECIMAL_SCALE, Format, QuoteStyle};
 
-/// How a value is written in JSON.
+/// What a column's canonical text stands for: JSON writes numbers and booleans bare and the
+/// rest quoted; XLSX writes a typed cell for each kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Text,
     Number,
     Boolean,
+    /// `2024-01-31`.
+    Date,
+    /// `2024-01-31T10:00:00`, with a fraction of a second when there is one.
+    DateTime,
 }
 
 /// One output column as canonical text.
@@ -88,9 +93,12 @@ pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
                     })
                 })
                 .collect();
-            (Kind::Text, text)
+            (Kind::Date, text)
         }
-        DataType::Datetime(_, _) => (Kind::Text, s.datetime()?.to_string("%Y-%m-%dT%H:%M:%S%.f")?),
+        DataType::Datetime(_, _) => (
+            Kind::DateTime,
+            s.datetime()?.to_string("%Y-%m-%dT%H:%M:%S%.f")?,
+        ),
         DataType::Decimal(_, scale) => {
             let text = s.cast(&DataType::String)?.str()?.clone();
             let text = if *scale == DEFAULT_DECIMAL_SCALE as usize {
@@ -342,7 +350,7 @@ fn value<W: Write>(out: &mut W, v: Option<&str>, kind: Kind) -> io::Result<()> {
             }
         }
         (Some(v), Kind::Boolean) => out.write_all(v.as_bytes()),
-        (Some(v), Kind::Text) => string(out, v),
+        (Some(v), Kind::Text | Kind::Date | Kind::DateTime) => string(out, v),
     }
 }
 

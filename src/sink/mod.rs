@@ -14,6 +14,7 @@ mod encode;
 pub mod project;
 pub mod staging;
 mod transcode;
+pub mod xlsx;
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
