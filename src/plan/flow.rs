@@ -478,7 +478,7 @@ impl Compiler {
             let sheet = self.target_sheet(t, name, format);
             let envelope = self.envelope(t, format);
             // TEMPORARY until the writers land.
-            if format == Some(Format::Xlsx) || !group_by.is_empty() || envelope.is_some() {
+            if !group_by.is_empty() || envelope.is_some() {
                 self.err(Diagnostic::at(
                     span.clone(),
                     "XLSX targets, `group_by` and `envelope` are not available yet",

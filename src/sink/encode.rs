@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use polars::prelude::{ChunkApply, Column, DataType, PolarsResult, StringChunked};
 
 use super::transcode::Transcode;
+use super::xlsx::Spill;
 use crate::plan::{CsvOptions, DEFAULT_DECIMAL_SCALE, Format, QuoteStyle};
 
 /// What a column's canonical text stands for: JSON writes numbers and booleans bare and the
@@ -195,6 +196,8 @@ pub enum Encoder<W: Write> {
     Ndjson {
         out: W,
     },
+    /// An XLSX target's rows, appended to its spill file (the workbook is built at the end).
+    Xlsx(Spill<W>),
 }
 
 impl<W: Write> Encoder<W> {
@@ -229,11 +232,7 @@ impl<W: Write> Encoder<W> {
             }
             Format::Json => Encoder::Json { out, records: 0 },
             Format::Ndjson => Encoder::Ndjson { out },
-            Format::Xlsx => {
-                return Err(io::Error::other(
-                    "XLSX targets are written by the workbook writer",
-                ));
-            }
+            Format::Xlsx => Encoder::Xlsx(Spill::new(out)),
         })
     }
 
@@ -247,7 +246,7 @@ impl<W: Write> Encoder<W> {
                 Ok(())
             }
             Encoder::Json { out, .. } => out.write_all(b"["),
-            Encoder::Ndjson { .. } => Ok(()),
+            Encoder::Ndjson { .. } | Encoder::Xlsx(_) => Ok(()),
         }
     }
 
@@ -283,6 +282,7 @@ impl<W: Write> Encoder<W> {
                 object(out, &tree.nodes, values, kinds)?;
                 out.write_all(b"\n")
             }
+            Encoder::Xlsx(spill) => spill.record(values, kinds),
         }
     }
 
@@ -304,6 +304,7 @@ impl<W: Write> Encoder<W> {
                 .map_err(|e| e.into_error())?
                 .into_inner(),
             Encoder::Json { out, .. } | Encoder::Ndjson { out } => Ok(out),
+            Encoder::Xlsx(spill) => Ok(spill.into_inner()),
         }
     }
 }

@@ -25,7 +25,10 @@ use polars::prelude::{PolarsError, StringChunked};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Binding, PathPart, Plan, Target};
+use crate::plan::{Binding, Format, PathPart, Plan, Target};
+
+/// The staging folder's subfolder for spill files; removed before the outputs are committed.
+const SPILL: &str = ".rowferry-spill";
 use encode::{Encoder, Kind, TextColumn};
 pub use project::{Projected, Projector};
 
@@ -48,6 +51,12 @@ pub enum SinkError {
         row: u64,
         #[source]
         source: PolarsError,
+    },
+    #[error("target `{target}`: {source}")]
+    Xlsx {
+        target: String,
+        #[source]
+        source: Box<xlsx::XlsxError>,
     },
     #[error(
         "column `{column}` of target `{target}` cannot be written with its format: {message}; a `format` applies to dates and date-times, `decimal_separator` to numbers with a fraction"
@@ -77,6 +86,9 @@ pub struct FileReport {
     pub rows: u64,
     pub bytes: u64,
     pub sha256: String,
+    /// XLSX: the workbook's sheets (more than one when rows overflowed a sheet).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sheets: Vec<String>,
 }
 
 /// A file being written: bytes are hashed as the buffer in front of it flushes them, in large
@@ -85,12 +97,16 @@ struct Hashed {
     file: File,
     hasher: Sha256,
     bytes: u64,
+    /// False for an XLSX spill: the workbook built from it is hashed instead.
+    hashing: bool,
 }
 
 impl Write for Hashed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if self.hashing {
+            self.hasher.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -104,6 +120,10 @@ type Out = BufWriter<Hashed>;
 
 struct FileState {
     rel: PathBuf,
+    /// XLSX: the spill file rows are appended to until the workbook is built.
+    spill: Option<PathBuf>,
+    /// XLSX: the sheets of the built workbook.
+    sheets: Vec<String>,
     /// Its `{batch}` number (1-based).
     batch: u64,
     rows: u64,
@@ -325,8 +345,15 @@ impl Sinks {
         let suffix = t.partitions.get(key).and_then(|p| p.suffix.clone());
         let rel = render(&t.target, key, batch, suffix.as_deref());
         let fi = t.files.len();
+        let spill = (t.target.format == Format::Xlsx).then(|| {
+            self.root
+                .join(SPILL)
+                .join(format!("{ti}-{}.spill", t.files.len()))
+        });
         t.files.push(FileState {
             rel,
+            spill,
+            sheets: Vec::new(),
             batch,
             rows: 0,
             encoder: None,
@@ -356,7 +383,7 @@ impl Sinks {
                 break;
             }
         }
-        let path = self.root.join(&self.targets[ti].files[fi].rel);
+        let path = self.write_path(ti, fi);
         let file = loop {
             match self.open_file(ti, fi, &path) {
                 Ok(f) => break f,
@@ -378,6 +405,7 @@ impl Sinks {
                 file,
                 hasher: std::mem::take(&mut f.hasher),
                 bytes: f.bytes,
+                hashing: f.spill.is_none(),
             },
         );
         let fresh = !f.created;
@@ -399,6 +427,15 @@ impl Sinks {
         f.last_used = tick;
         self.open += 1;
         Ok(())
+    }
+
+    /// Where file `fi`'s bytes go while rows are written: the file, or an XLSX target's spill.
+    fn write_path(&self, ti: usize, fi: usize) -> PathBuf {
+        let f = &self.targets[ti].files[fi];
+        match &f.spill {
+            Some(spill) => spill.clone(),
+            None => self.root.join(&f.rel),
+        }
     }
 
     fn open_file(&self, ti: usize, fi: usize, path: &Path) -> std::io::Result<File> {
@@ -430,7 +467,7 @@ impl Sinks {
     }
 
     fn close(&mut self, ti: usize, fi: usize) -> Result<(), SinkError> {
-        let path = self.root.join(&self.targets[ti].files[fi].rel);
+        let path = self.write_path(ti, fi);
         let f = &mut self.targets[ti].files[fi];
         if let Some(encoder) = f.encoder.take() {
             let out = encoder.into_inner().map_err(|source| SinkError::Write {
@@ -448,16 +485,52 @@ impl Sinks {
         Ok(())
     }
 
-    /// Writes the end of file `fi` (a JSON array's `]`) and closes it.
+    /// Writes the end of file `fi` (a JSON array's `]`) and closes it; an XLSX target's
+    /// workbook is built from its spill now.
     fn finish_file(&mut self, ti: usize, fi: usize) -> Result<(), SinkError> {
         self.touch(ti, fi)?;
-        let path = self.root.join(&self.targets[ti].files[fi].rel);
+        let path = self.write_path(ti, fi);
         if let Some(encoder) = self.targets[ti].files[fi].encoder.as_mut() {
             encoder
                 .finish()
                 .map_err(|source| SinkError::Write { path, source })?;
         }
-        self.close(ti, fi)
+        self.close(ti, fi)?;
+        let t = &mut self.targets[ti];
+        let f = &mut t.files[fi];
+        if let Some(spill) = f.spill.take() {
+            let out = self.root.join(&f.rel);
+            if let Some(parent) = out.parent() {
+                fs::create_dir_all(parent).map_err(|source| SinkError::Write {
+                    path: out.clone(),
+                    source,
+                })?;
+            }
+            let options = xlsx::XlsxOptions {
+                sheet: t.target.sheet.clone(),
+                formats: t
+                    .names
+                    .iter()
+                    .map(|n| t.target.column_format(n).and_then(|c| c.format.clone()))
+                    .collect(),
+                ..xlsx::XlsxOptions::default()
+            };
+            let written = xlsx::build(&spill, &out, &t.names, &options).map_err(|source| {
+                SinkError::Xlsx {
+                    target: t.target.name.clone(),
+                    source: Box::new(source),
+                }
+            })?;
+            f.sheets = written.sheets;
+            let (hasher, bytes) = hash_file(&out)?;
+            f.hasher = hasher;
+            f.bytes = bytes;
+            fs::remove_file(&spill).map_err(|source| SinkError::Write {
+                path: spill.clone(),
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     /// Finishes every file and says what each target wrote.
@@ -477,6 +550,13 @@ impl Sinks {
                 self.finish_file(ti, fi)?;
             }
         }
+        let spill = self.root.join(SPILL);
+        if spill.exists() {
+            fs::remove_dir_all(&spill).map_err(|source| SinkError::Write {
+                path: spill.clone(),
+                source,
+            })?;
+        }
         Ok(self
             .targets
             .into_iter()
@@ -493,11 +573,24 @@ impl Sinks {
                         rows: f.rows,
                         bytes: f.bytes,
                         sha256: crate::plan::hex(&f.hasher.finalize()),
+                        sheets: f.sheets,
                     })
                     .collect(),
             })
             .collect())
     }
+}
+
+/// The SHA-256 and size of a finished file, read back from disk.
+fn hash_file(path: &Path) -> Result<(Sha256, u64), SinkError> {
+    let err = |source| SinkError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = File::open(path).map_err(err)?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(err)?;
+    Ok((hasher, bytes))
 }
 
 /// The relative path of a target file.

@@ -29,8 +29,7 @@ use super::transcode;
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::{Binding, Format, FormulaGuard, Plan, QuoteStyle, Target};
 
-/// The most characters an XLSX cell holds.
-pub const XLSX_CELL_CHARS: usize = 32_767;
+use super::xlsx::MAX_CELL_CHARS as XLSX_CELL_CHARS;
 
 /// How one output column's values become text.
 #[derive(Debug, Clone, Default)]
@@ -310,9 +309,10 @@ impl Projector {
                     return None;
                 }
                 for (i, v) in column.text.iter().enumerate() {
+                    // Excel counts UTF-16 code units.
                     if let Some(v) = v
                         && v.len() > XLSX_CELL_CHARS
-                        && v.chars().count() > XLSX_CELL_CHARS
+                        && v.encode_utf16().count() > XLSX_CELL_CHARS
                     {
                         report(
                             i,
@@ -320,9 +320,9 @@ impl Projector {
                             Severity::Error,
                             v,
                             format!(
-                                "target `{}`: {} characters do not fit an XLSX cell (at most {XLSX_CELL_CHARS}); shorten the value, e.g. columns.X = \"left(x, {XLSX_CELL_CHARS})\", or write a CSV target",
+                                "target `{}`: {} characters do not fit an XLSX cell (at most {XLSX_CELL_CHARS}); shorten the value, e.g. columns.X = \"left(x, 32000)\", or write a CSV target",
                                 t.name,
-                                v.chars().count()
+                                v.encode_utf16().count()
                             ),
                         );
                     }
