@@ -11,6 +11,7 @@
 //! into place only when the whole run succeeds.
 
 mod encode;
+mod group;
 pub mod staging;
 
 use std::collections::HashMap;
