@@ -477,13 +477,6 @@ impl Compiler {
             let text = self.text_options(t, format);
             let sheet = self.target_sheet(t, name, format);
             let envelope = self.envelope(t, format);
-            // TEMPORARY until the writers land.
-            if !group_by.is_empty() || envelope.is_some() {
-                self.err(Diagnostic::at(
-                    span.clone(),
-                    "XLSX targets, `group_by` and `envelope` are not available yet",
-                ));
-            }
             if self.errs.len() > before {
                 continue;
             }
@@ -1032,6 +1025,17 @@ impl Compiler {
                         Diagnostic::at(span.clone(), format!("column `{name}` is not an array item"))
                             .label("bad array column")
                             .help("write `array[].field`, e.g. `lines[].sku` or `lines[].price.amount` (one level of arrays)"),
+                    );
+                } else if let Some(clash) = name.split_once("[]").and_then(|(array, _)| {
+                    names.iter().find(|n| {
+                        !n.contains("[]")
+                            && (n.as_str() == array || n.starts_with(&format!("{array}.")))
+                    })
+                }) {
+                    self.err(
+                        Diagnostic::at(span.clone(), format!("column `{name}` makes `{}` an array, but `{clash}` is a value there", name.split_once("[]").map(|(a, _)| a).unwrap_or_default()))
+                            .label("array and value at once")
+                            .help("rename one of the two columns"),
                     );
                 } else if !grouped {
                     self.err(

@@ -5,6 +5,10 @@
 //! scale (the default scale drops trailing zeros: `12.5`, not `12.500000`), booleans `true` and
 //! `false`. JSON keeps the types: numbers and booleans bare, text quoted, null as `null`; a dotted
 //! column name (`product.price.amount`) nests objects.
+//!
+//! A JSON record may also gather the rows of one group (see [`Tree`] and [`Encoder::group`]):
+//! `lines[].sku` columns become an array with one item per row. A JSON file's records may sit
+//! under an envelope key (`{"records":[…]}`, see [`Encoder::with_envelope`]).
 
 use std::io::{self, Write};
 
@@ -38,7 +42,11 @@ pub struct TextArray(StringChunked);
 
 impl TextArray {
     pub fn new(c: &TextColumn) -> Self {
-        TextArray(c.text.rechunk().into_owned())
+        Self::from_text(&c.text)
+    }
+
+    pub fn from_text(c: &StringChunked) -> Self {
+        TextArray(c.rechunk().into_owned())
     }
 
     #[inline]
@@ -125,7 +133,15 @@ fn trim_zeros(v: &str) -> &str {
     t.strip_suffix('.').unwrap_or(t)
 }
 
-/// Nested JSON objects from dotted column names.
+/// The shape of JSON records, from the column names.
+///
+/// A dotted name (`product.price.amount`) nests objects. A name with one `[]` segment is an
+/// array column: `lines[].sku` puts `sku` in each item of the array `lines`, and the path may go
+/// on inside the item (`lines[].price.amount`) or start deeper (`order.lines[].qty`). A record
+/// may have several arrays. Keys come in the order of the first column that names them. A name
+/// that cannot be placed is kept flat, as one key: an empty part (`a..b`), a name where a value
+/// already is (`a` then `a.b`, `lines` then `lines[].sku`), more than one `[]` segment, `[]` not
+/// closing a segment, or an array with no item path (`tags[]`).
 #[derive(Debug, Default)]
 pub struct Tree {
     nodes: Vec<Node>,
@@ -133,8 +149,27 @@ pub struct Tree {
 
 #[derive(Debug)]
 enum Node {
-    Leaf { key: String, col: usize },
-    Object { key: String, children: Vec<Node> },
+    Leaf {
+        key: String,
+        col: usize,
+    },
+    Object {
+        key: String,
+        children: Vec<Node>,
+    },
+    /// One item per row of a group: an object of `items`.
+    Array {
+        key: String,
+        items: Vec<Node>,
+    },
+}
+
+impl Node {
+    fn key(&self) -> &str {
+        match self {
+            Node::Leaf { key, .. } | Node::Object { key, .. } | Node::Array { key, .. } => key,
+        }
+    }
 }
 
 impl Tree {
@@ -142,8 +177,7 @@ impl Tree {
         let mut nodes: Vec<Node> = Vec::new();
         for (col, name) in names.iter().enumerate() {
             let parts: Vec<&str> = name.split('.').collect();
-            if parts.iter().any(|p| p.is_empty()) || !insert(&mut nodes, &parts, col) {
-                // Not nestable (an empty part, or a value where an object is): kept flat.
+            if !placeable(&parts) || !insert(&mut nodes, &parts, col) {
                 nodes.push(Node::Leaf {
                     key: name.clone(),
                     col,
@@ -152,15 +186,63 @@ impl Tree {
         }
         Tree { nodes }
     }
+
+    /// Whether some column is an array column (`lines[].sku`): records of such a tree gather
+    /// the rows of a group.
+    #[cfg(test)]
+    pub fn has_arrays(&self) -> bool {
+        fn any(nodes: &[Node]) -> bool {
+            nodes.iter().any(|n| match n {
+                Node::Leaf { .. } => false,
+                Node::Object { children, .. } => any(children),
+                Node::Array { .. } => true,
+            })
+        }
+        any(&self.nodes)
+    }
 }
 
+/// No empty part, and at most one `[]`, closing a non-empty part that is not the last.
+fn placeable(parts: &[&str]) -> bool {
+    let mut arrays = 0;
+    for (i, p) in parts.iter().enumerate() {
+        if p.is_empty() {
+            return false;
+        }
+        if p.contains("[]") {
+            let ok = p
+                .strip_suffix("[]")
+                .is_some_and(|k| !k.is_empty() && !k.contains("[]"));
+            if !ok || i + 1 == parts.len() {
+                return false;
+            }
+            arrays += 1;
+        }
+    }
+    arrays <= 1
+}
+
+/// Places column `col` at `parts`; false, with nothing changed, when something else is there.
 fn insert(nodes: &mut Vec<Node>, parts: &[&str], col: usize) -> bool {
     let Some((first, rest)) = parts.split_first() else {
         return false;
     };
-    let existing = nodes.iter_mut().find(|n| match n {
-        Node::Leaf { key, .. } | Node::Object { key, .. } => key == first,
-    });
+    if let Some(key) = first.strip_suffix("[]") {
+        return match nodes.iter_mut().find(|n| n.key() == key) {
+            Some(Node::Array { items, .. }) => insert(items, rest, col),
+            Some(_) => false,
+            None => {
+                let mut items = Vec::new();
+                let ok = insert(&mut items, rest, col);
+                nodes.push(Node::Array {
+                    key: key.to_string(),
+                    items,
+                });
+                ok
+            }
+        };
+    }
+    let existing = nodes.iter_mut().find(|n| n.key() == *first);
     match (existing, rest.is_empty()) {
         (None, true) => {
             nodes.push(Node::Leaf {
@@ -183,6 +265,32 @@ fn insert(nodes: &mut Vec<Node>, parts: &[&str], col: usize) -> bool {
     }
 }
 
+/// One row of values as text, by column.
+pub trait Row {
+    fn cell(&self, col: usize) -> Option<&str>;
+}
+
+impl<S: AsRef<str>> Row for [Option<S>] {
+    #[inline]
+    fn cell(&self, col: usize) -> Option<&str> {
+        self.get(col)?.as_ref().map(AsRef::as_ref)
+    }
+}
+
+impl<S: AsRef<str>> Row for Vec<Option<S>> {
+    #[inline]
+    fn cell(&self, col: usize) -> Option<&str> {
+        self.as_slice().cell(col)
+    }
+}
+
+impl<T: Row + ?Sized> Row for &T {
+    #[inline]
+    fn cell(&self, col: usize) -> Option<&str> {
+        (**self).cell(col)
+    }
+}
+
 /// A target file's encoder.
 pub enum Encoder<W: Write> {
     Csv {
@@ -192,6 +300,9 @@ pub enum Encoder<W: Write> {
     Json {
         out: W,
         records: u64,
+        /// The keys the records array sits under (`data.items`: `{"data":{"items":[…]}}`);
+        /// empty for a bare array.
+        envelope: Vec<String>,
     },
     Ndjson {
         out: W,
@@ -230,13 +341,29 @@ impl<W: Write> Encoder<W> {
                     options,
                 }
             }
-            Format::Json => Encoder::Json { out, records: 0 },
+            Format::Json => Encoder::Json {
+                out,
+                records: 0,
+                envelope: Vec::new(),
+            },
             Format::Ndjson => Encoder::Ndjson { out },
             Format::Xlsx => Encoder::Xlsx(Spill::new(out)),
         })
     }
 
-    /// Starts a new file: the header (CSV) or the array's `[` (JSON).
+    /// Puts a JSON file's records under `path` (`records`, or dotted: `data.items`) instead of
+    /// writing a bare array; each part is one key. Other formats ignore it. Set it before
+    /// [`start`](Self::start), and again on an encoder reopened to append to such a file.
+    pub fn with_envelope(mut self, path: Option<&str>) -> Self {
+        if let Encoder::Json { envelope, .. } = &mut self {
+            *envelope = path
+                .map(|p| p.split('.').map(str::to_string).collect())
+                .unwrap_or_default();
+        }
+        self
+    }
+
+    /// Starts a new file: the header (CSV) or the array's `[` (JSON), inside its envelope.
     pub fn start(&mut self, names: &[String]) -> io::Result<()> {
         match self {
             Encoder::Csv { writer, options } => {
@@ -245,7 +372,14 @@ impl<W: Write> Encoder<W> {
                 }
                 Ok(())
             }
-            Encoder::Json { out, .. } => out.write_all(b"["),
+            Encoder::Json { out, envelope, .. } => {
+                for key in envelope.iter() {
+                    out.write_all(b"{")?;
+                    string(out, key)?;
+                    out.write_all(b":")?;
+                }
+                out.write_all(b"[")
+            }
             Encoder::Ndjson { .. } | Encoder::Xlsx(_) => Ok(()),
         }
     }
@@ -257,7 +391,8 @@ impl<W: Write> Encoder<W> {
         }
     }
 
-    /// Writes one record.
+    /// Writes one record. In JSON it is a group of one row: each array column gives one item,
+    /// or none when the item's values are all null.
     pub fn record(
         &mut self,
         values: &[Option<&str>],
@@ -273,24 +408,66 @@ impl<W: Write> Encoder<W> {
                 }
                 writer.write_record(None::<&[u8]>).map_err(csv_error)
             }
-            Encoder::Json { out, records } => {
-                out.write_all(if *records == 0 { b"\n" } else { b",\n" })?;
-                *records += 1;
-                object(out, &tree.nodes, values, kinds)
-            }
-            Encoder::Ndjson { out } => {
-                object(out, &tree.nodes, values, kinds)?;
-                out.write_all(b"\n")
-            }
             Encoder::Xlsx(spill) => spill.record(values, kinds),
+            _ => self.group(std::slice::from_ref(&values), kinds, tree),
         }
     }
 
-    /// Ends the file (a JSON array's `]`).
+    /// Writes one record for a group of rows (one key's rows, in order). Record-level values
+    /// come from the first row; each array of the tree gets one item per row, except rows whose
+    /// item values are all null (a key with no lines: `"lines":[]`). A group of no rows writes
+    /// nothing. CSV has no records of records: it writes the group's rows, one line each.
+    pub fn group<R: Row>(&mut self, rows: &[R], kinds: &[Kind], tree: &Tree) -> io::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Encoder::Csv { writer, options } => {
+                let width = kinds.len();
+                for row in rows {
+                    for col in 0..width {
+                        writer
+                            .write_field(row.cell(col).unwrap_or(&options.null))
+                            .map_err(csv_error)?;
+                    }
+                    writer.write_record(None::<&[u8]>).map_err(csv_error)?;
+                }
+                Ok(())
+            }
+            Encoder::Json { out, records, .. } => {
+                out.write_all(if *records == 0 { b"\n" } else { b",\n" })?;
+                *records += 1;
+                object(out, &tree.nodes, rows, kinds)
+            }
+            Encoder::Ndjson { out } => {
+                object(out, &tree.nodes, rows, kinds)?;
+                out.write_all(b"\n")
+            }
+            Encoder::Xlsx(spill) => {
+                let mut values = Vec::with_capacity(kinds.len());
+                for row in rows {
+                    values.clear();
+                    values.extend((0..kinds.len()).map(|c| row.cell(c)));
+                    spill.record(&values, kinds)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the file (a JSON array's `]`, and its envelope).
     pub fn finish(&mut self) -> io::Result<()> {
         match self {
-            Encoder::Json { out, records } => {
-                out.write_all(if *records == 0 { b"]\n" } else { b"\n]\n" })
+            Encoder::Json {
+                out,
+                records,
+                envelope,
+            } => {
+                out.write_all(if *records == 0 { b"]" } else { b"\n]" })?;
+                for _ in envelope.iter() {
+                    out.write_all(b"}")?;
+                }
+                out.write_all(b"\n")
             }
             _ => Ok(()),
         }
@@ -309,10 +486,12 @@ impl<W: Write> Encoder<W> {
     }
 }
 
-fn object<W: Write>(
+/// The object of `nodes` for a group of `rows` (not empty): leaves from the first row, one
+/// array item per row.
+fn object<W: Write, R: Row>(
     out: &mut W,
     nodes: &[Node],
-    values: &[Option<&str>],
+    rows: &[R],
     kinds: &[Kind],
 ) -> io::Result<()> {
     out.write_all(b"{")?;
@@ -320,20 +499,41 @@ fn object<W: Write>(
         if i > 0 {
             out.write_all(b",")?;
         }
+        string(out, node.key())?;
+        out.write_all(b":")?;
         match node {
-            Node::Leaf { key, col } => {
-                string(out, key)?;
-                out.write_all(b":")?;
-                value(out, values[*col], kinds[*col])?;
+            Node::Leaf { col, .. } => {
+                let v = rows.first().and_then(|r| r.cell(*col));
+                value(out, v, kinds.get(*col).copied().unwrap_or(Kind::Text))?;
             }
-            Node::Object { key, children } => {
-                string(out, key)?;
-                out.write_all(b":")?;
-                object(out, children, values, kinds)?;
+            Node::Object { children, .. } => object(out, children, rows, kinds)?,
+            Node::Array { items, .. } => {
+                out.write_all(b"[")?;
+                let mut first = true;
+                for row in rows {
+                    if all_null(items, row) {
+                        continue;
+                    }
+                    if !first {
+                        out.write_all(b",")?;
+                    }
+                    first = false;
+                    object(out, items, std::slice::from_ref(row), kinds)?;
+                }
+                out.write_all(b"]")?;
             }
         }
     }
     out.write_all(b"}")
+}
+
+/// Whether every value under `nodes` is null in `row`.
+fn all_null<R: Row>(nodes: &[Node], row: &R) -> bool {
+    nodes.iter().all(|n| match n {
+        Node::Leaf { col, .. } => row.cell(*col).is_none(),
+        Node::Object { children, .. } => all_null(children, row),
+        Node::Array { items, .. } => all_null(items, row),
+    })
 }
 
 fn value<W: Write>(out: &mut W, v: Option<&str>, kind: Kind) -> io::Result<()> {
@@ -382,5 +582,292 @@ mod tests {
             let expected = epoch + chrono::Duration::days(days as i64);
             assert_eq!(s, expected.format("%Y-%m-%d").to_string(), "{days}");
         }
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn encoder(format: Format, out: Vec<u8>, fresh: bool) -> Encoder<Vec<u8>> {
+        let options = CsvOptions {
+            delimiter: b',',
+            quote_style: QuoteStyle::Necessary,
+            crlf: false,
+            bom: false,
+            header: true,
+            encoding: encoding_rs::UTF_8,
+            null: String::new(),
+        };
+        Encoder::new(format, options, out, fresh).expect("encoder")
+    }
+
+    fn text(e: Encoder<Vec<u8>>) -> String {
+        String::from_utf8(e.into_inner().expect("inner")).expect("utf-8")
+    }
+
+    fn row(values: &[Option<&str>]) -> Vec<Option<String>> {
+        values.iter().map(|v| v.map(str::to_string)).collect()
+    }
+
+    /// An order with record-level fields nested two deep, two arrays, an array item nesting an
+    /// object, and an item column placed after a record-level one.
+    fn order() -> (Tree, Vec<Kind>) {
+        use Kind::*;
+        let tree = Tree::new(&names(&[
+            "order.id",
+            "order.customer.name",
+            "total",
+            "lines[].sku",
+            "lines[].price.amount",
+            "lines[].price.currency",
+            "payments[].amount",
+            "paid",
+            "lines[].qty",
+        ]));
+        let kinds = vec![
+            Text, Text, Number, Text, Number, Text, Number, Boolean, Number,
+        ];
+        (tree, kinds)
+    }
+
+    type Rows = Vec<Vec<Option<String>>>;
+
+    /// Two orders: `A1` with two lines and two payments over three rows, `B2` with none.
+    fn order_rows() -> (Rows, Rows) {
+        let a = vec![
+            row(&[
+                Some("A1"),
+                Some("Ann \"A\""),
+                Some("12.5"),
+                Some("S1"),
+                Some("3.5"),
+                Some("EUR"),
+                None,
+                Some("true"),
+                Some("2"),
+            ]),
+            // Record-level values of later rows are not read.
+            row(&[
+                Some("A1"),
+                Some("Bob"),
+                Some("99"),
+                Some("S2"),
+                None,
+                None,
+                Some("12.5"),
+                Some("false"),
+                Some("1"),
+            ]),
+            // No line on this row: no item in `lines`, but a payment.
+            row(&[
+                Some("A1"),
+                Some("Ann"),
+                Some("12.5"),
+                None,
+                None,
+                None,
+                Some("7"),
+                Some("true"),
+                None,
+            ]),
+        ];
+        let b = vec![row(&[
+            Some("B2"),
+            None,
+            Some("NaN"),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        ])];
+        (a, b)
+    }
+
+    const ORDER_A: &str = concat!(
+        r#"{"order":{"id":"A1","customer":{"name":"Ann \"A\""}},"total":12.5,"#,
+        r#""lines":[{"sku":"S1","price":{"amount":3.5,"currency":"EUR"},"qty":2},"#,
+        r#"{"sku":"S2","price":{"amount":null,"currency":null},"qty":1}],"#,
+        r#""payments":[{"amount":12.5},{"amount":7}],"paid":true}"#
+    );
+    const ORDER_B: &str = concat!(
+        r#"{"order":{"id":"B2","customer":{"name":null}},"total":null,"#,
+        r#""lines":[],"payments":[],"paid":null}"#
+    );
+
+    #[test]
+    fn a_group_is_one_json_record_with_its_rows_as_array_items() {
+        let (tree, kinds) = order();
+        assert!(tree.has_arrays());
+        let (a, b) = order_rows();
+        let mut e = encoder(Format::Json, Vec::new(), true);
+        e.start(&[]).expect("start");
+        e.group(&a, &kinds, &tree).expect("a");
+        e.group(&b, &kinds, &tree).expect("b");
+        e.group::<Vec<Option<String>>>(&[], &kinds, &tree)
+            .expect("empty");
+        e.finish().expect("finish");
+        assert_eq!(text(e), format!("[\n{ORDER_A},\n{ORDER_B}\n]\n"));
+
+        let mut e = encoder(Format::Ndjson, Vec::new(), true);
+        e.start(&[]).expect("start");
+        e.group(&a, &kinds, &tree).expect("a");
+        // Borrowed rows work as well as owned ones.
+        let borrowed: Vec<Vec<Option<&str>>> = b
+            .iter()
+            .map(|r| r.iter().map(|v| v.as_deref()).collect())
+            .collect();
+        e.group(&borrowed, &kinds, &tree).expect("b");
+        e.finish().expect("finish");
+        assert_eq!(text(e), format!("{ORDER_A}\n{ORDER_B}\n"));
+    }
+
+    #[test]
+    fn a_single_record_with_arrays_is_a_group_of_one_row() {
+        let (tree, kinds) = order();
+        let (a, _) = order_rows();
+        let values: Vec<Option<&str>> = a[2].iter().map(|v| v.as_deref()).collect();
+        let mut e = encoder(Format::Ndjson, Vec::new(), true);
+        e.record(&values, &kinds, &tree).expect("record");
+        assert_eq!(
+            text(e),
+            concat!(
+                r#"{"order":{"id":"A1","customer":{"name":"Ann"}},"total":12.5,"lines":[],"#,
+                r#""payments":[{"amount":7}],"paid":true}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn arrays_nest_under_objects_and_unplaceable_names_stay_flat() {
+        let tree = Tree::new(&names(&[
+            "order.id",
+            "order.lines[].qty",
+            "a[].b[].c",
+            "tags[]",
+            "x",
+            "x[].y",
+            "order.lines[].unit",
+            "m[]n.o",
+            "[].p",
+        ]));
+        assert!(tree.has_arrays());
+        let rows = vec![
+            row(&[
+                Some("1"),
+                Some("2"),
+                Some("c"),
+                Some("t"),
+                Some("x"),
+                Some("y"),
+                Some("kg"),
+                Some("n"),
+                Some("p"),
+            ]),
+            row(&[
+                Some("9"),
+                Some("3"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ]),
+        ];
+        let kinds = vec![Kind::Number; 9];
+        let mut e = encoder(Format::Ndjson, Vec::new(), true);
+        e.group(&rows, &kinds, &tree).expect("group");
+        assert_eq!(
+            text(e),
+            concat!(
+                r#"{"order":{"id":1,"lines":[{"qty":2,"unit":null},{"qty":3,"unit":null}]},"#,
+                r#""a[].b[].c":null,"tags[]":null,"x":null,"x[].y":null,"m[]n.o":null,"[].p":null}"#,
+                "\n"
+            )
+        );
+        assert!(!Tree::new(&names(&["a", "b.c", "tags[]"])).has_arrays());
+    }
+
+    fn envelope_file(
+        envelope: Option<&str>,
+        records: usize,
+        reopen_after: Option<usize>,
+    ) -> String {
+        let tree = Tree::new(&names(&["id", "name"]));
+        let kinds = [Kind::Number, Kind::Text];
+        let values = [[Some("1"), Some("a")], [Some("2"), None]];
+        let mut e = encoder(Format::Json, Vec::new(), true).with_envelope(envelope);
+        e.start(&[]).expect("start");
+        for (i, v) in values.iter().take(records).enumerate() {
+            if reopen_after == Some(i) {
+                // Closed, then reopened to append, as when the open-file cap is reached.
+                let out = e.into_inner().expect("inner");
+                e = encoder(Format::Json, out, false).with_envelope(envelope);
+                e.resume(i as u64);
+            }
+            e.record(v, &kinds, &tree).expect("record");
+        }
+        if reopen_after == Some(records) {
+            let out = e.into_inner().expect("inner");
+            e = encoder(Format::Json, out, false).with_envelope(envelope);
+            e.resume(records as u64);
+        }
+        e.finish().expect("finish");
+        text(e)
+    }
+
+    #[test]
+    fn envelopes_wrap_the_records_array() {
+        let r1 = r#"{"id":1,"name":"a"}"#;
+        let r2 = r#"{"id":2,"name":null}"#;
+        let cases: [(Option<&str>, [String; 3]); 3] = [
+            (
+                None,
+                [
+                    "[]\n".into(),
+                    format!("[\n{r1}\n]\n"),
+                    format!("[\n{r1},\n{r2}\n]\n"),
+                ],
+            ),
+            (
+                Some("records"),
+                [
+                    "{\"records\":[]}\n".into(),
+                    format!("{{\"records\":[\n{r1}\n]}}\n"),
+                    format!("{{\"records\":[\n{r1},\n{r2}\n]}}\n"),
+                ],
+            ),
+            (
+                Some("data.items"),
+                [
+                    "{\"data\":{\"items\":[]}}\n".into(),
+                    format!("{{\"data\":{{\"items\":[\n{r1}\n]}}}}\n"),
+                    format!("{{\"data\":{{\"items\":[\n{r1},\n{r2}\n]}}}}\n"),
+                ],
+            ),
+        ];
+        for (envelope, expected) in &cases {
+            for (records, want) in expected.iter().enumerate() {
+                let got = envelope_file(*envelope, records, None);
+                assert_eq!(&got, want, "{envelope:?}, {records} records");
+                serde_json::from_str::<serde_json::Value>(&got).expect("valid JSON");
+                for reopen in 0..=records {
+                    assert_eq!(
+                        &envelope_file(*envelope, records, Some(reopen)),
+                        want,
+                        "{envelope:?}, {records} records, reopened after {reopen}"
+                    );
+                }
+            }
+        }
+        // NDJSON has no envelope.
+        let mut e = encoder(Format::Ndjson, Vec::new(), true).with_envelope(Some("records"));
+        e.start(&[]).expect("start");
+        e.finish().expect("finish");
+        assert_eq!(text(e), "");
     }
 }

@@ -11,6 +11,7 @@
 //! into place only when the whole run succeeds.
 
 mod encode;
+mod group;
 pub mod project;
 pub mod staging;
 mod transcode;
@@ -30,6 +31,7 @@ use crate::plan::{Binding, Format, PathPart, Plan, Target};
 /// The staging folder's subfolder for spill files; removed before the outputs are committed.
 const SPILL: &str = ".rowferry-spill";
 use encode::{Encoder, Kind, TextColumn};
+use group::Grouper;
 pub use project::{Projected, Projector};
 
 /// A target file could not be written.
@@ -83,7 +85,10 @@ pub struct TargetReport {
 pub struct FileReport {
     /// Relative to the output folder, with `/` separators.
     pub path: String,
+    /// Input rows written to the file.
     pub rows: u64,
+    /// Records in the file: its rows, or its groups for a grouped JSON target.
+    pub records: u64,
     pub bytes: u64,
     pub sha256: String,
     /// XLSX: the workbook's sheets (more than one when rows overflowed a sheet).
@@ -126,7 +131,10 @@ struct FileState {
     sheets: Vec<String>,
     /// Its `{batch}` number (1-based).
     batch: u64,
+    /// Input rows written to it.
     rows: u64,
+    /// Records written to it: rows, or groups in a grouped JSON target.
+    records: u64,
     /// Open writer, if the file is open now.
     encoder: Option<Encoder<Out>>,
     /// Hash and size so far while the file is closed.
@@ -136,8 +144,9 @@ struct FileState {
     last_used: u64,
 }
 
-/// Rows written so far to one partition (one distinct tuple of `{field}` values).
+/// Records written so far to one partition (one distinct tuple of `{field}` values).
 struct Partition {
+    /// Records: rows, or groups in a grouped target; `batch_size` counts them.
     rows: u64,
     /// The file rows currently go to.
     file: Option<usize>,
@@ -157,6 +166,10 @@ struct TargetSink {
     /// case-insensitive file systems.
     used: HashMap<String, Vec<Option<String>>>,
     rows: u64,
+    /// A grouped JSON target's rows, gathered until the end of the run.
+    grouper: Option<Grouper>,
+    /// The JSON kind of each column, known from the first chunk.
+    kinds: Option<Vec<Kind>>,
 }
 
 /// Writes every target of a run.
@@ -172,10 +185,25 @@ impl Sinks {
     /// Prepares the targets of `plan`, writing under `root` (the staging folder).
     pub fn new(plan: &Plan, binding: &Binding, root: &Path) -> Result<Self, SinkError> {
         let mut targets = Vec::new();
-        for t in &plan.targets {
+        let grouped = plan
+            .targets
+            .iter()
+            .filter(|t| !t.group_by.is_empty())
+            .count();
+        for (ti, t) in plan.targets.iter().enumerate() {
             let (names, _) = project::output_columns(t, binding);
             let tree = encode::Tree::new(&names);
+            // The run's grouping memory is shared between its grouped targets.
+            let grouper = (!t.group_by.is_empty()).then(|| {
+                Grouper::new(
+                    root.join(SPILL).join(format!("group-{ti}")),
+                    plan.run.group_memory / grouped.max(1),
+                    names.len(),
+                )
+            });
             targets.push(TargetSink {
+                grouper,
+                kinds: None,
                 target: t.clone(),
                 parts: t.path.fields().count(),
                 names,
@@ -207,7 +235,81 @@ impl Sinks {
     pub fn write(&mut self, projected: Projected) -> Result<(), SinkError> {
         for (ti, rows) in projected.targets.into_iter().enumerate() {
             let Some(rows) = rows else { continue };
-            self.write_rows(ti, &rows.columns, &rows.partition, rows.len)?;
+            if self.targets[ti].grouper.is_some() {
+                self.gather(ti, &rows)?;
+            } else {
+                self.write_rows(ti, &rows.columns, &rows.partition, rows.len)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A grouped target keeps its rows until the end of the run: a key's rows may be anywhere.
+    fn gather(&mut self, ti: usize, rows: &project::TargetRows) -> Result<(), SinkError> {
+        let t = &mut self.targets[ti];
+        let spill_err = |source| SinkError::Write {
+            path: self.root.join(SPILL),
+            source,
+        };
+        if t.kinds.is_none() {
+            t.kinds = Some(rows.columns.iter().map(|c| c.kind).collect());
+        }
+        let arrays: Vec<encode::TextArray> =
+            rows.columns.iter().map(encode::TextArray::new).collect();
+        let keys: Vec<encode::TextArray> = rows
+            .partition
+            .iter()
+            .chain(&rows.group)
+            .map(encode::TextArray::from_text)
+            .collect();
+        let Some(grouper) = t.grouper.as_mut() else {
+            return Ok(());
+        };
+        let mut key: Vec<Option<&str>> = Vec::with_capacity(keys.len());
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(arrays.len());
+        for i in 0..rows.len {
+            key.clear();
+            key.extend(keys.iter().map(|k| k.get(i)));
+            values.clear();
+            values.extend(arrays.iter().map(|a| a.get(i)));
+            grouper.push(&key, &values).map_err(spill_err)?;
+        }
+        t.rows += rows.len as u64;
+        Ok(())
+    }
+
+    /// Writes a grouped target's records, in the order their keys first appeared.
+    fn emit_groups(&mut self, ti: usize) -> Result<(), SinkError> {
+        let Some(grouper) = self.targets[ti].grouper.take() else {
+            return Ok(());
+        };
+        let spill_dir = self.root.join(SPILL);
+        let spill_err = |source| SinkError::Write {
+            path: spill_dir.clone(),
+            source,
+        };
+        let kinds = self.targets[ti].kinds.clone().unwrap_or_default();
+        let parts = self.targets[ti].parts;
+        for group in grouper.finish().map_err(spill_err)? {
+            let group = group.map_err(spill_err)?;
+            let partition = &group.key[..parts];
+            let (fi, _) = self.current_file(ti, partition)?;
+            self.touch(ti, fi)?;
+            let path = self.write_path(ti, fi);
+            let t = &mut self.targets[ti];
+            let file = &mut t.files[fi];
+            let encoder = file.encoder.as_mut().ok_or_else(|| SinkError::Write {
+                path: path.clone(),
+                source: std::io::Error::other("the file is not open"),
+            })?;
+            encoder
+                .group(&group.rows, &kinds, &t.tree)
+                .map_err(|source| SinkError::Write { path, source })?;
+            file.rows += group.rows.len() as u64;
+            file.records += 1;
+            if let Some(p) = t.partitions.get_mut(partition) {
+                p.rows += 1;
+            }
         }
         Ok(())
     }
@@ -271,6 +373,7 @@ impl Sinks {
                     })?;
                 }
                 file.rows += take as u64;
+                file.records += take as u64;
                 t.rows += take as u64;
                 if let Some(p) = t.partitions.get_mut(&key) {
                     p.rows += take as u64;
@@ -356,6 +459,7 @@ impl Sinks {
             sheets: Vec::new(),
             batch,
             rows: 0,
+            records: 0,
             encoder: None,
             hasher: Sha256::new(),
             bytes: 0,
@@ -409,11 +513,13 @@ impl Sinks {
             },
         );
         let fresh = !f.created;
-        let mut encoder =
-            Encoder::new(format, csv, out, fresh).map_err(|source| SinkError::Write {
+        let envelope = t.target.envelope.as_ref().map(|e| e.join("."));
+        let mut encoder = Encoder::new(format, csv, out, fresh)
+            .map_err(|source| SinkError::Write {
                 path: path.clone(),
                 source,
-            })?;
+            })?
+            .with_envelope(envelope.as_deref());
         if fresh {
             f.created = true;
             encoder.start(&t.names).map_err(|source| SinkError::Write {
@@ -421,7 +527,7 @@ impl Sinks {
                 source,
             })?;
         } else {
-            encoder.resume(f.rows);
+            encoder.resume(f.records);
         }
         f.encoder = Some(encoder);
         f.last_used = tick;
@@ -536,6 +642,7 @@ impl Sinks {
     /// Finishes every file and says what each target wrote.
     pub fn finish(mut self) -> Result<Vec<TargetReport>, SinkError> {
         for ti in 0..self.targets.len() {
+            self.emit_groups(ti)?;
             // A batched target with no partition and no row still has its first (empty) file.
             if self.targets[ti].parts == 0 && self.targets[ti].files.is_empty() {
                 self.file_for(ti, &[], 1)?;
@@ -571,6 +678,7 @@ impl Sinks {
                     .map(|f| FileReport {
                         path: slash(&f.rel),
                         rows: f.rows,
+                        records: f.records,
                         bytes: f.bytes,
                         sha256: crate::plan::hex(&f.hasher.finalize()),
                         sheets: f.sheets,
