@@ -9,6 +9,11 @@
 //! `validate` also reads a Windows-1252 and a UTF-16LE copy of the export (no `encoding`
 //! declared: detected and transcoded while streaming), to price them against UTF-8. MB/s are
 //! always counted on the UTF-8 file, so the figures compare rows per second.
+//! Two more runs price the heavier target formats on the same rows: `run xlsx` writes every
+//! field to one typed XLSX workbook (the shipped mapping with its targets replaced), and
+//! `run grouped json` reads a generated export of order lines — as many rows, about five lines
+//! per order, orders scattered across the file — into nested JSON order payloads
+//! (`group_by = ["order_id"]`, batches of 1,000 orders). Its baseline is a bare read of that file.
 //! Each measurement is the best of three runs. Peak RSS comes from rowferry's own
 //! `report.json` (`resources.peak_rss_bytes`).
 
@@ -53,25 +58,137 @@ fn main() {
         to_utf16le(&input, &utf16).expect("transcode the export");
     }
 
-    let mapping = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/shop-products.toml");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mapping = repo.join("mappings/shop-products.toml");
+    let xlsx = dir.join("bench-xlsx.toml");
+    std::fs::write(&xlsx, xlsx_mapping(&mapping, repo)).expect("write the XLSX mapping");
     let out = dir.join("out");
-    for (command, input, label) in [
-        ("validate", &input, "validate"),
-        ("validate", &legacy, "validate windows-1252"),
-        ("validate", &utf16, "validate utf-16le"),
-        ("run", &input, "run"),
+    let api = ["--set", "targets.api.batch_size=1000"];
+    for (command, mapping, input, label, sets) in [
+        ("validate", &mapping, &input, "validate", &api[..]),
+        (
+            "validate",
+            &mapping,
+            &legacy,
+            "validate windows-1252",
+            &api[..],
+        ),
+        ("validate", &mapping, &utf16, "validate utf-16le", &api[..]),
+        ("run", &mapping, &input, "run", &api[..]),
+        ("run", &xlsx, &input, "run xlsx", &[][..]),
     ] {
-        let (t, rss) = best_timed(|| rowferry(command, &mapping, input, &out));
-        let mbs = mb / t.as_secs_f64();
-        println!(
-            "rowferry  {label:<21} {:>7.3} s {:>7.1} MB/s {:>6.2} M rows/s  {:.0} % of baseline, peak RSS {:.0} MB",
-            t.as_secs_f64(),
-            mbs,
-            rows as f64 / t.as_secs_f64() / 1e6,
-            100.0 * mbs / base_mbs,
-            rss as f64 / 1e6
-        );
+        let (t, rss) = best_timed(|| rowferry(command, mapping, input, &out, sets));
+        line(label, t, rows, mb, base_mbs, rss);
     }
+
+    let lines = dir.join(format!("order-lines-{rows}.csv"));
+    if !lines.exists() {
+        eprintln!("generating {rows} order lines into {}", lines.display());
+        generate_order_lines(&lines, rows).expect("generate the order lines");
+    }
+    let lines_mb = std::fs::metadata(&lines).expect("input size").len() as f64 / 1e6;
+    let (lines_base, _) = best(|| bare_read_with(&lines, b','));
+    let lines_base_mbs = lines_mb / lines_base.as_secs_f64();
+    println!(
+        "baseline  bare read, order lines {:>5.3} s {:>7.1} MB/s {:>6.2} M rows/s",
+        lines_base.as_secs_f64(),
+        lines_base_mbs,
+        rows as f64 / lines_base.as_secs_f64() / 1e6
+    );
+    let grouped = dir.join("bench-grouped.toml");
+    std::fs::write(&grouped, GROUPED_MAPPING).expect("write the grouped mapping");
+    let (t, rss) = best_timed(|| rowferry("run", &grouped, &lines, &out, &[]));
+    line("run grouped json", t, rows, lines_mb, lines_base_mbs, rss);
+}
+
+fn line(label: &str, t: Duration, rows: usize, mb: f64, base_mbs: f64, rss: u64) {
+    let mbs = mb / t.as_secs_f64();
+    println!(
+        "rowferry  {label:<21} {:>7.3} s {:>7.1} MB/s {:>6.2} M rows/s  {:.0} % of baseline, peak RSS {:.0} MB",
+        t.as_secs_f64(),
+        mbs,
+        rows as f64 / t.as_secs_f64() / 1e6,
+        100.0 * mbs / base_mbs,
+        rss as f64 / 1e6
+    );
+}
+
+/// The shipped mapping with its targets replaced by one XLSX workbook of every typed field,
+/// its lookup paths made absolute (the mapping is written next to the generated input).
+fn xlsx_mapping(shipped: &Path, repo: &Path) -> String {
+    let text = std::fs::read_to_string(shipped).expect("the shipped mapping");
+    let head = text
+        .split("\n[targets.")
+        .next()
+        .expect("a mapping before its targets");
+    let head = head.replace("\"../samples/", &format!("\"{}/samples/", repo.display()));
+    format!(
+        "{head}\n[targets.review]\npath = \"review/products.xlsx\"\nsheet = \"Products\"\n\
+columns.sku = \"sku\"\ncolumns.title = \"title\"\ncolumns.brand = \"brand\"\n\
+columns.brand_id = \"brand_id\"\ncolumns.color = \"color_code\"\ncolumns.price = \"price\"\n\
+columns.sale_price = \"sale_price\"\ncolumns.stock = \"stock\"\ncolumns.warehouse = \"warehouse\"\n\
+columns.created = \"created\"\ncolumns.active = \"active\"\n\n[run]\nmax_error_rate = 0.25\n"
+    )
+}
+
+/// Order lines to nested order payloads.
+const GROUPED_MAPPING: &str = r#"[source]
+path = "order-lines.csv"
+structure = "line"
+
+[structures.line.fields]
+order_id = { type = "string", required = true }
+line_no  = { type = "integer", required = true }
+customer = { type = "email" }
+sku      = { type = "string", required = true }
+qty      = { type = "integer", min = 1 }
+price    = { type = "decimal", scale = 2 }
+ordered  = { type = "date" }
+
+[targets.orders]
+path = "api/orders-{batch}.json"
+group_by = ["order_id"]
+batch_size = 1000
+envelope = "orders"
+columns.id                     = "order_id"
+columns."customer.email"       = "customer"
+columns.ordered                = "ordered"
+columns."lines[].line"         = "line_no"
+columns."lines[].sku"          = "sku"
+columns."lines[].qty"          = "qty"
+columns."lines[].price.amount" = "price"
+"#;
+
+/// `rows` order lines, about five per order, each order's lines scattered over the file.
+fn generate_order_lines(path: &Path, rows: usize) -> std::io::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    writeln!(w, "order_id,line_no,customer,sku,qty,price,ordered")?;
+    let orders = (rows / 5).max(1) as u64;
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..rows as u64 {
+        let r = next();
+        // A multiplicative permutation scatters consecutive lines over all orders.
+        let order = (i.wrapping_mul(2_654_435_761)) % orders;
+        writeln!(
+            w,
+            "ORD-{order:08},{},client{}@example.com,SKU-{:05},{},{}.{:02},2024-{:02}-{:02}",
+            1 + i / orders,
+            order % 50_000,
+            r % 20_000,
+            1 + (r >> 20) % 9,
+            1 + (r >> 24) % 400,
+            (r >> 32) % 100,
+            1 + order % 12,
+            1 + order % 28,
+        )?;
+    }
+    w.flush()
 }
 
 /// The same export in Windows-1252 (every character of the generator is in it).
@@ -124,8 +241,12 @@ fn best_timed<T>(mut f: impl FnMut() -> (Duration, T)) -> (Duration, T) {
 
 /// The baseline: every record read into one reused `ByteRecord`, nothing else.
 fn bare_read(path: &Path) -> u64 {
+    bare_read_with(path, b';')
+}
+
+fn bare_read_with(path: &Path, delimiter: u8) -> u64 {
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(b';')
+        .delimiter(delimiter)
         .flexible(true)
         .from_path(path)
         .expect("open the export");
@@ -139,9 +260,16 @@ fn bare_read(path: &Path) -> u64 {
 
 /// One `rowferry validate` or `rowferry run` into an empty output folder (emptied before the
 /// clock starts: a one-shot migration writes into a fresh folder); returns its time and peak
-/// RSS in bytes. The JSON target is rolled every 1,000 records (`--set`), a payload size an
-/// import API takes for a million rows; the shipped 100 would create 10,000 files.
-fn rowferry(command: &str, mapping: &Path, input: &Path, out: &Path) -> (Duration, u64) {
+/// RSS in bytes. For the shipped mapping the JSON target is rolled every 1,000 records
+/// (`--set`), a payload size an import API takes for a million rows; the shipped 100 would
+/// create 10,000 files.
+fn rowferry(
+    command: &str,
+    mapping: &Path,
+    input: &Path,
+    out: &Path,
+    sets: &[&str],
+) -> (Duration, u64) {
     if out.exists() {
         std::fs::remove_dir_all(out).expect("empty the output folder");
     }
@@ -153,8 +281,7 @@ fn rowferry(command: &str, mapping: &Path, input: &Path, out: &Path) -> (Duratio
         .arg(input)
         .arg("--out")
         .arg(out)
-        .arg("--set")
-        .arg("targets.api.batch_size=1000")
+        .args(sets)
         .arg("--quiet")
         .status()
         .expect("run rowferry");
