@@ -167,7 +167,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     } else {
         None
     };
-    let projector = Projector::new(&plan, &binding);
+    let projector = Projector::new(&plan, &binding, !writes_targets);
     let mut per_target = vec![0u64; plan.targets.len()];
     let mut validator = Validator::new(plan.structure.clone(), &info.header, info.typed);
 
@@ -204,8 +204,8 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
                 )?;
                 // Row order, then stage order within a row.
                 validated.issues.sort_by_key(|i| i.row);
-                for (n, t) in per_target.iter_mut().zip(&projected.targets) {
-                    *n += t.as_ref().map_or(0, |t| t.len as u64);
+                for (n, taken) in per_target.iter_mut().zip(&projected.rows) {
+                    *n += taken;
                 }
                 if let Some((tx, _)) = &sinks
                     && tx.send(projected).is_err()

@@ -129,6 +129,14 @@ columns.id = "id"
         .map(|t| t["rows"].as_u64().unwrap())
         .collect();
     assert_eq!(rows, [2, 2]);
+    // A dry run projects only what its checks read, and counts the same rows per target.
+    let r = p.validate();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let dry = p.report();
+    for t in 0..2 {
+        assert_eq!(dry["targets"][t]["rows"], report["targets"][t]["rows"]);
+    }
+    assert_eq!(dry["rows"], report["rows"]);
 }
 
 #[test]

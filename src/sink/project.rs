@@ -48,6 +48,8 @@ struct Projection {
     texts: Vec<ColumnText>,
     parts: usize,
     groups: usize,
+    /// Dry runs: the output columns a check reads.
+    checked: std::sync::OnceLock<Vec<usize>>,
 }
 
 /// The rows of one chunk that one target takes, as text.
@@ -60,9 +62,12 @@ pub struct TargetRows {
     pub len: usize,
 }
 
-/// A chunk, projected for every target (`None`: the target takes no row of it).
+/// A chunk, projected for every target (`None`: the target takes no row of it, or the run is
+/// dry).
 pub struct Projected {
     pub targets: Vec<Option<TargetRows>>,
+    /// The rows each target takes, after the checks.
+    pub rows: Vec<u64>,
 }
 
 /// What the checks found in a chunk.
@@ -100,10 +105,12 @@ pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>)
 pub struct Projector {
     targets: Vec<Projection>,
     guard: FormulaGuard,
+    /// `validate`: nothing is written, so only what the checks read is projected.
+    dry_run: bool,
 }
 
 impl Projector {
-    pub fn new(plan: &Plan, binding: &Binding) -> Self {
+    pub fn new(plan: &Plan, binding: &Binding, dry_run: bool) -> Self {
         let targets = plan
             .targets
             .iter()
@@ -148,12 +155,14 @@ impl Projector {
                     texts,
                     parts: fields.len(),
                     groups: t.group_by.len(),
+                    checked: std::sync::OnceLock::new(),
                 }
             })
             .collect();
         Projector {
             targets,
             guard: plan.run.formula_guard,
+            dry_run,
         }
     }
 
@@ -194,17 +203,28 @@ impl Projector {
                 .filter(|(_, v)| *v == Some(true))
                 .map(|(i, _)| i)
                 .collect();
+            // A dry run projects only the columns a check reads.
+            let cols_wanted: Vec<usize> = if self.dry_run {
+                self.checked_columns(p, row).map_err(engine)?
+            } else {
+                (0..p.names.len()).collect()
+            };
+            if cols_wanted.is_empty() && self.dry_run {
+                out.push(None);
+                positions.push(at);
+                continue;
+            }
+            let width = cols_wanted.len();
+            let mut exprs: Vec<Expr> = cols_wanted.iter().map(|&i| p.exprs[i].clone()).collect();
+            if !self.dry_run {
+                exprs.extend_from_slice(&p.exprs[p.names.len()..]);
+            }
             let sub = row.filter(mask).map_err(engine)?;
-            let projected = sub
-                .lazy()
-                .select(p.exprs.clone())
-                .collect()
-                .map_err(engine)?;
+            let projected = sub.lazy().select(exprs).collect().map_err(engine)?;
             let n = projected.height();
-            let width = p.names.len();
             let cols = projected.columns();
             let mut columns = Vec::with_capacity(width);
-            for (ci, c) in cols[..width].iter().enumerate() {
+            for (c, &ci) in cols[..width].iter().zip(&cols_wanted) {
                 let is_text = c.dtype() == &DataType::String;
                 let mut tc = if p.target.format == Format::Xlsx {
                     encode::text(c, n).map_err(engine)?
@@ -238,6 +258,11 @@ impl Projector {
                     tc.text = escaped;
                 }
                 columns.push(tc);
+            }
+            if self.dry_run {
+                out.push(None);
+                positions.push(at);
+                continue;
             }
             let keys = |range: std::ops::Range<usize>| -> Result<Vec<StringChunked>, SinkError> {
                 cols[range]
@@ -290,7 +315,61 @@ impl Projector {
                 }
             }
         }
-        Ok((Projected { targets: out }, checked))
+        let rows_taken = positions
+            .iter()
+            .map(|at| at.iter().filter(|i| !rejects[**i]).count() as u64)
+            .collect();
+        Ok((
+            Projected {
+                targets: out,
+                rows: rows_taken,
+            },
+            checked,
+        ))
+    }
+
+    /// The output columns of `p` that a check reads: text (numbers, dates and booleans are
+    /// written in ASCII, except when a target formats them), and only in targets that check.
+    /// Decided once, from the output schema of the first chunk.
+    fn checked_columns(
+        &self,
+        p: &Projection,
+        row: &DataFrame,
+    ) -> polars::prelude::PolarsResult<Vec<usize>> {
+        if let Some(c) = p.checked.get() {
+            return Ok(c.clone());
+        }
+        let t = &p.target;
+        let checks = match t.format {
+            Format::Json | Format::Ndjson => false,
+            Format::Xlsx => true,
+            Format::Csv | Format::Tsv => {
+                self.guard != FormulaGuard::Off
+                    || t.csv.quote_style == QuoteStyle::Never
+                    || t.csv.transcodes()
+            }
+        };
+        let mut wanted = Vec::new();
+        if checks {
+            let schema = row
+                .clone()
+                .lazy()
+                .select(&p.exprs[..p.names.len()])
+                .collect_schema()?;
+            for (i, dtype) in schema.iter_values().enumerate() {
+                let formatted = p.texts[i].date.is_some()
+                    || p.texts[i].datetime.is_some()
+                    || p.texts[i].decimal.is_some();
+                if dtype == &DataType::String
+                    || dtype == &DataType::Null
+                    || (formatted && t.format != Format::Xlsx)
+                {
+                    wanted.push(i);
+                }
+            }
+        }
+        let _ = p.checked.set(wanted.clone());
+        Ok(wanted)
     }
 
     /// Checks one column of one target; `report(i, code, severity, value, message)` for each
