@@ -2048,3 +2048,44 @@ path = "g/../../g.csv"
     }
     assert!(!p.path().join("out").exists());
 }
+
+#[test]
+fn a_multi_column_key_ignoring_case_and_spaces_with_defaults_on_a_miss() {
+    let p = Project::new();
+    p.file(
+        "mapping.toml",
+        r#"[source]
+path = "data.csv"
+
+[lookups.prices]
+path = "prices.csv"
+key = ["region", "sku"]
+ignore_case = true
+trim = true
+
+[[enrich]]
+lookup = "prices"
+match = { Region = "region", Sku = "sku" }
+add = { price = "price", tier = "tier" }
+on_miss = "default"
+default = { price = "0", tier = "none" }
+
+[targets.t]
+path = "t.csv"
+"#,
+    )
+    .file(
+        "prices.csv",
+        "region,sku,price,tier\n Eu ,a-1,1,gold\nUS,A-1,3,\n",
+    )
+    .file("data.csv", "Region,Sku\neu,A-1 \nUS , a-1\nUS,B-2\n");
+    let res = run(&p, &[]);
+    assert_eq!(res.code, 0, "{}", res.stderr);
+    // Each key part is matched without regard to case or surrounding spaces, on both sides; a
+    // miss takes every declared default; a present but empty lookup value stays null.
+    assert_eq!(
+        text(&p, "out/t.csv"),
+        "Region,Sku,price,tier\neu,A-1 ,1,gold\nUS , a-1,3,\nUS,B-2,0,none\n"
+    );
+    assert!(p.errors().is_empty());
+}
