@@ -186,3 +186,409 @@ fn crm_contacts_finds_the_seeded_defects_and_splits_by_owner() {
     let files: Vec<_> = std::fs::read_dir(dir.join("contacts")).unwrap().collect();
     assert_eq!(files.len(), 5, "one file per owner still in the CRM");
 }
+
+/// One order line of `samples/orders/order-lines.csv`, as read here with the `csv` crate.
+struct OrderLine {
+    row: u64,
+    order: String,
+    line: u32,
+    date: String,
+    customer: String,
+    email: String,
+    city: String,
+    region: String,
+    sku: String,
+    product: String,
+    qty: u64,
+    price: String,
+    note: String,
+}
+
+impl OrderLine {
+    /// The price in cents, from its two-decimal text.
+    fn cents(&self) -> u64 {
+        let (units, cents) = self.price.split_once('.').unwrap();
+        units.parse::<u64>().unwrap() * 100 + cents.parse::<u64>().unwrap()
+    }
+}
+
+fn cents_text(cents: u64, separator: char) -> String {
+    format!("{}{separator}{:02}", cents / 100, cents % 100)
+}
+
+/// `orders-export.toml` is the acceptance scenario of typed workbooks, grouped JSON, legacy CSV
+/// and hostile partitions on one unsorted export: it finds exactly the seeded issues
+/// (samples/orders/README.md), and every accepted line is in every file it belongs to, the JSON
+/// orders being the groups computed here from the input.
+#[test]
+fn orders_export_writes_every_accepted_line_to_every_system() {
+    let (run, p) = validate_example("mappings/orders-export.toml");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let expected = expected_issues("orders-export.expected-issues.tsv");
+    assert_eq!(found_issues(&p), expected);
+
+    let scratch = Project::new();
+    let out = scratch.path().join("out");
+    let run = rowferry(
+        &repo(),
+        &[
+            "run",
+            "mappings/orders-export.toml",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        found_issues(&scratch),
+        expected,
+        "run finds what validate found"
+    );
+
+    // The input, read independently; rows whose issues include an error are rejected.
+    let rejected: BTreeSet<u64> = expected
+        .iter()
+        .filter(|(_, _, _, code)| code != "formula-risk")
+        .map(|(row, _, _, _)| *row)
+        .collect();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(repo().join("samples/orders/order-lines.csv"))
+        .unwrap();
+    let mut accepted: Vec<OrderLine> = Vec::new();
+    let mut records = 0;
+    for rec in reader.records() {
+        let rec = rec.unwrap();
+        records += 1;
+        let row = rec.position().unwrap().line();
+        if rejected.contains(&row) {
+            continue;
+        }
+        assert_eq!(rec.len(), 12, "row {row}");
+        accepted.push(OrderLine {
+            row,
+            order: rec[0].to_string(),
+            line: rec[1].parse().unwrap(),
+            date: rec[2].to_string(),
+            customer: rec[3].to_string(),
+            email: rec[4].to_string(),
+            city: rec[5].to_string(),
+            region: rec[6].to_string(),
+            sku: rec[7].to_string(),
+            product: rec[8].to_string(),
+            qty: rec[9].parse().unwrap(),
+            price: rec[10].to_string(),
+            note: rec[11].to_string(),
+        });
+    }
+    assert_eq!(records, 192);
+    assert_eq!(accepted.len(), 177);
+
+    let report = scratch.report();
+    assert_eq!(report["rows"]["read"], 193);
+    assert_eq!(report["rows"]["skipped"], 1);
+    assert_eq!(report["rows"]["accepted"], 177);
+    assert_eq!(report["rows"]["rejected"], 15);
+    assert_eq!(report["rows"]["routed"], 177);
+    assert_eq!(report["rows"]["unrouted"], 0);
+    assert_eq!(report["conservation"]["holds"], true);
+    assert_eq!(report["issues"]["by_code"]["unencodable"]["errors"], 10);
+    assert_eq!(report["issues"]["by_code"]["formula-risk"]["warnings"], 8);
+    assert_eq!(report["issues"]["by_code"]["formula-risk"]["errors"], 0);
+    for t in report["targets"].as_array().unwrap() {
+        assert_eq!(t["rows"], 177, "{}", t["name"]);
+    }
+
+    // Exactly these files: the regions' names made safe, `Sud` told apart from `SUD`.
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["_report", "api", "legacy", "regions", "review"] {
+        for e in std::fs::read_dir(out.join(dir)).unwrap() {
+            files.push(format!(
+                "{dir}/{}",
+                e.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    files.sort();
+    let mut top: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["_report", "api", "legacy", "regions", "review"]);
+    let sud = files
+        .iter()
+        .find(|f| f.starts_with("regions/Sud~"))
+        .expect("Sud, second to appear, has a tagged name")
+        .clone();
+    assert!(
+        regex::Regex::new(r"^regions/Sud~[0-9a-f]{8}\.csv$")
+            .unwrap()
+            .is_match(&sud),
+        "{sud}"
+    );
+    let mut want: Vec<String> = [
+        "_report/errors.csv",
+        "_report/rejects.csv",
+        "_report/report.json",
+        "api/orders-0001.json",
+        "api/orders-0002.json",
+        "api/orders-0003.json",
+        "legacy/orders.csv",
+        "regions/Export.csv",
+        "regions/Nord_Est.csv",
+        "regions/Ouest.csv",
+        "regions/SUD.csv",
+        "regions/_CON.csv",
+        "regions/__.csv",
+        "regions/_empty.csv",
+        "regions/Île-de-France.csv",
+        "review/orders.xlsx",
+        &sud,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    want.sort();
+    assert_eq!(files, want);
+
+    // rejects.csv: the 15 rejected rows, as read.
+    let rejects = read_csv(&out.join("_report/rejects.csv"), b',');
+    let reject_rows: BTreeSet<u64> = rejects.iter().map(|r| r["_row"].parse().unwrap()).collect();
+    assert_eq!(reject_rows, rejected);
+    for r in &rejects {
+        if r["_row"] == "38" {
+            assert_eq!(r["Customer"], "Ōtani Haruka");
+            assert_eq!(r["City"], "Ōsaka");
+            assert_eq!(r["_errors"], "CLIENT: unencodable; VILLE: unencodable");
+        }
+    }
+
+    // The workbook: every accepted line, in input order, in typed cells.
+    use calamine::{Data, Reader, Xlsx, open_workbook};
+    let book = out.join("review/orders.xlsx");
+    let mut wb: Xlsx<_> = open_workbook(&book).unwrap();
+    assert_eq!(wb.sheet_names(), ["Order lines"]);
+    let sheet = wb.worksheet_range("Order lines").unwrap();
+    let cells: Vec<Vec<Data>> = sheet.rows().map(<[Data]>::to_vec).collect();
+    let text = |s: &str| {
+        if s.is_empty() {
+            Data::Empty
+        } else {
+            Data::String(s.to_string())
+        }
+    };
+    let header: Vec<Data> = [
+        "Order",
+        "Line",
+        "Ordered on",
+        "Customer",
+        "Email",
+        "City",
+        "Region",
+        "SKU",
+        "Product",
+        "Qty",
+        "Unit price",
+        "Line total",
+        "Note",
+    ]
+    .iter()
+    .map(|h| text(h))
+    .collect();
+    assert_eq!(cells[0], header);
+    assert_eq!(cells.len(), 1 + accepted.len());
+    for (l, row) in accepted.iter().zip(&cells[1..]) {
+        let Data::DateTime(day) = &row[2] else {
+            panic!("row {}: {:?} is not a date", l.row, row[2])
+        };
+        let (y, m, d, ..) = day.to_ymd_hms_milli();
+        assert_eq!(format!("{y:04}-{m:02}-{d:02}"), l.date, "row {}", l.row);
+        let price: f64 = l.price.parse().unwrap();
+        let total: f64 = cents_text(l.qty * l.cents(), '.').parse().unwrap();
+        let want = vec![
+            text(&l.order),
+            Data::Float(f64::from(l.line)),
+            row[2].clone(),
+            text(&l.customer),
+            text(&l.email),
+            text(&l.city),
+            text(&l.region),
+            text(&l.sku),
+            text(&l.product),
+            Data::Float(l.qty as f64),
+            Data::Float(price),
+            Data::Float(total),
+            text(&l.note),
+        ];
+        assert_eq!(row, &want, "row {}", l.row);
+    }
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&book).unwrap()).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(
+        &mut zip.by_name("xl/worksheets/sheet1.xml").unwrap(),
+        &mut xml,
+    )
+    .unwrap();
+    assert!(
+        !xml.contains("<f>") && !xml.contains("<f "),
+        "no formula cell"
+    );
+    assert!(xml.contains(r#"state="frozen""#) && xml.contains(r#"<autoFilter ref="A1:M178"/>"#));
+    let mut styles = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/styles.xml").unwrap(), &mut styles).unwrap();
+    assert!(styles.contains(r#"formatCode="dd/mm/yyyy""#), "{styles}");
+
+    // The legacy file: Windows-1252, `;`, CRLF, dd/mm/yyyy, decimal commas — every accepted
+    // line, in input order.
+    let bytes = std::fs::read(out.join("legacy/orders.csv")).unwrap();
+    let (legacy, _, malformed) = encoding_rs::WINDOWS_1252.decode(&bytes);
+    assert!(!malformed);
+    assert!(bytes.windows(2).filter(|w| w == b"\r\n").count() == 178);
+    assert!(!legacy.replace("\r\n", "").contains('\n'), "CRLF only");
+    assert!(
+        bytes.contains(&0xD7) && bytes.contains(&0x80),
+        "× and € in Windows-1252"
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(legacy.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec![
+            "NUM_CDE",
+            "LIGNE",
+            "DATE_CDE",
+            "CLIENT",
+            "VILLE",
+            "REF",
+            "DESIGNATION",
+            "QTE",
+            "PU",
+            "REMARQUE"
+        ]
+    );
+    let legacy_rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(legacy_rows.len(), accepted.len());
+    for (l, r) in accepted.iter().zip(&legacy_rows) {
+        let (y, rest) = l.date.split_at(4);
+        let date = format!("{}/{}/{y}", &rest[4..6], &rest[1..3]);
+        let want = [
+            l.order.clone(),
+            l.line.to_string(),
+            date,
+            l.customer.clone(),
+            l.city.clone(),
+            l.sku.clone(),
+            l.product.clone(),
+            l.qty.to_string(),
+            cents_text(l.cents(), ','),
+            l.note.clone(),
+        ];
+        assert_eq!(r.iter().collect::<Vec<_>>(), want, "row {}", l.row);
+    }
+
+    // The JSON import: the orders grouped here, in order of first appearance, 20 per file.
+    let mut groups: Vec<(String, Vec<&OrderLine>)> = Vec::new();
+    for l in &accepted {
+        match groups.iter_mut().find(|(o, _)| *o == l.order) {
+            Some((_, lines)) => lines.push(l),
+            None => groups.push((l.order.clone(), vec![l])),
+        }
+    }
+    assert_eq!(groups.len(), 58);
+    let mut orders: Vec<serde_json::Value> = Vec::new();
+    for (file, n) in [("0001", 20), ("0002", 20), ("0003", 18)] {
+        let text = std::fs::read_to_string(out.join(format!("api/orders-{file}.json"))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let batch = v["orders"].as_array().unwrap();
+        assert_eq!(batch.len(), n, "{file}");
+        orders.extend(batch.iter().cloned());
+    }
+    assert_eq!(orders.len(), groups.len());
+    let null_if_empty = |s: &str| {
+        if s.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::from(s)
+        }
+    };
+    for (o, (id, lines)) in orders.iter().zip(&groups) {
+        let first = lines[0];
+        let items: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "line": l.line,
+                    "sku": l.sku,
+                    "name": l.product,
+                    "quantity": l.qty,
+                    "unit_price": { "amount": l.price.parse::<f64>().unwrap(), "currency": "EUR" },
+                    "note": null_if_empty(&l.note),
+                })
+            })
+            .collect();
+        let want = serde_json::json!({
+            "id": id,
+            "ordered_on": first.date,
+            "customer": { "name": first.customer, "email": first.email, "city": first.city },
+            "region": null_if_empty(&first.region),
+            "lines": items,
+        });
+        assert_eq!(o, &want, "order {id}");
+    }
+    let first_file = std::fs::read_to_string(out.join("api/orders-0001.json")).unwrap();
+    assert!(first_file.starts_with("{\"orders\":[\n{\"id\":\"ORD-10037\","));
+    assert!(first_file.contains("\"amount\":12.90,"), "exact decimals");
+
+    // One file per region, its lines in input order.
+    for (file, region) in [
+        ("Export.csv", "Export"),
+        ("Nord_Est.csv", "Nord/Est"),
+        ("Ouest.csv", "Ouest"),
+        ("SUD.csv", "SUD"),
+        ("_CON.csv", "CON"),
+        ("__.csv", ".."),
+        ("_empty.csv", ""),
+        ("Île-de-France.csv", "Île-de-France"),
+        (sud.strip_prefix("regions/").unwrap(), "Sud"),
+    ] {
+        let got: Vec<(String, String, String)> = read_csv(&out.join("regions").join(file), b',')
+            .into_iter()
+            .map(|r| (r["order_id"].clone(), r["line"].clone(), r["note"].clone()))
+            .collect();
+        let want: Vec<(String, String, String)> = accepted
+            .iter()
+            .filter(|l| l.region == region)
+            .map(|l| (l.order.clone(), l.line.to_string(), l.note.clone()))
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "{file}");
+    }
+
+    // The orders whose names Windows-1252 cannot hold are in no target.
+    for order in ["ORD-10014", "ORD-10034"] {
+        assert!(!accepted.iter().any(|l| l.order == order));
+        assert!(!legacy.contains(order) && !first_file.contains(order));
+    }
+    // Formula-like notes are warned about, once per CSV target, and written unchanged.
+    let warnings: Vec<(u64, String)> = scratch
+        .warning_codes()
+        .into_iter()
+        .map(|(row, field, code)| {
+            assert_eq!(code, "formula-risk");
+            (row, field)
+        })
+        .collect();
+    let mut want = Vec::new();
+    for row in [25, 49, 72, 77] {
+        want.push((row, "REMARQUE".to_string()));
+        want.push((row, "note".to_string()));
+    }
+    let mut got = warnings;
+    got.sort();
+    assert_eq!(got, want);
+    assert!(legacy.contains(";=1+1\r\n"));
+    assert!(legacy.contains(";@livreur: sonner deux fois\r\n"));
+}

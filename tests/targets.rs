@@ -372,6 +372,14 @@ fn target_option_mistakes_are_plan_errors() {
             "is not a date format",
         ),
         (
+            "path = \"a.csv\"\ndate_format = \"dd/mm/yyyy\"",
+            "has no strftime code",
+        ),
+        (
+            "path = \"a.json\"\ncolumns.x = { value = \"joined\", format = \"yyyy-mm-dd\" }",
+            "has no strftime code",
+        ),
+        (
             "path = \"a.csv\"\ndecimal_separator = \"12\"",
             "must be one character",
         ),

@@ -8,6 +8,7 @@ mod check;
 mod corpus;
 mod csv_inputs;
 mod examples;
+mod payloads;
 mod properties;
 mod rules;
 mod run;

@@ -862,6 +862,16 @@ impl Compiler {
             );
             return None;
         }
+        // Without a single code every date would be written as the same text: an Excel format
+        // (`dd/mm/yyyy`, meant for XLSX columns) would silently replace every value.
+        if !StrftimeItems::new(text).any(|i| matches!(i, Item::Numeric(..) | Item::Fixed(_))) {
+            self.err(
+                Diagnostic::at(f.span(), format!("`{text}` has no strftime code: every date would be written as this same text"))
+                    .label("no %-code")
+                    .help("use strftime codes, e.g. \"%d/%m/%Y\"; Excel formats such as \"dd/mm/yyyy\" are for XLSX columns"),
+            );
+            return None;
+        }
         Some(text.clone())
     }
 
