@@ -117,6 +117,9 @@ fn crm_ragged_export_is_read_row_by_row() {
         [
             (5, "ragged-row", ""),
             (7, "ragged-row", ""),
+            // One empty field too many, and the header does not end with a delimiter: it may
+            // be an unquoted delimiter inside a value, so it is not silently dropped.
+            (9, "ragged-row", ""),
             (13, "bad-quoting", "Company"),
             (20, "bad-encoding", "First Name"),
             (25, "bad-quoting", "Company"),
@@ -125,7 +128,7 @@ fn crm_ragged_export_is_read_row_by_row() {
     // Every line is a row: the lines a misplaced quote held together are read on their own.
     assert_eq!(report["rows"]["read"], 29);
     assert_eq!(report["rows"]["skipped"], 0);
-    assert_eq!(report["rows"]["rejected"], 8);
+    assert_eq!(report["rows"]["rejected"], 9);
     let bad = &issues[issues.iter().position(|i| i.0 == 13).expect("row 13")];
     assert_eq!(
         bad.5,
@@ -362,4 +365,27 @@ fn the_progress_counter_counts_the_file_bytes() {
         fingerprint.sha256,
         rowferry::plan::hex(&Sha256::digest(&data))
     );
+}
+
+#[test]
+fn an_empty_extra_field_is_dropped_only_when_the_header_ends_with_a_delimiter() {
+    // Without a trailing delimiter on the header, `Cable, 2 m` holds an unquoted delimiter:
+    // dropping the empty last field would shift ` 2 m` into city and `Lyon` into note.
+    let p = project(
+        "delimiter = \",\"",
+        "",
+        b"id,product,city,note\n1,\"Cable, 2 m\",Lyon,\n2,Cable, 2 m,Lyon,\n",
+    );
+    assert_eq!(p.validate().code, 1);
+    assert_eq!(
+        p.error_codes(),
+        [(3, String::new(), "ragged-row".to_string())]
+    );
+    // A header that ends with a delimiter says every line may: the empty field is no value.
+    let p = project(
+        "delimiter = \",\"",
+        "",
+        b"id,product,city,note,\n1,Cable,Lyon,,\n2,Plug,Paris,x\n",
+    );
+    assert_eq!(p.validate().code, 0, "{:?}", p.errors());
 }

@@ -34,6 +34,8 @@ pub struct CsvSource {
     records: Records<Text>,
     info: SourceInfo,
     max_field_bytes: u64,
+    /// The header ends with a delimiter: one empty field past the last column is not a value.
+    trailing: bool,
     /// Spreadsheet row number of the last row read.
     row: u64,
     /// A file without a header: the event of its first record (still in `records`), the first
@@ -122,7 +124,7 @@ impl CsvSource {
                 }
             }
         };
-        let header = if has_header {
+        let (header, trailing) = if has_header {
             header_names(
                 records.record(),
                 plan,
@@ -132,7 +134,7 @@ impl CsvSource {
             )?
         } else {
             let width = records.record().len();
-            (1..=width).map(|i| format!("column_{i}")).collect()
+            ((1..=width).map(|i| format!("column_{i}")).collect(), false)
         };
         Ok(CsvSource {
             records,
@@ -157,6 +159,7 @@ impl CsvSource {
                 typed: false,
             },
             max_field_bytes: plan.max_field_bytes,
+            trailing,
             row: if has_header { line } else { line - 1 },
             pending: (!has_header).then_some(first),
             data_rows: 0,
@@ -237,8 +240,11 @@ impl CsvSource {
                     continue;
                 }
             };
-            // A trailing delimiter adds one empty field: nothing is lost by dropping it.
-            let fits = rec.len() == ncols || (rec.len() == ncols + 1 && rec.get(ncols).is_empty());
+            // When the header ends with a delimiter, so may every line: the empty field it adds is
+            // not a value. Otherwise one field too many is a ragged row, even an empty one: an
+            // unquoted delimiter inside a value would shift the values after it.
+            let fits = rec.len() == ncols
+                || (self.trailing && rec.len() == ncols + 1 && rec.get(ncols).is_empty());
             if spans > 1 && !(fits && self.records.last_well_quoted()) {
                 // Lines that only a misplaced quote held together: each is read again on its
                 // own.
@@ -483,15 +489,15 @@ fn sniff_dialect(plan: &SourcePlan, head: &[u8], complete: bool) -> Dialect {
     }
 }
 
-/// The header record's names, under the `header_names` policy. A blank last name (every line
-/// ends with a delimiter) is not a column.
+/// The header record's names, under the `header_names` policy, and whether it ends with a
+/// delimiter: a blank last name (every line ends with a delimiter) is not a column.
 fn header_names(
     rec: Record<'_>,
     plan: &SourcePlan,
     path: &std::path::Path,
     line: u64,
     encoding: &'static str,
-) -> Result<Vec<String>, SourceError> {
+) -> Result<(Vec<String>, bool), SourceError> {
     let text = std::str::from_utf8(rec.bytes)
         .ok()
         .filter(|_| memchr::memchr(0, rec.bytes).is_none())
@@ -503,8 +509,10 @@ fn header_names(
     let mut raw: Vec<String> = (0..rec.len())
         .map(|i| text[rec.range(i)].to_string())
         .collect();
-    if raw.len() > 1 && raw.last().is_some_and(|name| name.trim().is_empty()) {
+    let trailing = raw.len() > 1 && raw.last().is_some_and(|name| name.trim().is_empty());
+    if trailing {
         raw.pop();
     }
     super::name_columns(raw, plan.header_names, path, &format!("line {line}"))
+        .map(|names| (names, trailing))
 }
