@@ -1003,37 +1003,6 @@ mod tests {
 
     /// A rough measure, not run by default: `cargo test --lib measure_grouping -- --ignored
     /// --nocapture`.
-    #[test]
-    #[ignore = "a measure, not a check"]
-    fn measure_grouping() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let start = std::time::Instant::now();
-        let mut g = Grouper::new(tmp.path().to_path_buf(), 16 << 20, 4);
-        let (mut key, mut a, mut b) = (String::new(), String::new(), String::new());
-        for i in 0..1_000_000u64 {
-            use std::fmt::Write;
-            key.clear();
-            a.clear();
-            b.clear();
-            let _ = write!(key, "ORD-{:06}", (i * 7919) % 200_000);
-            let _ = write!(a, "SKU-{}", i % 5000);
-            let _ = write!(b, "{}.{:02}", i % 100, i % 97);
-            g.push(&[Some(&key)], &[Some(&key), Some(&a), Some(&b), None])
-                .expect("push");
-        }
-        let runs = g.spilled_runs();
-        let pushed = start.elapsed();
-        let (mut groups, mut rows) = (0, 0);
-        for group in g.finish().expect("finish") {
-            groups += 1;
-            rows += group.expect("group").rows.len();
-        }
-        assert_eq!((groups, rows), (200_000, 1_000_000));
-        eprintln!(
-            "1M rows, 200k keys, 16 MiB: {runs} runs; push {pushed:.2?}, total {:.2?}",
-            start.elapsed()
-        );
-    }
 
     fn cell() -> impl Strategy<Value = Option<String>> {
         prop_oneof![
