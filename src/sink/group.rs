@@ -1001,9 +1001,6 @@ mod tests {
         }
     }
 
-    /// A rough measure, not run by default: `cargo test --lib measure_grouping -- --ignored
-    /// --nocapture`.
-
     fn cell() -> impl Strategy<Value = Option<String>> {
         prop_oneof![
             Just(None),
