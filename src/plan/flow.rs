@@ -911,15 +911,13 @@ impl Compiler {
             return String::new();
         }
         let v = s.get_ref();
-        let bad = v.trim().is_empty()
-            || v.chars().count() > 31
-            || v.contains(['[', ']', ':', '*', '?', '/', '\\'])
-            || v.starts_with('\'')
-            || v.ends_with('\'')
-            || v.eq_ignore_ascii_case("history");
-        if bad {
+        // A declared name is never shortened behind the user's back: longer than Excel's 31
+        // characters is an error here, while the workbook writer shortens only default names.
+        let problem = crate::sink::xlsx::sheet_name_problem(v)
+            .or((v.encode_utf16().count() > 31).then_some("it is longer than 31 characters"));
+        if let Some(reason) = problem {
             self.err(
-                Diagnostic::at(s.span(), format!("`{v}` is not a valid Excel sheet name"))
+                Diagnostic::at(s.span(), format!("`{v}` is not a valid Excel sheet name: {reason}"))
                     .label("invalid sheet name")
                     .help("a sheet name has 1 to 31 characters, none of [ ] : * ? / \\, does not start or end with ' and is not `History`"),
             );

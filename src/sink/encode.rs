@@ -79,12 +79,17 @@ fn iso_date(days: i32, out: &mut String) {
 }
 
 /// The canonical text of a column of `n` values.
-pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
-    let c = if c.len() == n || n == 0 {
+/// `c` as `n` values: a literal (one value) is repeated.
+pub fn broadcast(c: &Column, n: usize) -> Column {
+    if c.len() == n || n == 0 {
         c.clone()
     } else {
         c.new_from_index(0, n)
-    };
+    }
+}
+
+pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
+    let c = broadcast(c, n);
     let s = c.as_materialized_series();
     let (kind, text) = match s.dtype() {
         DataType::String => (Kind::Text, s.str()?.clone()),

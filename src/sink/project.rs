@@ -19,8 +19,8 @@
 //! The writer thread ([`super::Sinks`]) then only writes the text it is handed.
 
 use polars::prelude::{
-    BooleanChunked, ChunkFilter, DataFrame, DataType, Expr, IntoLazy, NewChunkedArray,
-    StringChunked, col,
+    BooleanChunked, ChunkFilter, Column, DataFrame, DataType, Expr, IntoLazy, NewChunkedArray,
+    PolarsError, StringChunked, col,
 };
 
 use super::SinkError;
@@ -166,11 +166,6 @@ impl Projector {
         }
     }
 
-    /// The output column names of target `ti`.
-    pub fn names(&self, ti: usize) -> &[String] {
-        &self.targets[ti].names
-    }
-
     /// Projects the rows each mask selects and checks them. Rows a check rejects are marked in
     /// `rejected`, get their issues in `issues`, and are left out of every target.
     pub fn project(
@@ -184,7 +179,6 @@ impl Projector {
         let first_row = rows.first().copied().unwrap_or(0);
         let mut out = Vec::with_capacity(masks.len());
         let mut rejects: Vec<bool> = vec![false; row.height()];
-        let mut any_reject = false;
         let mut positions: Vec<Vec<usize>> = Vec::with_capacity(masks.len());
         for (p, mask) in self.targets.iter().zip(masks) {
             if !mask.any() {
@@ -238,7 +232,6 @@ impl Projector {
                 let mut flag = |i: usize, issue: Issue| {
                     if issue.severity == Severity::Error {
                         rejects[at[i]] = true;
-                        any_reject = true;
                     }
                     issues.push(issue);
                 };
@@ -281,7 +274,7 @@ impl Projector {
             positions.push(at);
         }
         let mut checked = Checked::default();
-        if any_reject {
+        if rejects.contains(&true) {
             for (i, r) in rejects.iter().enumerate() {
                 if *r && !rejected[i] {
                     rejected[i] = true;
@@ -512,62 +505,36 @@ fn plain_number(v: &str) -> bool {
 }
 
 /// A column's text for a CSV or JSON target, with the target's date and decimal forms.
-fn formatted(
-    c: &polars::prelude::Column,
-    n: usize,
-    how: &ColumnText,
-) -> Result<TextColumn, String> {
+fn formatted(c: &Column, n: usize, how: &ColumnText) -> Result<TextColumn, String> {
+    let err = |e: PolarsError| e.to_string();
+    let c = encode::broadcast(c, n);
     let s = c.as_materialized_series();
-    match s.dtype() {
-        DataType::Date if how.date.is_some() => {
-            let fmt = how.date.as_deref().unwrap_or_default();
-            let c = if c.len() == n || n == 0 {
-                s.clone()
-            } else {
-                s.new_from_index(0, n)
-            };
-            let text = c
-                .date()
-                .and_then(|d| d.to_string(fmt))
-                .map_err(|e| e.to_string())?;
-            Ok(TextColumn {
-                kind: Kind::Text,
-                text,
-            })
+    let dated = match (s.dtype(), &how.date, &how.datetime) {
+        (DataType::Date, Some(fmt), _) => Some(s.date().and_then(|d| d.to_string(fmt))),
+        (DataType::Datetime(_, _), _, Some(fmt)) => {
+            Some(s.datetime().and_then(|d| d.to_string(fmt)))
         }
-        DataType::Datetime(_, _) if how.datetime.is_some() => {
-            let fmt = how.datetime.as_deref().unwrap_or_default();
-            let c = if c.len() == n || n == 0 {
-                s.clone()
-            } else {
-                s.new_from_index(0, n)
-            };
-            let text = c
-                .datetime()
-                .and_then(|d| d.to_string(fmt))
-                .map_err(|e| e.to_string())?;
-            Ok(TextColumn {
-                kind: Kind::Text,
-                text,
-            })
-        }
-        d if how.decimal.is_some_and(|c| c != '.')
-            && (d.is_float() || matches!(d, DataType::Decimal(_, _))) =>
-        {
-            let sep = how.decimal.unwrap_or('.');
-            let mut t = encode::text(c, n).map_err(|e| e.to_string())?;
-            let mut buf = [0u8; 4];
-            let sep: &str = sep.encode_utf8(&mut buf);
-            t.text = StringChunked::from_iter_options(
-                t.text.name().clone(),
-                t.text.iter().map(|v| v.map(|v| v.replacen('.', sep, 1))),
-            );
-            // Not a JSON number any more: written as text.
-            t.kind = Kind::Text;
-            Ok(t)
-        }
-        _ => encode::text(c, n).map_err(|e| e.to_string()),
+        _ => None,
+    };
+    if let Some(text) = dated {
+        return Ok(TextColumn {
+            kind: Kind::Text,
+            text: text.map_err(err)?,
+        });
     }
+    let fraction = s.dtype().is_float() || matches!(s.dtype(), DataType::Decimal(_, _));
+    let mut t = encode::text(&c, n).map_err(err)?;
+    if let Some(sep) = how.decimal.filter(|d| *d != '.' && fraction) {
+        let mut buf = [0u8; 4];
+        let sep: &str = sep.encode_utf8(&mut buf);
+        t.text = StringChunked::from_iter_options(
+            t.text.name().clone(),
+            t.text.iter().map(|v| v.map(|v| v.replacen('.', sep, 1))),
+        );
+        // Not a JSON number any more: written as text.
+        t.kind = Kind::Text;
+    }
+    Ok(t)
 }
 
 #[cfg(test)]

@@ -11,54 +11,45 @@ use std::io::{self, Write};
 use encoding_rs::{EncoderResult, Encoding, UTF_8, UTF_16BE, UTF_16LE};
 
 /// A writer that encodes the UTF-8 it is given.
-pub enum Transcode<W: Write> {
-    Utf8(W),
-    Utf16 {
-        out: W,
-        big_endian: bool,
-        pending: Vec<u8>,
-        scratch: Vec<u8>,
-    },
-    Legacy {
-        out: W,
-        encoder: Box<encoding_rs::Encoder>,
-        pending: Vec<u8>,
-        scratch: Vec<u8>,
-    },
+pub struct Transcode<W: Write> {
+    out: W,
+    to: To,
+    /// The start of a character whose last bytes have not been written yet.
+    pending: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+enum To {
+    Utf8,
+    Utf16 { big_endian: bool },
+    Legacy(Box<encoding_rs::Encoder>),
 }
 
 impl<W: Write> Transcode<W> {
     pub fn new(out: W, encoding: &'static Encoding) -> Self {
-        if encoding == UTF_8 {
-            Transcode::Utf8(out)
+        let to = if encoding == UTF_8 {
+            To::Utf8
         } else if encoding == UTF_16LE || encoding == UTF_16BE {
-            Transcode::Utf16 {
-                out,
+            To::Utf16 {
                 big_endian: encoding == UTF_16BE,
-                pending: Vec::new(),
-                scratch: Vec::new(),
             }
         } else {
-            Transcode::Legacy {
-                out,
-                encoder: Box::new(encoding.new_encoder()),
-                pending: Vec::new(),
-                scratch: Vec::new(),
-            }
+            To::Legacy(Box::new(encoding.new_encoder()))
+        };
+        Transcode {
+            out,
+            to,
+            pending: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// The underlying writer. Bytes of an incomplete character still pending are an error.
     pub fn into_inner(self) -> io::Result<W> {
-        match self {
-            Transcode::Utf8(out) => Ok(out),
-            Transcode::Utf16 { out, pending, .. } | Transcode::Legacy { out, pending, .. } => {
-                if pending.is_empty() {
-                    Ok(out)
-                } else {
-                    Err(io::Error::other("the output ended inside a character"))
-                }
-            }
+        if self.pending.is_empty() {
+            Ok(self.out)
+        } else {
+            Err(io::Error::other("the output ended inside a character"))
         }
     }
 }
@@ -78,69 +69,50 @@ fn complete_prefix(bytes: &[u8]) -> io::Result<&str> {
 
 impl<W: Write> Write for Transcode<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transcode::Utf8(out) => out.write(buf),
-            Transcode::Utf16 {
-                out,
-                big_endian,
-                pending,
-                scratch,
-            } => {
-                pending.extend_from_slice(buf);
-                let text = complete_prefix(pending)?;
-                let used = text.len();
-                scratch.clear();
+        if let To::Utf8 = self.to {
+            return self.out.write(buf);
+        }
+        self.pending.extend_from_slice(buf);
+        let text = complete_prefix(&self.pending)?;
+        let used = text.len();
+        self.scratch.clear();
+        match &mut self.to {
+            To::Utf8 => {}
+            To::Utf16 { big_endian } => {
                 for unit in text.encode_utf16() {
-                    scratch.extend_from_slice(&if *big_endian {
+                    self.scratch.extend_from_slice(&if *big_endian {
                         unit.to_be_bytes()
                     } else {
                         unit.to_le_bytes()
                     });
                 }
-                out.write_all(scratch)?;
-                pending.drain(..used);
-                Ok(buf.len())
             }
-            Transcode::Legacy {
-                out,
-                encoder,
-                pending,
-                scratch,
-            } => {
-                pending.extend_from_slice(buf);
-                let text = complete_prefix(pending)?;
-                let used = text.len();
+            To::Legacy(encoder) => {
                 let mut rest = text;
                 while !rest.is_empty() {
-                    scratch.clear();
-                    scratch.reserve(rest.len() + 16);
-                    let (result, read) =
-                        encoder.encode_from_utf8_to_vec_without_replacement(rest, scratch, false);
-                    out.write_all(scratch)?;
+                    self.scratch.reserve(rest.len() + 16);
+                    let (result, read) = encoder.encode_from_utf8_to_vec_without_replacement(
+                        rest,
+                        &mut self.scratch,
+                        false,
+                    );
                     rest = &rest[read..];
-                    match result {
-                        EncoderResult::InputEmpty => {}
-                        EncoderResult::OutputFull => {}
-                        EncoderResult::Unmappable(c) => {
-                            return Err(io::Error::other(format!(
-                                "`{c}` cannot be written in {}",
-                                encoder.encoding().name()
-                            )));
-                        }
+                    if let EncoderResult::Unmappable(c) = result {
+                        return Err(io::Error::other(format!(
+                            "`{c}` cannot be written in {}",
+                            encoder.encoding().name()
+                        )));
                     }
                 }
-                pending.drain(..used);
-                Ok(buf.len())
             }
         }
+        self.out.write_all(&self.scratch)?;
+        self.pending.drain(..used);
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transcode::Utf8(out) | Transcode::Utf16 { out, .. } | Transcode::Legacy { out, .. } => {
-                out.flush()
-            }
-        }
+        self.out.flush()
     }
 }
 
