@@ -12,7 +12,10 @@
 
 use std::io::{self, Write};
 
-use polars::prelude::{ChunkApply, Column, DataType, PolarsResult, StringChunked};
+use polars::prelude::{
+    ChunkApply, Column, DataType, PolarsDataType, PolarsResult, StringChunked,
+    StringChunkedBuilder, StringType,
+};
 
 use super::transcode::Transcode;
 use super::xlsx::Spill;
@@ -37,8 +40,10 @@ pub struct TextColumn {
     pub text: StringChunked,
 }
 
-/// A text column as one contiguous array, for fast access by row.
-pub struct TextArray(StringChunked);
+/// A text column as one contiguous array, for fast access by row: no chunk lookup per value.
+pub struct TextArray(Option<StrArray>);
+
+type StrArray = <StringType as PolarsDataType>::Array;
 
 impl TextArray {
     pub fn new(c: &TextColumn) -> Self {
@@ -46,12 +51,13 @@ impl TextArray {
     }
 
     pub fn from_text(c: &StringChunked) -> Self {
-        TextArray(c.rechunk().into_owned())
+        TextArray(c.rechunk().downcast_iter().next().cloned())
     }
 
     #[inline]
     pub fn get(&self, i: usize) -> Option<&str> {
-        self.0.get(i)
+        let a = self.0.as_ref()?;
+        if i < a.len() { a.get(i) } else { None }
     }
 }
 
@@ -67,11 +73,28 @@ fn iso_date(days: i32, out: &mut String) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
+    if (0..=9999).contains(&y) {
+        // The common case, digit by digit: a format string costs more than the date.
+        let digit = |v: i64| char::from(b'0' + (v % 10) as u8);
+        for c in [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            '-',
+            digit(m / 10),
+            digit(m),
+            '-',
+            digit(d / 10),
+            digit(d),
+        ] {
+            out.push(c);
+        }
+        return;
+    }
     use std::fmt::Write;
     // As chrono writes years outside 0..=9999: signed, at least four digits.
-    let _ = if (0..=9999).contains(&y) {
-        write!(out, "{y:04}-{m:02}-{d:02}")
-    } else if y < 0 {
+    let _ = if y < 0 {
         write!(out, "-{:04}-{m:02}-{d:02}", -y)
     } else {
         write!(out, "+{y}-{m:02}-{d:02}")
@@ -96,18 +119,19 @@ pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
         DataType::Boolean => (Kind::Boolean, s.cast(&DataType::String)?.str()?.clone()),
         DataType::Date => {
             let days = s.date()?.physical();
-            let mut buf = String::with_capacity(10);
-            let text: StringChunked = days
-                .iter()
-                .map(|d| {
-                    d.map(|d| {
+            let mut buf = String::with_capacity(16);
+            let mut text = StringChunkedBuilder::new(s.name().clone(), days.len());
+            for d in days.iter() {
+                match d {
+                    Some(d) => {
                         buf.clear();
                         iso_date(d, &mut buf);
-                        buf.clone()
-                    })
-                })
-                .collect();
-            (Kind::Date, text)
+                        text.append_value(&buf);
+                    }
+                    None => text.append_null(),
+                }
+            }
+            (Kind::Date, text.finish())
         }
         DataType::Datetime(_, _) => (
             Kind::DateTime,
@@ -150,6 +174,58 @@ fn trim_zeros(v: &str) -> &str {
 #[derive(Debug, Default)]
 pub struct Tree {
     nodes: Vec<Node>,
+    /// A tree without arrays, compiled: a record is each slot's literal JSON (braces, commas,
+    /// escaped keys) followed by its column's value, then `tail`.
+    flat: Option<Flat>,
+}
+
+#[derive(Debug, Default)]
+struct Flat {
+    slots: Vec<(Vec<u8>, usize)>,
+    tail: Vec<u8>,
+}
+
+impl Flat {
+    /// `None` when the tree has an array.
+    fn new(nodes: &[Node]) -> Option<Flat> {
+        fn walk(nodes: &[Node], pending: &mut Vec<u8>, slots: &mut Vec<(Vec<u8>, usize)>) -> bool {
+            pending.push(b'{');
+            for (i, node) in nodes.iter().enumerate() {
+                if i > 0 {
+                    pending.push(b',');
+                }
+                // Writing to a Vec cannot fail.
+                let _ = string(pending, node.key());
+                pending.push(b':');
+                match node {
+                    Node::Leaf { col, .. } => slots.push((std::mem::take(pending), *col)),
+                    Node::Object { children, .. } => {
+                        if !walk(children, pending, slots) {
+                            return false;
+                        }
+                    }
+                    Node::Array { .. } => return false,
+                }
+            }
+            pending.push(b'}');
+            true
+        }
+        let mut tail = Vec::new();
+        let mut slots = Vec::new();
+        walk(nodes, &mut tail, &mut slots).then_some(Flat { slots, tail })
+    }
+
+    fn write<W: Write, R: Row>(&self, out: &mut W, row: &R, kinds: &[Kind]) -> io::Result<()> {
+        for (literal, col) in &self.slots {
+            out.write_all(literal)?;
+            value(
+                out,
+                row.cell(*col),
+                kinds.get(*col).copied().unwrap_or(Kind::Text),
+            )?;
+        }
+        out.write_all(&self.tail)
+    }
 }
 
 #[derive(Debug)]
@@ -178,6 +254,14 @@ impl Node {
 }
 
 impl Tree {
+    /// One record for a group of rows (not empty); see [`Encoder::group`].
+    fn write<W: Write, R: Row>(&self, out: &mut W, rows: &[R], kinds: &[Kind]) -> io::Result<()> {
+        match (&self.flat, rows.first()) {
+            (Some(flat), Some(row)) => flat.write(out, row, kinds),
+            _ => object(out, &self.nodes, rows, kinds),
+        }
+    }
+
     pub fn new(names: &[String]) -> Self {
         let mut nodes: Vec<Node> = Vec::new();
         for (col, name) in names.iter().enumerate() {
@@ -189,7 +273,8 @@ impl Tree {
                 });
             }
         }
-        Tree { nodes }
+        let flat = Flat::new(&nodes);
+        Tree { nodes, flat }
     }
 
     /// Whether some column is an array column (`lines[].sku`): records of such a tree gather
@@ -442,10 +527,10 @@ impl<W: Write> Encoder<W> {
             Encoder::Json { out, records, .. } => {
                 out.write_all(if *records == 0 { b"\n" } else { b",\n" })?;
                 *records += 1;
-                object(out, &tree.nodes, rows, kinds)
+                tree.write(out, rows, kinds)
             }
             Encoder::Ndjson { out } => {
-                object(out, &tree.nodes, rows, kinds)?;
+                tree.write(out, rows, kinds)?;
                 out.write_all(b"\n")
             }
             Encoder::Xlsx(spill) => {
@@ -561,6 +646,12 @@ fn value<W: Write>(out: &mut W, v: Option<&str>, kind: Kind) -> io::Result<()> {
 }
 
 fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
+    // Most text needs no escape: JSON escapes only control characters, `"` and `\`.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.write_all(b"\"")?;
+        out.write_all(s.as_bytes())?;
+        return out.write_all(b"\"");
+    }
     serde_json::to_writer(&mut *out, s).map_err(io::Error::other)
 }
 

@@ -328,7 +328,8 @@ impl Sinks {
             groups.push((Vec::new(), (0..n).collect()));
         } else {
             // Keys borrow the chunk's text; only a partition seen for the first time is copied.
-            let mut index: HashMap<Vec<Option<&str>>, usize> = HashMap::new();
+            let mut index: HashMap<Vec<Option<&str>>, usize, foldhash::fast::RandomState> =
+                HashMap::default();
             let mut iters: Vec<_> = keys.iter().map(|k| k.iter()).collect();
             let mut key: Vec<Option<&str>> = Vec::with_capacity(keys.len());
             for i in 0..n {

@@ -19,8 +19,8 @@
 //! The writer thread ([`super::Sinks`]) then only writes the text it is handed.
 
 use polars::prelude::{
-    BooleanChunked, ChunkFilter, Column, DataFrame, DataType, Expr, IntoLazy, NewChunkedArray,
-    PolarsError, StringChunked, col,
+    BooleanChunked, ChunkFilter, Column, DataFrame, DataType, Expr, IntoColumn, IntoLazy,
+    NewChunkedArray, PolarsError, StringChunked, col,
 };
 
 use super::SinkError;
@@ -213,8 +213,7 @@ impl Projector {
             if !self.dry_run {
                 exprs.extend_from_slice(&p.exprs[p.names.len()..]);
             }
-            let sub = row.filter(mask).map_err(engine)?;
-            let projected = sub.lazy().select(exprs).collect().map_err(engine)?;
+            let projected = select_where(row, mask, exprs).map_err(engine)?;
             let n = projected.height();
             let cols = projected.columns();
             let mut columns = Vec::with_capacity(width);
@@ -478,6 +477,20 @@ impl Projector {
             }
         }
     }
+}
+
+/// The rows of `row` that `mask` selects, through `exprs`. The filter runs after the
+/// projection has been pushed down, so it copies only the columns the expressions read — not
+/// every field of the row.
+fn select_where(
+    row: &DataFrame,
+    mask: &BooleanChunked,
+    exprs: Vec<Expr>,
+) -> polars::prelude::PolarsResult<DataFrame> {
+    const MASK: &str = "\u{1}mask";
+    let mut frame = row.clone();
+    frame.with_column(mask.clone().with_name(MASK.into()).into_column())?;
+    frame.lazy().filter(col(MASK)).select(exprs).collect()
 }
 
 /// Whether text would start a formula in a spreadsheet: `=`, `+`, `-`, `@`, a tab or a carriage
