@@ -13,13 +13,13 @@
 use std::io::{self, Write};
 
 use polars::prelude::{
-    ChunkApply, Column, DataType, PolarsDataType, PolarsResult, StringChunked,
-    StringChunkedBuilder, StringType,
+    Column, DataType, PolarsDataType, PolarsResult, StringChunked, StringChunkedBuilder, StringType,
 };
 
+use super::csv_out::CsvWriter;
 use super::transcode::Transcode;
 use super::xlsx::Spill;
-use crate::plan::{CsvOptions, DEFAULT_DECIMAL_SCALE, Format, QuoteStyle};
+use crate::plan::{CsvOptions, DEFAULT_DECIMAL_SCALE, Format};
 
 /// What a column's canonical text stands for: JSON writes numbers and booleans bare and the
 /// rest quoted; XLSX writes a typed cell for each kind.
@@ -101,7 +101,6 @@ fn iso_date(days: i32, out: &mut String) {
     };
 }
 
-/// The canonical text of a column of `n` values.
 /// `c` as `n` values: a literal (one value) is repeated.
 pub fn broadcast(c: &Column, n: usize) -> Column {
     if c.len() == n || n == 0 {
@@ -111,41 +110,50 @@ pub fn broadcast(c: &Column, n: usize) -> Column {
     }
 }
 
+/// The canonical text of a column of `n` values.
 pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
     let c = broadcast(c, n);
     let s = c.as_materialized_series();
+    let name = s.name().clone();
     let (kind, text) = match s.dtype() {
         DataType::String => (Kind::Text, s.str()?.clone()),
-        DataType::Boolean => (Kind::Boolean, s.cast(&DataType::String)?.str()?.clone()),
+        DataType::Boolean => (
+            Kind::Boolean,
+            build(name, s.bool()?.iter(), |v, out| {
+                out.push_str(if v { "true" } else { "false" })
+            }),
+        ),
         DataType::Date => {
+            // Dates repeat: each distinct day is formatted once per column (a small cache).
+            let mut cache = vec![(i32::MIN, String::new()); 1024];
             let days = s.date()?.physical();
-            let mut buf = String::with_capacity(16);
-            let mut text = StringChunkedBuilder::new(s.name().clone(), days.len());
-            for d in days.iter() {
-                match d {
-                    Some(d) => {
-                        buf.clear();
-                        iso_date(d, &mut buf);
-                        text.append_value(&buf);
-                    }
-                    None => text.append_null(),
+            let text = build(name, days.iter(), |d, out| {
+                let slot = &mut cache[d.rem_euclid(1024) as usize];
+                if slot.0 != d {
+                    slot.1.clear();
+                    iso_date(d, &mut slot.1);
+                    slot.0 = d;
                 }
-            }
-            (Kind::Date, text.finish())
+                out.push_str(&slot.1);
+            });
+            (Kind::Date, text)
         }
         DataType::Datetime(_, _) => (
             Kind::DateTime,
             s.datetime()?.to_string("%Y-%m-%dT%H:%M:%S%.f")?,
         ),
         DataType::Decimal(_, scale) => {
-            let text = s.cast(&DataType::String)?.str()?.clone();
-            let text = if *scale == DEFAULT_DECIMAL_SCALE as usize {
-                text.apply_values(|v| std::borrow::Cow::Owned(trim_zeros(v).to_string()))
-            } else {
-                text
-            };
-            (Kind::Number, text)
+            let (scale, trim) = (*scale, *scale == DEFAULT_DECIMAL_SCALE as usize);
+            let values = s.decimal()?.physical().iter();
+            (
+                Kind::Number,
+                build(name, values, |v, out| decimal_text(v, scale, trim, out)),
+            )
         }
+        DataType::Int64 => (Kind::Number, integers(name, s.i64()?.iter())),
+        DataType::Int32 => (Kind::Number, integers(name, s.i32()?.iter())),
+        DataType::UInt32 => (Kind::Number, integers(name, s.u32()?.iter())),
+        DataType::UInt64 => (Kind::Number, integers(name, s.u64()?.iter())),
         d if d.is_primitive_numeric() => (Kind::Number, s.cast(&DataType::String)?.str()?.clone()),
         DataType::Null => (Kind::Text, s.cast(&DataType::String)?.str()?.clone()),
         _ => (Kind::Text, s.cast(&DataType::String)?.str()?.clone()),
@@ -153,13 +161,63 @@ pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
     Ok(TextColumn { kind, text })
 }
 
-/// `12.500000` → `12.5`, `29.000000` → `29`.
-fn trim_zeros(v: &str) -> &str {
-    if !v.contains('.') {
-        return v;
+/// A text column from `values`: `write` appends each present value's text to a reused buffer.
+fn build<T>(
+    name: polars::prelude::PlSmallStr,
+    values: impl ExactSizeIterator<Item = Option<T>>,
+    mut write: impl FnMut(T, &mut String),
+) -> StringChunked {
+    let mut text = StringChunkedBuilder::new(name, values.len());
+    let mut buf = String::with_capacity(48);
+    for v in values {
+        match v {
+            Some(v) => {
+                buf.clear();
+                write(v, &mut buf);
+                text.append_value(&buf);
+            }
+            None => text.append_null(),
+        }
     }
-    let t = v.trim_end_matches('0');
-    t.strip_suffix('.').unwrap_or(t)
+    text.finish()
+}
+
+fn integers<T: itoa::Integer>(
+    name: polars::prelude::PlSmallStr,
+    values: impl ExactSizeIterator<Item = Option<T>>,
+) -> StringChunked {
+    let mut digits = itoa::Buffer::new();
+    build(name, values, |v, out| out.push_str(digits.format(v)))
+}
+
+/// A decimal's text from its unscaled value, as polars writes it (`-0.50` at scale 2); `trim`
+/// drops trailing fraction zeros and a bare point (`12.5`, `29`).
+fn decimal_text(v: i128, scale: usize, trim: bool, out: &mut String) {
+    let mut digits = itoa::Buffer::new();
+    let d = digits.format(v.unsigned_abs());
+    if v < 0 {
+        out.push('-');
+    }
+    if scale == 0 {
+        out.push_str(d);
+        return;
+    }
+    let whole = d.len().saturating_sub(scale);
+    if whole == 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - d.len()));
+    } else {
+        out.push_str(&d[..whole]);
+        out.push('.');
+    }
+    out.push_str(&d[whole..]);
+    if trim {
+        let kept = out.trim_end_matches('0').len();
+        out.truncate(kept);
+        if out.ends_with('.') {
+            out.pop();
+        }
+    }
 }
 
 /// The shape of JSON records, from the column names.
@@ -384,7 +442,7 @@ impl<T: Row + ?Sized> Row for &T {
 /// A target file's encoder.
 pub enum Encoder<W: Write> {
     Csv {
-        writer: Box<csv::Writer<Transcode<W>>>,
+        writer: Box<CsvWriter<Transcode<W>>>,
         options: CsvOptions,
     },
     Json {
@@ -410,22 +468,8 @@ impl<W: Write> Encoder<W> {
                 if fresh && options.bom {
                     out.write_all("\u{feff}".as_bytes())?;
                 }
-                let writer = csv::WriterBuilder::new()
-                    .delimiter(options.delimiter)
-                    .quote_style(match options.quote_style {
-                        QuoteStyle::Necessary => csv::QuoteStyle::Necessary,
-                        QuoteStyle::Always => csv::QuoteStyle::Always,
-                        QuoteStyle::NonNumeric => csv::QuoteStyle::NonNumeric,
-                        QuoteStyle::Never => csv::QuoteStyle::Never,
-                    })
-                    .terminator(if options.crlf {
-                        csv::Terminator::CRLF
-                    } else {
-                        csv::Terminator::Any(b'\n')
-                    })
-                    .has_headers(false)
-                    .buffer_capacity(64 * 1024)
-                    .from_writer(out);
+                let writer =
+                    CsvWriter::new(out, options.delimiter, options.quote_style, options.crlf);
                 Encoder::Csv {
                     writer: Box::new(writer),
                     options,
@@ -458,7 +502,7 @@ impl<W: Write> Encoder<W> {
         match self {
             Encoder::Csv { writer, options } => {
                 if options.header {
-                    writer.write_record(names).map_err(csv_error)?;
+                    writer.record(names.iter().map(|n| n.as_bytes()))?;
                 }
                 Ok(())
             }
@@ -491,12 +535,8 @@ impl<W: Write> Encoder<W> {
     ) -> io::Result<()> {
         match self {
             Encoder::Csv { writer, options } => {
-                for v in values {
-                    writer
-                        .write_field(v.unwrap_or(&options.null))
-                        .map_err(csv_error)?;
-                }
-                writer.write_record(None::<&[u8]>).map_err(csv_error)
+                let null = options.null.as_bytes();
+                writer.record(values.iter().map(|v| v.map_or(null, str::as_bytes)))
             }
             Encoder::Xlsx(spill) => spill.record(values, kinds),
             _ => self.group(std::slice::from_ref(&values), kinds, tree),
@@ -513,14 +553,11 @@ impl<W: Write> Encoder<W> {
         }
         match self {
             Encoder::Csv { writer, options } => {
-                let width = kinds.len();
+                let null = options.null.as_bytes();
                 for row in rows {
-                    for col in 0..width {
-                        writer
-                            .write_field(row.cell(col).unwrap_or(&options.null))
-                            .map_err(csv_error)?;
-                    }
-                    writer.write_record(None::<&[u8]>).map_err(csv_error)?;
+                    writer.record(
+                        (0..kinds.len()).map(|col| row.cell(col).map_or(null, str::as_bytes)),
+                    )?;
                 }
                 Ok(())
             }
@@ -566,10 +603,7 @@ impl<W: Write> Encoder<W> {
     /// Flushes and gives the writer back.
     pub fn into_inner(self) -> io::Result<W> {
         match self {
-            Encoder::Csv { writer, .. } => writer
-                .into_inner()
-                .map_err(|e| e.into_error())?
-                .into_inner(),
+            Encoder::Csv { writer, .. } => writer.into_inner()?.into_inner(),
             Encoder::Json { out, .. } | Encoder::Ndjson { out } => Ok(out),
             Encoder::Xlsx(spill) => Ok(spill.into_inner()),
         }
@@ -647,7 +681,7 @@ fn value<W: Write>(out: &mut W, v: Option<&str>, kind: Kind) -> io::Result<()> {
 
 fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
     // Most text needs no escape: JSON escapes only control characters, `"` and `\`.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if !json_escapes(s.as_bytes()) {
         out.write_all(b"\"")?;
         out.write_all(s.as_bytes())?;
         return out.write_all(b"\"");
@@ -655,16 +689,105 @@ fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
     serde_json::to_writer(&mut *out, s).map_err(io::Error::other)
 }
 
-fn csv_error(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::other(format!("{other:?}")),
+/// Whether `s` has a byte JSON escapes (below 0x20, `"`, `\`), eight bytes at a time.
+fn json_escapes(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte of `x` below `n` (n <= 128) sets its high bit here.
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let x = u64::from_ne_bytes(b);
+        let found = below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1);
+        if found != 0 {
+            return true;
+        }
     }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use polars::prelude::{IntoColumn, NamedFrom, Series};
+
+    #[test]
+    fn json_escapes_finds_every_byte_to_escape() {
+        for b in 0u8..=255 {
+            let escaped = b < 0x20 || b == b'"' || b == b'\\';
+            for at in [0usize, 3, 7, 8, 13, 15, 16, 20] {
+                let mut s = vec![b'a'; 21];
+                s[at] = b;
+                assert_eq!(json_escapes(&s), escaped, "byte {b:#x} at {at}");
+            }
+        }
+        assert!(!json_escapes("Écharpe en laine – 100 % 🧣".as_bytes()));
+        assert!(!json_escapes(b""));
+    }
+
+    /// The hand-written texts are polars' own casts (decimals at the default scale without
+    /// trailing zeros).
+    #[test]
+    fn number_and_boolean_texts_match_polars_casts() {
+        let cast = |s: &Series| -> Vec<Option<String>> {
+            let t = s.cast(&DataType::String).expect("cast");
+            t.str()
+                .expect("str")
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
+        };
+        let ours = |s: &Series| -> Vec<Option<String>> {
+            let t = super::text(&s.clone().into_column(), s.len()).expect("text");
+            t.text.iter().map(|v| v.map(str::to_string)).collect()
+        };
+        let ints = Series::new(
+            "i".into(),
+            [
+                Some(0i64),
+                Some(-1),
+                None,
+                Some(i64::MIN),
+                Some(i64::MAX),
+                Some(1234),
+            ],
+        );
+        assert_eq!(ours(&ints), cast(&ints));
+        let bools = Series::new("b".into(), [Some(true), None, Some(false)]);
+        assert_eq!(ours(&bools), cast(&bools));
+        let texts = [
+            "0",
+            "-0.5",
+            "0.05",
+            "-12.34",
+            "123456789.99",
+            "-0.01",
+            "7",
+            "1e3",
+        ];
+        for scale in [0usize, 2, DEFAULT_DECIMAL_SCALE as usize, 9] {
+            let dec = Series::new("d".into(), texts.map(Some).to_vec())
+                .cast(&DataType::Decimal(crate::plan::DECIMAL_PRECISION, scale))
+                .expect("decimal");
+            let mut expected = cast(&dec);
+            if scale == DEFAULT_DECIMAL_SCALE as usize {
+                for v in expected.iter_mut().flatten() {
+                    if v.contains('.') {
+                        let t = v.trim_end_matches('0');
+                        *v = t.strip_suffix('.').unwrap_or(t).to_string();
+                    }
+                }
+            }
+            assert_eq!(ours(&dec), expected, "scale {scale}");
+        }
+    }
 
     #[test]
     fn iso_dates_match_chrono() {
@@ -687,7 +810,7 @@ mod tests {
     fn encoder(format: Format, out: Vec<u8>, fresh: bool) -> Encoder<Vec<u8>> {
         let options = CsvOptions {
             delimiter: b',',
-            quote_style: QuoteStyle::Necessary,
+            quote_style: crate::plan::QuoteStyle::Necessary,
             crlf: false,
             bom: false,
             header: true,

@@ -10,6 +10,7 @@
 //! file is hashed as it is written. Files go to a staging folder (see [`staging`]) and are moved
 //! into place only when the whole run succeeds.
 
+mod csv_out;
 mod encode;
 mod group;
 pub mod project;
