@@ -414,7 +414,18 @@ impl Projector {
                     return None;
                 }
                 let mut escaped: Option<Vec<Option<String>>> = None;
-                for (i, v) in column.text.iter().enumerate() {
+                // Only the formula guard: the rows whose first byte may start a formula.
+                let suspects: Box<dyn Iterator<Item = (usize, Option<&str>)>> =
+                    if !never && !transcodes {
+                        Box::new(
+                            formula_suspects(&column.text)
+                                .into_iter()
+                                .map(|i| (i, column.text.get(i))),
+                        )
+                    } else {
+                        Box::new(column.text.iter().enumerate())
+                    };
+                for (i, v) in suspects {
                     let Some(v) = v else { continue };
                     if never
                         && let Some(b) = v
@@ -493,6 +504,25 @@ fn select_where(
     frame.lazy().filter(col(MASK)).select(exprs).collect()
 }
 
+/// The positions of `text` whose first byte may start a formula (see [`formula_risk`]), read
+/// from the first bytes every string view keeps inline: the text itself is not touched.
+fn formula_suspects(text: &StringChunked) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut offset = 0;
+    for array in text.downcast_iter() {
+        for (i, view) in array.views().iter().enumerate() {
+            // The prefix holds the first bytes in little-endian order: its low byte is the first.
+            let first = view.prefix.to_le_bytes()[0];
+            if view.length > 0 && matches!(first, b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r' | 0xEF)
+            {
+                found.push(offset + i);
+            }
+        }
+        offset += array.len();
+    }
+    found
+}
+
 /// Whether text would start a formula in a spreadsheet: `=`, `+`, `-`, `@`, a tab or a carriage
 /// return first (or their full-width forms), unless the whole value is a plain number.
 pub fn formula_risk(v: &str) -> bool {
@@ -553,6 +583,36 @@ fn formatted(c: &Column, n: usize, how: &ColumnText) -> Result<TextColumn, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formula_suspects_are_every_value_that_may_start_a_formula() {
+        let values = [
+            Some("=1+1"),
+            None,
+            Some("abc"),
+            Some(""),
+            Some("-12"),
+            Some("＝1"),
+            Some("a much longer value that is not kept inline"),
+            Some("@SUM(A1:A2) in a much longer value, kept in a buffer"),
+            Some("\tx"),
+        ];
+        let text = StringChunked::from_iter_options("t".into(), values.into_iter());
+        assert_eq!(formula_suspects(&text), vec![0, 4, 5, 7, 8]);
+        let mut two = text.clone();
+        two.append(&text).expect("append");
+        assert_eq!(two.chunks().len(), 2);
+        assert_eq!(
+            formula_suspects(&two),
+            vec![0, 4, 5, 7, 8, 9, 13, 14, 16, 17]
+        );
+        // Every value formula_risk flags is a suspect.
+        for (i, v) in values.iter().enumerate() {
+            if v.is_some_and(formula_risk) {
+                assert!(formula_suspects(&text).contains(&i), "{v:?}");
+            }
+        }
+    }
 
     #[test]
     fn formula_risk_spares_plain_numbers() {
