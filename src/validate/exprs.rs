@@ -13,6 +13,7 @@ use polars::prelude::{
     DataType, Expr, NULL, NamedFrom, Series, StrptimeOptions, TimeUnit, coalesce, col, lit, when,
 };
 
+use super::dates::{Format, Temporal};
 use super::messages::RuleKind;
 use crate::issue::{Code, Severity};
 use crate::plan::{Bound, DECIMAL_PRECISION, Field, FieldType};
@@ -221,33 +222,51 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
                 .then(lit(false))
                 .otherwise(lit(NULL).cast(DataType::Boolean))
         }
-        FieldType::Date { formats } => {
-            let attempts: Vec<Expr> = formats
-                .iter()
-                .map(|f| {
-                    shaped(c.clone(), f, DataType::Date, |c| {
-                        c.str().to_date(strptime(f))
-                    })
-                })
-                .collect();
-            first_of(attempts)
-        }
-        FieldType::Datetime { formats } => {
-            let attempts: Vec<Expr> = formats
-                .iter()
-                .map(|f| {
-                    let dtype = DataType::Datetime(TimeUnit::Microseconds, None);
-                    shaped(c.clone(), f, dtype, |c| {
-                        c.str().to_datetime(
-                            Some(TimeUnit::Microseconds),
-                            None,
-                            strptime(f),
-                            lit("raise"),
-                        )
-                    })
-                })
-                .collect();
-            first_of(attempts)
+        FieldType::Date { formats } => temporal(c, formats, Temporal::Date),
+        FieldType::Datetime { formats } => temporal(c, formats, Temporal::Datetime),
+    }
+}
+
+/// Dates and date-times: the first format that reads the text wins. Formats the hand-written
+/// parser takes (see [`super::dates`]) run there, the others with polars' `strptime`.
+pub(super) fn temporal(c: Expr, formats: &[String], kind: Temporal) -> Expr {
+    let compiled: Vec<Option<Format>> = formats.iter().map(|f| Format::new(f, kind)).collect();
+    let kernel = |c: Expr, formats: Vec<Format>| {
+        c.map(
+            super::dates::column(formats, kind),
+            super::parse::output(super::dates::dtype(kind)),
+        )
+    };
+    if compiled.iter().all(Option::is_some) {
+        return kernel(c, compiled.into_iter().flatten().collect());
+    }
+    let attempts = formats
+        .iter()
+        .zip(compiled)
+        .map(|(f, k)| match k {
+            Some(k) => kernel(c.clone(), vec![k]),
+            None => polars_temporal(c.clone(), f, kind),
+        })
+        .collect();
+    first_of(attempts)
+}
+
+/// One format read by polars: the text must have the format's shape, then `strptime` reads it.
+pub(super) fn polars_temporal(c: Expr, format: &str, kind: Temporal) -> Expr {
+    match kind {
+        Temporal::Date => shaped(c, format, DataType::Date, |c| {
+            c.str().to_date(strptime(format))
+        }),
+        Temporal::Datetime => {
+            let dtype = DataType::Datetime(TimeUnit::Microseconds, None);
+            shaped(c, format, dtype, |c| {
+                c.str().to_datetime(
+                    Some(TimeUnit::Microseconds),
+                    None,
+                    strptime(format),
+                    lit("raise"),
+                )
+            })
         }
     }
 }
@@ -328,7 +347,7 @@ pub fn format_regex(format: &str) -> String {
     re
 }
 
-fn first_of(mut attempts: Vec<Expr>) -> Expr {
+pub(super) fn first_of(mut attempts: Vec<Expr>) -> Expr {
     if attempts.len() == 1 {
         attempts.remove(0)
     } else {
