@@ -9,12 +9,11 @@
 //! that the common case — no padded and no blank value in a column — costs no string copy at
 //! all: stripping and nulling strings is what dominates otherwise.
 
-use polars::prelude::{
-    DataType, Expr, NULL, NamedFrom, Series, StrptimeOptions, TimeUnit, coalesce, col, lit, when,
-};
+use polars::prelude::{DataType, Expr, NULL, StrptimeOptions, TimeUnit, coalesce, col, lit, when};
 
 use super::dates::{Format, Temporal};
 use super::messages::RuleKind;
+use super::words::Words;
 use crate::issue::{Code, Severity};
 use crate::plan::{Bound, DECIMAL_PRECISION, Field, FieldType};
 use crate::source::CellKind;
@@ -186,7 +185,7 @@ fn shape_regex(ty: &FieldType) -> Option<&'static str> {
 }
 
 /// Parses clean text into the field's type; null where it does not parse.
-fn parse(c: Expr, ty: &FieldType) -> Expr {
+pub(super) fn parse(c: Expr, ty: &FieldType) -> Expr {
     match ty {
         FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => c,
         FieldType::Integer { thousands } => c.map(
@@ -214,14 +213,10 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
         FieldType::Boolean {
             true_values,
             false_values,
-        } => {
-            let lower = c.str().to_lowercase();
-            when(lower.clone().is_in(words(true_values), false))
-                .then(lit(true))
-                .when(lower.is_in(words(false_values), false))
-                .then(lit(false))
-                .otherwise(lit(NULL).cast(DataType::Boolean))
-        }
+        } => c.map(
+            super::words::boolean_column(Words::new(true_values), Words::new(false_values)),
+            super::parse::output(DataType::Boolean),
+        ),
         FieldType::Date { formats } => temporal(c, formats, Temporal::Date),
         FieldType::Datetime { formats } => temporal(c, formats, Temporal::Datetime),
     }
@@ -364,10 +359,6 @@ fn strptime(format: &str) -> StrptimeOptions {
     }
 }
 
-fn words(values: &[String]) -> Expr {
-    lit(Series::new("".into(), values)).implode(false)
-}
-
 fn without(c: Expr, thousands: Option<char>) -> Expr {
     match thousands {
         Some(t) => c.str().replace_all(lit(t.to_string()), lit(""), true),
@@ -453,15 +444,15 @@ pub fn field_masks(
         ));
     }
     if let Some(rule) = &f.enum_rule {
-        let (text, values): (Expr, Vec<String>) = if rule.ignore_case {
-            (
-                c().str().to_lowercase(),
-                rule.values.iter().map(|v| v.to_lowercase()).collect(),
-            )
+        let values = if rule.ignore_case {
+            rule.values.iter().map(|v| v.to_lowercase()).collect()
         } else {
-            (c(), rule.values.clone())
+            rule.values.clone()
         };
-        let outside = text.is_in(words(&values), false).not();
+        let outside = c().map(
+            super::words::outside_column(Words::new(&values), rule.ignore_case),
+            super::parse::output(DataType::Boolean),
+        );
         out.push((
             Code::EnumMismatch,
             rule.severity,

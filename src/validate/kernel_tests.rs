@@ -296,3 +296,106 @@ fn date_edge_cases_read_as_polars_reads_them() {
         assert_eq!(check(&times, &[f], Temporal::Date), Ok(()), "{f}");
     }
 }
+
+/// Words whose lower case is tricky: non-ASCII, `İ` (two characters), and `Σ`, final or not,
+/// after more or fewer than 16 ASCII bytes (where polars' ASCII scan stops).
+const WORDS: &[&str] = &[
+    "Rouge",
+    "bleu",
+    "ÉCRU",
+    "écru",
+    "İstanbul",
+    "ΟΔΟΣ",
+    "οδοσ",
+    "ΣΑ",
+    "abcdefghijklmnopΣ",
+    "abcdefghijklmnopς",
+    "abcdefghijklmnopσ",
+    "ABCDEFGHIJKLMNOPQΣ a",
+    "aΣ",
+    "oui",
+    "NON",
+    "ẞ",
+    "ß",
+    "K",
+    "k",
+];
+
+/// A word of [`WORDS`] with its letters' case changed at random, or junk.
+fn wordish() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => (prop::sample::select(WORDS), any::<u64>()).prop_map(|(w, bits)| {
+            w.chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if bits >> (i % 64) & 1 == 1 {
+                        c.to_uppercase().collect::<String>()
+                    } else {
+                        c.to_lowercase().collect::<String>()
+                    }
+                })
+                .collect()
+        }),
+        1 => prop::collection::vec(
+            prop::sample::select(vec!['a', 'B', 'Σ', 'σ', 'ς', 'É', ' ', '.', 'İ', 'i', '\u{307}']),
+            0..20,
+        )
+        .prop_map(|v| v.into_iter().collect()),
+    ]
+}
+
+fn word_column() -> impl Strategy<Value = Vec<Option<String>>> {
+    prop::collection::vec(prop::option::weighted(0.9, wordish()), 1..60)
+}
+
+fn word_list(values: &[String]) -> Expr {
+    polars::prelude::lit(Series::new("".into(), values)).implode(false)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn enum_membership_is_polars_membership(
+        values in word_column(),
+        set in prop::collection::vec(prop::sample::select(WORDS), 1..6),
+        many in any::<bool>(),
+    ) {
+        let mut set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+        if many {
+            set.extend((0..20).map(|i| format!("filler {i}")));
+        }
+        for ignore_case in [true, false] {
+            let words: Vec<String> = if ignore_case {
+                set.iter().map(|v| v.to_lowercase()).collect()
+            } else {
+                set.clone()
+            };
+            let text = if ignore_case { col("c").str().to_lowercase() } else { col("c") };
+            let theirs = text.is_in(word_list(&words), false).not();
+            let ours = col("c").map(
+                super::words::outside_column(super::words::Words::new(&words), ignore_case),
+                super::parse::output(polars::prelude::DataType::Boolean),
+            );
+            prop_assert_eq!(same(&values, ours, theirs), Ok(()));
+        }
+    }
+
+    #[test]
+    fn booleans_read_as_polars_reads_them(
+        values in word_column(),
+        truthy in prop::collection::vec(prop::sample::select(WORDS), 1..4),
+        falsy in prop::collection::vec(prop::sample::select(WORDS), 1..4),
+    ) {
+        let lower = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.trim().to_lowercase()).collect() };
+        let (t, f) = (lower(&truthy), lower(&falsy));
+        let lowered = col("c").str().to_lowercase();
+        let theirs = polars::prelude::when(lowered.clone().is_in(word_list(&t), false))
+            .then(polars::prelude::lit(true))
+            .when(lowered.is_in(word_list(&f), false))
+            .then(polars::prelude::lit(false))
+            .otherwise(polars::prelude::lit(polars::prelude::NULL).cast(polars::prelude::DataType::Boolean));
+        let ty = crate::plan::FieldType::Boolean { true_values: t, false_values: f };
+        prop_assert_eq!(same(&values, exprs::parse(col("c"), &ty), theirs), Ok(()));
+    }
+}

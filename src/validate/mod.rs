@@ -14,6 +14,7 @@ mod kernel_tests;
 mod messages;
 mod parse;
 mod unique;
+mod words;
 
 use std::sync::Arc;
 
