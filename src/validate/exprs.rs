@@ -18,10 +18,6 @@ use crate::issue::{Code, Severity};
 use crate::plan::{Bound, DECIMAL_PRECISION, Field, FieldType};
 use crate::source::CellKind;
 
-pub const EMAIL: &str = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$";
-pub const URL: &str = r"(?i)^(https?|ftp)://[^\s/?#]+[^\s]*$";
-pub const UUID: &str = r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
-
 pub fn clean_name(fi: usize) -> String {
     format!("\u{1}s{fi}")
 }
@@ -74,7 +70,7 @@ pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape, kind: Option<Expr>) ->
             // A value failing its type as a warning is kept, as null; as an error the row is
             // rejected, so the (costly) nulling is skipped.
             if f.type_severity == Severity::Warning {
-                let valid = shape_regex(&f.ty).map(|re| text.clone().str().contains(lit(re), true));
+                let valid = has_shape(text.clone(), &f.ty);
                 match valid {
                     Some(valid) => when(valid)
                         .then(nulled())
@@ -174,14 +170,15 @@ fn is_missing(text: Expr, f: &Field, shape: Shape) -> Expr {
     }
 }
 
-/// The regex a text type must match.
-fn shape_regex(ty: &FieldType) -> Option<&'static str> {
-    match ty {
-        FieldType::Email => Some(EMAIL),
-        FieldType::Url => Some(URL),
-        FieldType::Uuid => Some(UUID),
-        _ => None,
-    }
+/// Whether each value of a text type has the type's shape (see [`super::shapes`]), null where
+/// the value is null; `None` for other types.
+fn has_shape(c: Expr, ty: &FieldType) -> Option<Expr> {
+    super::shapes::check(ty).map(|check| {
+        c.map(
+            super::shapes::column(check),
+            super::parse::output(DataType::Boolean),
+        )
+    })
 }
 
 /// Parses clean text into the field's type; null where it does not parse.
@@ -419,12 +416,12 @@ pub fn field_masks(
     if let Some(sev) = f.required {
         out.push((Code::RequiredMissing, sev, RuleKind::Required, missing()));
     }
-    match shape_regex(&f.ty) {
-        Some(re) => out.push((
+    match has_shape(c(), &f.ty) {
+        Some(valid) => out.push((
             Code::TypeMismatch,
             f.type_severity,
             RuleKind::Type,
-            failed(present().and(c().str().contains(lit(re), true).not())),
+            failed(present().and(valid.not())),
         )),
         None if f.ty != FieldType::String => out.push((
             Code::TypeMismatch,

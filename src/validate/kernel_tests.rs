@@ -399,3 +399,67 @@ proptest! {
         prop_assert_eq!(same(&values, exprs::parse(col("c"), &ty), theirs), Ok(()));
     }
 }
+
+/// Text close to an email, a URL or a UUID, and junk made of the characters that matter.
+fn shapeish() -> impl Strategy<Value = String> {
+    let chars = |v: Vec<char>, n: usize| {
+        prop::collection::vec(prop::sample::select(v), 0..n)
+            .prop_map(|v| v.into_iter().collect::<String>())
+    };
+    let junk = vec![
+        'a', 'B', '1', 'f', 'F', 's', 'ſ', '@', '.', '-', '/', '?', '#', ':', ' ', '\t', '\n', 'é',
+        '\u{a0}', '\u{2028}', '\u{85}',
+    ];
+    let schemes = vec![
+        "http://",
+        "https://",
+        "ftp://",
+        "HTTP://",
+        "hTtPs://",
+        "httpſ://",
+        "FTP://",
+        "htp://",
+        "ftps://",
+        "http:/",
+        "https:",
+        "",
+    ];
+    let hex = vec!['0', '9', 'a', 'f', 'A', 'F', 'g', '-', ' '];
+    prop_oneof![
+        (
+            chars(junk.clone(), 6),
+            chars(junk.clone(), 6),
+            chars(junk.clone(), 4)
+        )
+            .prop_map(|(a, b, c)| format!("{a}@{b}.{c}")),
+        (prop::sample::select(schemes), chars(junk.clone(), 10))
+            .prop_map(|(s, t)| format!("{s}{t}")),
+        (
+            chars(hex.clone(), 9),
+            chars(hex.clone(), 5),
+            chars(hex.clone(), 5),
+            chars(hex, 14)
+        )
+            .prop_map(|(a, b, c, d)| format!("{a}-{b}-{c}-{d}")),
+        chars(junk, 14),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn shapes_are_the_regexes(values in prop::collection::vec(prop::option::weighted(0.95, shapeish()), 1..40)) {
+        use super::shapes::tests::{EMAIL, URL, UUID};
+        use crate::plan::FieldType;
+        for (ty, re) in [(FieldType::Email, EMAIL), (FieldType::Url, URL), (FieldType::Uuid, UUID)] {
+            let check = super::shapes::check(&ty).expect("a text type");
+            let ours = col("c").map(
+                super::shapes::column(check),
+                super::parse::output(polars::prelude::DataType::Boolean),
+            );
+            let theirs = col("c").str().contains(polars::prelude::lit(re), true);
+            prop_assert_eq!(same(&values, ours, theirs), Ok(()), "{}", re);
+        }
+    }
+}
