@@ -9,18 +9,14 @@
 //! that the common case — no padded and no blank value in a column — costs no string copy at
 //! all: stripping and nulling strings is what dominates otherwise.
 
-use polars::prelude::{
-    DataType, Expr, NULL, NamedFrom, Series, StrptimeOptions, TimeUnit, coalesce, col, lit, when,
-};
+use polars::prelude::{DataType, Expr, NULL, StrptimeOptions, TimeUnit, coalesce, col, lit, when};
 
+use super::dates::{Format, Temporal};
 use super::messages::RuleKind;
+use super::words::Words;
 use crate::issue::{Code, Severity};
 use crate::plan::{Bound, DECIMAL_PRECISION, Field, FieldType};
 use crate::source::CellKind;
-
-pub const EMAIL: &str = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$";
-pub const URL: &str = r"(?i)^(https?|ftp)://[^\s/?#]+[^\s]*$";
-pub const UUID: &str = r"(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 pub fn clean_name(fi: usize) -> String {
     format!("\u{1}s{fi}")
@@ -74,7 +70,7 @@ pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape, kind: Option<Expr>) ->
             // A value failing its type as a warning is kept, as null; as an error the row is
             // rejected, so the (costly) nulling is skipped.
             if f.type_severity == Severity::Warning {
-                let valid = shape_regex(&f.ty).map(|re| text.clone().str().contains(lit(re), true));
+                let valid = has_shape(text.clone(), &f.ty);
                 match valid {
                     Some(valid) => when(valid)
                         .then(nulled())
@@ -174,18 +170,19 @@ fn is_missing(text: Expr, f: &Field, shape: Shape) -> Expr {
     }
 }
 
-/// The regex a text type must match.
-fn shape_regex(ty: &FieldType) -> Option<&'static str> {
-    match ty {
-        FieldType::Email => Some(EMAIL),
-        FieldType::Url => Some(URL),
-        FieldType::Uuid => Some(UUID),
-        _ => None,
-    }
+/// Whether each value of a text type has the type's shape (see [`super::shapes`]), null where
+/// the value is null; `None` for other types.
+fn has_shape(c: Expr, ty: &FieldType) -> Option<Expr> {
+    super::shapes::check(ty).map(|check| {
+        c.map(
+            super::shapes::column(check),
+            super::parse::output(DataType::Boolean),
+        )
+    })
 }
 
 /// Parses clean text into the field's type; null where it does not parse.
-fn parse(c: Expr, ty: &FieldType) -> Expr {
+pub(super) fn parse(c: Expr, ty: &FieldType) -> Expr {
     match ty {
         FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => c,
         FieldType::Integer { thousands } => c.map(
@@ -213,41 +210,55 @@ fn parse(c: Expr, ty: &FieldType) -> Expr {
         FieldType::Boolean {
             true_values,
             false_values,
-        } => {
-            let lower = c.str().to_lowercase();
-            when(lower.clone().is_in(words(true_values), false))
-                .then(lit(true))
-                .when(lower.is_in(words(false_values), false))
-                .then(lit(false))
-                .otherwise(lit(NULL).cast(DataType::Boolean))
-        }
-        FieldType::Date { formats } => {
-            let attempts: Vec<Expr> = formats
-                .iter()
-                .map(|f| {
-                    shaped(c.clone(), f, DataType::Date, |c| {
-                        c.str().to_date(strptime(f))
-                    })
-                })
-                .collect();
-            first_of(attempts)
-        }
-        FieldType::Datetime { formats } => {
-            let attempts: Vec<Expr> = formats
-                .iter()
-                .map(|f| {
-                    let dtype = DataType::Datetime(TimeUnit::Microseconds, None);
-                    shaped(c.clone(), f, dtype, |c| {
-                        c.str().to_datetime(
-                            Some(TimeUnit::Microseconds),
-                            None,
-                            strptime(f),
-                            lit("raise"),
-                        )
-                    })
-                })
-                .collect();
-            first_of(attempts)
+        } => c.map(
+            super::words::boolean_column(Words::new(true_values), Words::new(false_values)),
+            super::parse::output(DataType::Boolean),
+        ),
+        FieldType::Date { formats } => temporal(c, formats, Temporal::Date),
+        FieldType::Datetime { formats } => temporal(c, formats, Temporal::Datetime),
+    }
+}
+
+/// Dates and date-times: the first format that reads the text wins. Formats the hand-written
+/// parser takes (see [`super::dates`]) run there, the others with polars' `strptime`.
+pub(super) fn temporal(c: Expr, formats: &[String], kind: Temporal) -> Expr {
+    let compiled: Vec<Option<Format>> = formats.iter().map(|f| Format::new(f, kind)).collect();
+    let kernel = |c: Expr, formats: Vec<Format>| {
+        c.map(
+            super::dates::column(formats, kind),
+            super::parse::output(super::dates::dtype(kind)),
+        )
+    };
+    if compiled.iter().all(Option::is_some) {
+        return kernel(c, compiled.into_iter().flatten().collect());
+    }
+    let attempts = formats
+        .iter()
+        .zip(compiled)
+        .map(|(f, k)| match k {
+            Some(k) => kernel(c.clone(), vec![k]),
+            None => polars_temporal(c.clone(), f, kind),
+        })
+        .collect();
+    first_of(attempts)
+}
+
+/// One format read by polars: the text must have the format's shape, then `strptime` reads it.
+pub(super) fn polars_temporal(c: Expr, format: &str, kind: Temporal) -> Expr {
+    match kind {
+        Temporal::Date => shaped(c, format, DataType::Date, |c| {
+            c.str().to_date(strptime(format))
+        }),
+        Temporal::Datetime => {
+            let dtype = DataType::Datetime(TimeUnit::Microseconds, None);
+            shaped(c, format, dtype, |c| {
+                c.str().to_datetime(
+                    Some(TimeUnit::Microseconds),
+                    None,
+                    strptime(format),
+                    lit("raise"),
+                )
+            })
         }
     }
 }
@@ -328,7 +339,7 @@ pub fn format_regex(format: &str) -> String {
     re
 }
 
-fn first_of(mut attempts: Vec<Expr>) -> Expr {
+pub(super) fn first_of(mut attempts: Vec<Expr>) -> Expr {
     if attempts.len() == 1 {
         attempts.remove(0)
     } else {
@@ -343,10 +354,6 @@ fn strptime(format: &str) -> StrptimeOptions {
         exact: true,
         cache: true,
     }
-}
-
-fn words(values: &[String]) -> Expr {
-    lit(Series::new("".into(), values)).implode(false)
 }
 
 fn without(c: Expr, thousands: Option<char>) -> Expr {
@@ -409,12 +416,12 @@ pub fn field_masks(
     if let Some(sev) = f.required {
         out.push((Code::RequiredMissing, sev, RuleKind::Required, missing()));
     }
-    match shape_regex(&f.ty) {
-        Some(re) => out.push((
+    match has_shape(c(), &f.ty) {
+        Some(valid) => out.push((
             Code::TypeMismatch,
             f.type_severity,
             RuleKind::Type,
-            failed(present().and(c().str().contains(lit(re), true).not())),
+            failed(present().and(valid.not())),
         )),
         None if f.ty != FieldType::String => out.push((
             Code::TypeMismatch,
@@ -434,15 +441,15 @@ pub fn field_masks(
         ));
     }
     if let Some(rule) = &f.enum_rule {
-        let (text, values): (Expr, Vec<String>) = if rule.ignore_case {
-            (
-                c().str().to_lowercase(),
-                rule.values.iter().map(|v| v.to_lowercase()).collect(),
-            )
+        let values = if rule.ignore_case {
+            rule.values.iter().map(|v| v.to_lowercase()).collect()
         } else {
-            (c(), rule.values.clone())
+            rule.values.clone()
         };
-        let outside = text.is_in(words(&values), false).not();
+        let outside = c().map(
+            super::words::outside_column(Words::new(&values), rule.ignore_case),
+            super::parse::output(DataType::Boolean),
+        );
         out.push((
             Code::EnumMismatch,
             rule.severity,

@@ -7,10 +7,15 @@
 //! walks the rows a mask flags. The one piece of state that crosses chunks is the set of keys
 //! already seen by each `unique` rule — the only memory that grows with the input.
 
+mod dates;
 mod exprs;
+#[cfg(test)]
+mod kernel_tests;
 mod messages;
 mod parse;
+mod shapes;
 mod unique;
+mod words;
 
 use std::sync::Arc;
 
