@@ -85,7 +85,7 @@ impl Source {
 }
 
 /// Rows per chunk: large enough for vectorised work, small enough to bound memory.
-pub const CHUNK_ROWS: usize = 64 * 1024;
+pub const CHUNK_ROWS: usize = 32 * 1024;
 
 /// A chunk of rows as read.
 #[derive(Debug)]
