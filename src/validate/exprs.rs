@@ -432,7 +432,14 @@ pub fn field_masks(
         None => {}
     }
     if let Some((pattern, sev)) = &f.pattern {
-        let mismatch = c().str().contains(lit(pattern.as_str()), true).not();
+        let matches = match super::pattern::Pattern::new(pattern) {
+            Some(p) => c().map(
+                super::pattern::column(p),
+                super::parse::output(DataType::Boolean),
+            ),
+            None => c().str().contains(lit(pattern.as_str()), true),
+        };
+        let mismatch = matches.not();
         out.push((
             Code::PatternMismatch,
             *sev,

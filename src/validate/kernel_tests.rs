@@ -463,3 +463,121 @@ proptest! {
         }
     }
 }
+
+/// A random pattern made of the pieces simple patterns use, and some they do not.
+fn patternish() -> impl Strategy<Value = String> {
+    let atom = prop::sample::select(vec![
+        "a",
+        "b",
+        "A",
+        "0",
+        "-",
+        "_",
+        " ",
+        "/",
+        "&",
+        "~",
+        "#",
+        r"\.",
+        r"\-",
+        r"\$",
+        r"\n",
+        ".",
+        r"\d",
+        r"\w",
+        r"\s",
+        r"\D",
+        r"\W",
+        r"\S",
+        "[a-z]",
+        "[A-Z0-9]",
+        "[^a-c]",
+        r"[\w.]",
+        r"[\d\-]",
+        "[-a]",
+        "[_a-]",
+        r"[^\s]",
+        "[a-a]",
+        "[]a]",
+        "(a|b)",
+        r"\p{L}",
+        "é",
+        "[[:alpha:]]",
+    ]);
+    let quantifier = prop::sample::select(vec![
+        "", "", "", "?", "*", "+", "{2}", "{1,3}", "{2,}", "{0}", "*?", "+?", "{0,1}?", "{,2}",
+    ]);
+    (
+        any::<bool>(),
+        prop::collection::vec((atom, quantifier), 0..6),
+        any::<bool>(),
+    )
+        .prop_map(|(start, atoms, end)| {
+            let mut p = String::new();
+            if start {
+                p.push('^');
+            }
+            for (a, q) in atoms {
+                p.push_str(a);
+                p.push_str(q);
+            }
+            if end {
+                p.push('$');
+            }
+            p
+        })
+}
+
+fn patterned_text() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop::sample::select(vec![
+            'a', 'b', 'c', 'A', 'Z', '0', '9', '-', '_', '.', ' ', '/', '\n', '\t', '\r', '\x0b',
+            '\x0c', '\x7f', '$', '&', '~', '#', ']', 'é', '٣',
+        ]),
+        0..10,
+    )
+    .prop_map(|v| v.into_iter().collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn simple_patterns_match_as_the_regex(
+        pattern in patternish(),
+        texts in prop::collection::vec(patterned_text(), 1..30),
+    ) {
+        let (Some(ours), Ok(re)) = (super::pattern::Pattern::new(&pattern), regex::Regex::new(&pattern)) else {
+            return Ok(());
+        };
+        let mut scratch = super::pattern::Scratch::default();
+        for t in &texts {
+            prop_assert_eq!(ours.is_match(t, &mut scratch), re.is_match(t), "{:?} on {:?}", pattern, t);
+        }
+    }
+}
+
+#[test]
+fn simple_patterns_are_what_polars_contains_says() {
+    let values: Vec<Option<String>> = [
+        "TSH-0000000",
+        "TSH-00",
+        "tsh-1234",
+        "TSH-٠١٢٣٤",
+        "",
+        "ABC-12345\n",
+    ]
+    .iter()
+    .map(|s| Some(s.to_string()))
+    .chain([None])
+    .collect();
+    for pattern in [r"^[A-Z]{3}-\d{4,}$", r"\d{3}", r"^[a-z]*-"] {
+        let p = super::pattern::Pattern::new(pattern).expect("simple");
+        let ours = col("c").map(
+            super::pattern::column(p),
+            super::parse::output(polars::prelude::DataType::Boolean),
+        );
+        let theirs = col("c").str().contains(polars::prelude::lit(pattern), true);
+        assert_eq!(same(&values, ours, theirs), Ok(()), "{pattern}");
+    }
+}

@@ -13,6 +13,7 @@ mod exprs;
 mod kernel_tests;
 mod messages;
 mod parse;
+mod pattern;
 mod shapes;
 mod unique;
 mod words;
