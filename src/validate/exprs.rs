@@ -12,6 +12,7 @@
 use polars::prelude::{DataType, Expr, NULL, StrptimeOptions, TimeUnit, coalesce, col, lit, when};
 
 use super::dates::{Format, Temporal};
+use super::length::Length;
 use super::messages::RuleKind;
 use super::words::Words;
 use crate::issue::{Code, Severity};
@@ -392,6 +393,14 @@ fn bound(b: &Bound, ty: &FieldType) -> Expr {
     }
 }
 
+/// Whether each value fails a length rule (null where the value is null).
+fn length(c: Expr, rule: Length) -> Expr {
+    c.map(
+        super::length::column(rule),
+        super::parse::output(DataType::Boolean),
+    )
+}
+
 /// Every mask of one field, in a fixed order: cell error (typed sources), required, type,
 /// pattern, enum, range, length. `kind` is the field's [`CellKind`] column, if any.
 pub fn field_masks(
@@ -483,7 +492,7 @@ pub fn field_masks(
         ));
     }
     if let Some(n) = f.min_length {
-        let short = c().str().len_chars().lt(lit(n as u32));
+        let short = length(c(), Length::Least(n as u32));
         out.push((
             Code::LengthOutOfRange,
             f.length_severity,
@@ -492,7 +501,7 @@ pub fn field_masks(
         ));
     }
     if let Some(n) = f.max_length {
-        let long = c().str().len_chars().gt(lit(n as u32));
+        let long = length(c(), Length::Most(n as u32));
         out.push((
             Code::LengthOutOfRange,
             f.length_severity,

@@ -581,3 +581,28 @@ fn simple_patterns_are_what_polars_contains_says() {
         assert_eq!(same(&values, ours, theirs), Ok(()), "{pattern}");
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn lengths_are_polars_lengths(
+        values in prop::collection::vec(
+            prop::option::weighted(0.95, prop::collection::vec(
+                prop::sample::select(vec!['a', ' ', 'é', '€', '𝄞', '\n']),
+                0..16,
+            ).prop_map(|v| v.into_iter().collect::<String>())),
+            1..40,
+        ),
+        n in 0u32..20,
+    ) {
+        use super::length::Length;
+        let kernel = |rule| col("c").map(
+            super::length::column(rule),
+            super::parse::output(polars::prelude::DataType::Boolean),
+        );
+        let chars = || col("c").str().len_chars();
+        prop_assert_eq!(same(&values, kernel(Length::Least(n)), chars().lt(polars::prelude::lit(n))), Ok(()));
+        prop_assert_eq!(same(&values, kernel(Length::Most(n)), chars().gt(polars::prelude::lit(n))), Ok(()));
+    }
+}

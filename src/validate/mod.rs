@@ -11,6 +11,7 @@ mod dates;
 mod exprs;
 #[cfg(test)]
 mod kernel_tests;
+mod length;
 mod messages;
 mod parse;
 mod pattern;

@@ -19,9 +19,7 @@ fn integer_part(text: &str, thousands: Option<char>) -> Option<(i128, &str)> {
     let first = digits(rest);
     let mut value: i128 = 0;
     let push = |run: &str, value: &mut i128| -> Option<()> {
-        for b in run.bytes() {
-            *value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
-        }
+        *value = push_digits(*value, run.as_bytes())?;
         Some(())
     };
     push(&rest[..first], &mut value)?;
@@ -45,6 +43,38 @@ fn integer_part(text: &str, thousands: Option<char>) -> Option<(i128, &str)> {
         return Some((0, rest)).filter(|_| !rest.is_empty());
     }
     Some((value, rest))
+}
+
+/// Powers of ten, `10^0` to `10^38`.
+const POW10: [i128; 39] = {
+    let mut p = [1i128; 39];
+    let mut i = 1;
+    while i < p.len() {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
+
+/// `value` followed by the ASCII `digits`; `None` when the number overflows. The digits are
+/// read 18 at a time into a `u64`: a number only grows as digits are added, so checking the
+/// overflow per run is checking it per digit.
+fn push_digits(mut value: i128, digits: &[u8]) -> Option<i128> {
+    let read = |run: &[u8]| run.iter().fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    if value == 0 && digits.len() <= 18 {
+        return Some(i128::from(read(digits)));
+    }
+    for run in digits.chunks(18) {
+        let n = read(run);
+        value = if value == 0 {
+            i128::from(n)
+        } else {
+            value
+                .checked_mul(POW10[run.len()])?
+                .checked_add(i128::from(n))?
+        };
+    }
+    Some(value)
 }
 
 fn sign(text: &str) -> (i128, &str) {
@@ -90,14 +120,19 @@ pub fn decimal(text: &str, decimal: char, thousands: Option<char>, scale: u32) -
     {
         return None;
     }
-    let mut value = int.checked_mul(10i128.checked_pow(scale)?)?;
+    let unit = *POW10.get(scale as usize)?;
+    // Below 2^63 times at most 10^18, the product fits: no costly checked `i128` product.
+    let mut value = if int <= i128::from(i64::MAX) && unit <= POW10[18] {
+        int * unit
+    } else {
+        int.checked_mul(unit)?
+    };
     let mut frac: i128 = 0;
     for b in frac_text.bytes() {
         frac = frac * 10 + i128::from(b - b'0');
     }
-    value = value.checked_add(frac * 10i128.pow(scale - places as u32))?;
-    let limit = 10i128.pow(DECIMAL_PRECISION as u32);
-    (value < limit).then_some(sign * value)
+    value = value.checked_add(frac * POW10[scale as usize - places])?;
+    (value < POW10[DECIMAL_PRECISION]).then_some(sign * value)
 }
 
 /// `expr.map(...)` arguments: the column function parsing integers.
@@ -138,7 +173,152 @@ pub fn output(dtype: DataType) -> impl Fn(&Schema, &Field) -> PolarsResult<Field
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The parsers as they were, digit by digit with checked `i128` arithmetic: the oracle of
+    /// the faster ones.
+    mod reference {
+        use crate::plan::DECIMAL_PRECISION;
+
+        /// Digits of the integer part, grouped by threes when `thousands` is set; returns the value
+        /// and the rest of the text. `None` when the shape is wrong or the value overflows.
+        fn integer_part(text: &str, thousands: Option<char>) -> Option<(i128, &str)> {
+            let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+            let mut rest = text;
+            let first = digits(rest);
+            let mut value: i128 = 0;
+            let push = |run: &str, value: &mut i128| -> Option<()> {
+                for b in run.bytes() {
+                    *value = value.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+                }
+                Some(())
+            };
+            push(&rest[..first], &mut value)?;
+            rest = &rest[first..];
+            if let Some(t) = thousands
+                && rest.starts_with(t)
+            {
+                if !(1..=3).contains(&first) {
+                    return None;
+                }
+                while let Some(after) = rest.strip_prefix(t) {
+                    if digits(after) != 3 {
+                        return None;
+                    }
+                    push(&after[..3], &mut value)?;
+                    rest = &after[3..];
+                }
+            }
+            if first == 0 {
+                // No integer digits: only valid before a fraction (`,5`), checked by the caller.
+                return Some((0, rest)).filter(|_| !rest.is_empty());
+            }
+            Some((value, rest))
+        }
+
+        fn sign(text: &str) -> (i128, &str) {
+            match text.as_bytes().first() {
+                Some(b'-') => (-1, &text[1..]),
+                Some(b'+') => (1, &text[1..]),
+                _ => (1, text),
+            }
+        }
+
+        /// An integer: optional sign, digits (grouped by threes with `thousands`).
+        pub fn integer(text: &str, thousands: Option<char>) -> Option<i64> {
+            let (sign, body) = sign(text);
+            if body.is_empty() || !body.as_bytes()[0].is_ascii_digit() {
+                return None;
+            }
+            let (value, rest) = integer_part(body, thousands)?;
+            if !rest.is_empty() {
+                return None;
+            }
+            i64::try_from(sign * value).ok()
+        }
+
+        /// A decimal as an integer count of `10^-scale`: optional sign, integer digits (grouped with
+        /// `thousands`), then `decimal` and 1 to `scale` digits. At most 38 significant digits.
+        pub fn decimal(
+            text: &str,
+            decimal: char,
+            thousands: Option<char>,
+            scale: u32,
+        ) -> Option<i128> {
+            let (sign, body) = sign(text);
+            let starts_with_digit = body.as_bytes().first().is_some_and(u8::is_ascii_digit);
+            let (int, rest) = if starts_with_digit {
+                integer_part(body, thousands)?
+            } else {
+                (0, body)
+            };
+            let frac_text = match rest.strip_prefix(decimal) {
+                Some(f) => f,
+                None if rest.is_empty() && starts_with_digit => "",
+                None => return None,
+            };
+            let places = frac_text.len();
+            if (!rest.is_empty() && places == 0)
+                || places > scale as usize
+                || !frac_text.bytes().all(|b| b.is_ascii_digit())
+            {
+                return None;
+            }
+            let mut value = int.checked_mul(10i128.checked_pow(scale)?)?;
+            let mut frac: i128 = 0;
+            for b in frac_text.bytes() {
+                frac = frac * 10 + i128::from(b - b'0');
+            }
+            value = value.checked_add(frac * 10i128.pow(scale - places as u32))?;
+            let limit = 10i128.pow(DECIMAL_PRECISION as u32);
+            (value < limit).then_some(sign * value)
+        }
+    }
+
+    fn number_text() -> impl Strategy<Value = String> {
+        let piece = prop::sample::select(vec![
+            "0",
+            "7",
+            "12",
+            "345",
+            "000",
+            "999",
+            "-",
+            "+",
+            ".",
+            ",",
+            " ",
+            "\u{202f}",
+            "1234567",
+            "99999999999999999999",
+            "170141183460469231731687303715884105727",
+            "e",
+            "x",
+        ]);
+        prop::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parsers_agree_with_the_digit_by_digit_ones(
+            text in number_text(),
+            thousands in prop::sample::select(vec![None, Some(','), Some(' '), Some('.'), Some('\u{202f}')]),
+            decimal_sep in prop::sample::select(vec!['.', ',']),
+            scale in 0u32..=40,
+        ) {
+            prop_assert_eq!(integer(&text, thousands), reference::integer(&text, thousands));
+            if thousands != Some(decimal_sep) {
+                prop_assert_eq!(
+                    decimal(&text, decimal_sep, thousands, scale),
+                    reference::decimal(&text, decimal_sep, thousands, scale)
+                );
+            }
+        }
+    }
 
     #[test]
     fn integers() {
