@@ -7,6 +7,7 @@
 //! walks the rows a mask flags. The one piece of state that crosses chunks is the set of keys
 //! already seen by each `unique` rule — the only memory that grows with the input.
 
+mod column;
 mod dates;
 mod exprs;
 #[cfg(test)]
