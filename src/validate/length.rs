@@ -4,7 +4,7 @@
 //! A UTF-8 character takes one to four bytes, so a text of `b` bytes has between `⌈b/4⌉` and `b`
 //! characters: a title of 40 bytes is within `max_length = 120` without being read.
 
-use polars::prelude::{BooleanChunked, Column, IntoColumn, PolarsResult};
+use polars::prelude::{Column, PolarsResult};
 
 /// The rule's side: the text fails below `Least(n)` or above `Most(n)` characters.
 #[derive(Debug, Clone, Copy)]
@@ -35,13 +35,5 @@ impl Length {
 /// `expr.map(...)` arguments: the column function telling which values fail `length` (null
 /// where the value is null).
 pub fn column(length: Length) -> impl Fn(Column) -> PolarsResult<Column> {
-    move |c: Column| {
-        let ca = c.str()?;
-        let mut out: Vec<Option<bool>> = Vec::with_capacity(ca.len());
-        for arr in ca.downcast_iter() {
-            out.extend(arr.iter().map(|v| v.map(|v| length.fails(v))));
-        }
-        let out: BooleanChunked = out.into_iter().collect();
-        Ok(out.with_name(c.name().clone()).into_column())
-    }
+    move |c: Column| super::column::test_text(&c, |v| length.fails(v))
 }

@@ -4,9 +4,14 @@
 //! text columns from the source and returns, per chunk, the typed fields, the issues found and
 //! which rows are rejected. All per-value work is compiled once into polars expressions (see
 //! [`exprs`]): parsing and every rule produce boolean masks over the whole chunk; Rust code only
-//! walks the rows a mask flags. The one piece of state that crosses chunks is the set of keys
-//! already seen by each `unique` rule — the only memory that grows with the input.
+//! walks the rows a mask flags. The hottest per-value work runs inside those expressions as
+//! hand-written kernels, each giving exactly what the polars expression it replaces gives
+//! (proved against it in `kernel_tests`): numbers ([`parse`]), dates ([`dates`]), words of
+//! `enum` and boolean fields ([`words`]), the text types' shapes ([`shapes`]), simple patterns
+//! ([`pattern`]) and lengths ([`length`]). The one piece of state that crosses chunks is the set
+//! of keys already seen by each `unique` rule — the only memory that grows with the input.
 
+mod column;
 mod dates;
 mod exprs;
 #[cfg(test)]

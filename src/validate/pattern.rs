@@ -10,7 +10,7 @@
 
 use std::sync::OnceLock;
 
-use polars::prelude::{BooleanChunked, Column, IntoColumn, PolarsResult};
+use polars::prelude::{Column, PolarsResult};
 
 /// A set of ASCII characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,17 +353,8 @@ fn class(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<Class> {
 /// where the value is null).
 pub fn column(pattern: Pattern) -> impl Fn(Column) -> PolarsResult<Column> {
     move |c: Column| {
-        let ca = c.str()?;
         let mut scratch = Scratch::default();
-        let mut out: Vec<Option<bool>> = Vec::with_capacity(ca.len());
-        for arr in ca.downcast_iter() {
-            out.extend(
-                arr.iter()
-                    .map(|v| v.map(|v| pattern.is_match(v, &mut scratch))),
-            );
-        }
-        let out: BooleanChunked = out.into_iter().collect();
-        Ok(out.with_name(c.name().clone()).into_column())
+        super::column::test_text(&c, |v| pattern.is_match(v, &mut scratch))
     }
 }
 

@@ -5,7 +5,7 @@
 //! `\s` is Unicode `White_Space`, which is `char::is_whitespace`; its `(?i)` folds `s` with `ſ`
 //! (U+017F) too.
 
-use polars::prelude::{BooleanChunked, Column, IntoColumn, PolarsResult};
+use polars::prelude::{Column, PolarsResult};
 
 use crate::plan::FieldType;
 
@@ -137,15 +137,7 @@ pub fn check(ty: &FieldType) -> Option<fn(&str) -> bool> {
 /// `expr.map(...)` arguments: the column function telling which values have the shape (null
 /// where the value is null).
 pub fn column(check: fn(&str) -> bool) -> impl Fn(Column) -> PolarsResult<Column> {
-    move |c: Column| {
-        let ca = c.str()?;
-        let mut out: Vec<Option<bool>> = Vec::with_capacity(ca.len());
-        for arr in ca.downcast_iter() {
-            out.extend(arr.iter().map(|v| v.map(check)));
-        }
-        let out: BooleanChunked = out.into_iter().collect();
-        Ok(out.with_name(c.name().clone()).into_column())
-    }
+    move |c: Column| super::column::test_text(&c, check)
 }
 
 #[cfg(test)]
