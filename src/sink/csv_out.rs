@@ -77,29 +77,15 @@ impl<W: Write> CsvWriter<W> {
         self.record.push(b'"');
     }
 
-    /// Whether `field` holds a special byte. Eight bytes at a time, a word with none of the
-    /// delimiter, a quote or a byte below 0x0E (CR, LF and a few more) is passed over; only a
-    /// word that may hold one is looked at byte by byte.
+    /// Whether `field` holds a special byte: a word with none of the delimiter, a quote or a
+    /// byte below 0x0E (CR, LF and a few more) is passed over.
     fn needs_quotes(&self, field: &[u8]) -> bool {
-        const ONES: u64 = u64::from_ne_bytes([1; 8]);
-        const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-        let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-        let (delimiter, quote) = (ONES * u64::from(self.delimiter), ONES * u64::from(b'"'));
-        let mut words = field.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            let x = u64::from_ne_bytes(b);
-            if below(x ^ delimiter, 1) | below(x ^ quote, 1) | below(x, 0x0E) != 0
-                && w.iter().any(|&b| self.special[usize::from(b)])
-            {
-                return true;
-            }
-        }
-        words
-            .remainder()
-            .iter()
-            .any(|&b| self.special[usize::from(b)])
+        use super::swar::{any, below, has};
+        any(
+            field,
+            |x| has(x, self.delimiter) | has(x, b'"') | below(x, 0x0E),
+            |b| self.special[usize::from(b)],
+        )
     }
 
     /// Flushes and gives the writer back.

@@ -689,28 +689,14 @@ fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
     serde_json::to_writer(&mut *out, s).map_err(io::Error::other)
 }
 
-/// Whether `s` has a byte JSON escapes (below 0x20, `"`, `\`), eight bytes at a time.
+/// Whether `s` has a byte JSON escapes (below 0x20, `"`, `\`).
 fn json_escapes(s: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // A byte of `x` below `n` (n <= 128) sets its high bit here.
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    let mut words = s.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        let x = u64::from_ne_bytes(b);
-        let found = below(x, 0x20)
-            | below(x ^ (ONES * u64::from(b'"')), 1)
-            | below(x ^ (ONES * u64::from(b'\\')), 1);
-        if found != 0 {
-            return true;
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    use super::swar::{any, below, has};
+    any(
+        s,
+        |x| below(x, 0x20) | has(x, b'"') | has(x, b'\\'),
+        |b| b < 0x20 || b == b'"' || b == b'\\',
+    )
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod encode;
 mod group;
 pub mod project;
 pub mod staging;
+mod swar;
 mod transcode;
 pub mod xlsx;
 
