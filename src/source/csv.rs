@@ -10,24 +10,29 @@
 //! encoding or a NUL byte (`bad-encoding`), a quote that never closes (`bad-quoting`) — with
 //! its raw fields, reading on.
 //!
-//! Records are appended to one string builder per column, so a chunk costs a few allocations
-//! per column, not one per cell.
+//! A chunk's columns point into the text its records were read from
+//! ([`views`](super::views)): a value is copied only when `csv_core` had to assemble it.
 
 use std::fs::File;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use polars::prelude::{Column, DataFrame, IntoColumn, StringChunkedBuilder};
+use polars::prelude::DataFrame;
 
 use super::decode::{self, Text, Tracked};
 use super::records::{Dialect, Event, Record, Records, Unclosed};
 use super::sniff;
+use super::views::{TextColumns, TooLarge};
 use super::{
     Batch, ColumnShape, Fingerprint, ProgressUnit, ReadOptions, SourceError, SourceInfo,
     SourceReject, column_name,
 };
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::SourcePlan;
+
+/// The text a chunk may hold before it ends, whatever its row count: it bounds the memory of
+/// a chunk of very wide rows, and keeps every offset into the chunk's text 32-bit.
+const BLOCK_BYTES: usize = 256 << 20;
 
 /// An open CSV export, positioned after its header.
 pub struct CsvSource {
@@ -178,22 +183,22 @@ impl CsvSource {
         Arc::clone(&self.bytes)
     }
 
-    /// Reads up to `max_rows` rows; `None` at the end of the input (or of `--limit`).
+    /// Reads up to `max_rows` rows; `None` at the end of the input (or of `--limit`). A chunk
+    /// also ends once its text passes [`BLOCK_BYTES`].
     pub fn next_batch(&mut self, max_rows: usize) -> Result<Option<Batch>, SourceError> {
         if self.done {
             return Ok(None);
         }
+        self.records.pin();
         let ncols = self.info.header.len();
-        let mut builders: Vec<StringChunkedBuilder> = (0..ncols)
-            .map(|i| StringChunkedBuilder::new(column_name(i).into(), max_rows))
-            .collect();
+        let mut columns = TextColumns::new(ncols, max_rows);
         let mut rows = Vec::new();
         let mut lines = Vec::new();
         let mut rejects = Vec::new();
         let mut skipped = 0u64;
         let mut taken = 0usize;
         let mut shapes = vec![ColumnShape::default(); ncols];
-        while taken < max_rows {
+        while taken < max_rows && self.records.block_len() + columns.copied_len() < BLOCK_BYTES {
             if self.limit.is_some_and(|l| self.data_rows >= l) {
                 self.done = true;
                 break;
@@ -227,7 +232,7 @@ impl CsvSource {
             };
             self.row += 1;
             let rec = self.records.record();
-            if rec.bytes.iter().all(u8::is_ascii_whitespace) {
+            if rec.is_blank() {
                 skipped += 1;
                 continue;
             }
@@ -257,26 +262,38 @@ impl CsvSource {
                 rejects.push(self.ragged(rec, text, line));
                 continue;
             }
-            for (i, (b, shape)) in builders.iter_mut().zip(shapes.iter_mut()).enumerate() {
-                let value = &text[rec.range(i)];
-                shape.see(value);
-                b.append_value(value);
-            }
+            let pushed = match rec.offset {
+                Some(at) => (0..ncols).try_for_each(|i| {
+                    let range = rec.range(i);
+                    let value = &text[range.clone()];
+                    shapes[i].see(value);
+                    columns.push_in_block(i, value, at + range.start)
+                }),
+                None => (0..ncols).try_for_each(|i| {
+                    let value = &text[rec.range(i)];
+                    shapes[i].see(value);
+                    columns.push_copied(i, value)
+                }),
+            };
+            pushed.map_err(|TooLarge| SourceError::Read {
+                path: self.info.path.clone(),
+                line,
+                message: "the record holds more than 4 GiB of text, more than a row can hold; split the file or fix its quoting".into(),
+            })?;
             rows.push(self.row);
             lines.push(line);
         }
         if taken == 0 && skipped == 0 {
             return Ok(None);
         }
-        let columns: Vec<Column> = builders
-            .into_iter()
-            .map(|b| b.finish().into_column())
-            .collect();
-        let frame = DataFrame::new(rows.len(), columns).map_err(|e| SourceError::Read {
+        let block = self.records.take_block();
+        let read_error = |message: String| SourceError::Read {
             path: self.info.path.clone(),
             line: lines.last().copied().unwrap_or(0),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let columns = columns.finish(block, column_name).map_err(read_error)?;
+        let frame = DataFrame::new(rows.len(), columns).map_err(|e| read_error(e.to_string()))?;
         Ok(Some(Batch {
             frame,
             rows,

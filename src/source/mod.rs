@@ -12,6 +12,7 @@ mod decode;
 mod records;
 pub mod sheet;
 mod sniff;
+mod views;
 
 use std::path::PathBuf;
 use std::sync::Arc;

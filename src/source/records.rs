@@ -9,8 +9,14 @@
 //! It knows nothing of headers, encodings or rows: the text is bytes that should be UTF-8.
 //!
 //! The text is read into one buffer that keeps the record being assembled (so it can be read
-//! again from its second line), and the fields into one reused output buffer: no allocation
-//! per record.
+//! again from its second line). A record on one line without a quote — most records of most
+//! exports — is read in place: its fields are where they are in that buffer, cut at the
+//! delimiters, and `csv_core` never sees them. Any other record goes through `csv_core` into
+//! one reused output buffer. No allocation per record either way.
+//!
+//! Once [`Records::pin`] is called the buffer is never compacted: a chunk of rows keeps its
+//! text where it was read, and [`Records::take_block`] hands the text read so far over as
+//! one block, for columns whose values point into it.
 
 use std::io::Read;
 
@@ -18,6 +24,10 @@ use csv_core::ReadRecordResult;
 
 /// The least free room asked of the text source at each read.
 const MIN_READ: usize = 64 * 1024;
+
+/// The most asked of the text source at one read, so that the text read ahead of a chunk's
+/// last record stays small.
+const MAX_READ: usize = 1 << 20;
 
 /// How the text is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +70,18 @@ pub(super) enum Unclosed {
     AtEnd,
 }
 
-/// A record's fields: the bytes of all fields end to end, and where each field ends.
+/// A record's fields: either the bytes of all fields end to end (a record `csv_core` read), or
+/// the record's line itself, its fields separated by one delimiter byte (a record read in
+/// place); and where each field ends.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Record<'a> {
     pub bytes: &'a [u8],
     ends: &'a [usize],
+    /// Bytes between two fields: 1 for a line read in place (the delimiter), else 0.
+    gap: usize,
+    /// For a record read in place, where [`Record::bytes`] starts in the text buffer (the
+    /// block [`Records::take_block`] hands over).
+    pub offset: Option<usize>,
 }
 
 impl<'a> Record<'a> {
@@ -74,8 +91,17 @@ impl<'a> Record<'a> {
 
     /// Field `i` as a range of [`Record::bytes`].
     pub fn range(&self, i: usize) -> std::ops::Range<usize> {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends[i - 1] + self.gap
+        };
         start..self.ends[i]
+    }
+
+    /// Whether every field is empty or white space (a line of delimiters is blank too).
+    pub fn is_blank(&self) -> bool {
+        self.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))
     }
 
     pub fn get(&self, i: usize) -> &'a [u8] {
@@ -127,6 +153,12 @@ pub(super) struct Records<R> {
     last: Option<Last>,
     /// The first line of a runaway record was too long to hold: the rest of it is skipped.
     skip_line: bool,
+    /// The current record was read in place: `buf[at..at + len]`, its field ends in `ends`.
+    in_place: Option<(usize, usize)>,
+    /// Records without a quote are read in place (off only to test against `csv_core`).
+    fast: bool,
+    /// The buffer is not compacted: the text read since the last block stays where it is.
+    pinned: bool,
 }
 
 impl<R: Read> Records<R> {
@@ -151,7 +183,37 @@ impl<R: Read> Records<R> {
             line: 0,
             last: None,
             skip_line: false,
+            in_place: None,
+            fast: true,
+            pinned: false,
         }
+    }
+
+    /// From here on the text stays where it is read, until [`Records::take_block`] takes it.
+    pub fn pin(&mut self) {
+        self.pinned = true;
+    }
+
+    /// Bytes of text consumed since the last block was taken (or since the start).
+    pub fn block_len(&self) -> usize {
+        self.pos
+    }
+
+    /// Hands over the text consumed so far (`[..block_len()]`): the offsets of records read in
+    /// place are offsets in it. The text read ahead moves to a new buffer sized for a block
+    /// like this one.
+    pub fn take_block(&mut self) -> Vec<u8> {
+        let ahead = self.len - self.pos;
+        let size = (self.pos + self.pos / 8 + MAX_READ).max(ahead + 4 * MIN_READ);
+        let mut next = vec![0; size];
+        next[..ahead].copy_from_slice(&self.buf[self.pos..self.len]);
+        let mut block = std::mem::replace(&mut self.buf, next);
+        block.truncate(self.pos);
+        self.len = ahead;
+        self.pos = 0;
+        self.last = None;
+        self.in_place = None;
+        block
     }
 
     /// Reads with another dialect from here on (after sniffing it from [`Records::head`]).
@@ -179,9 +241,19 @@ impl<R: Read> Records<R> {
 
     /// The fields of the last [`Event::Record`] or [`Event::Unclosed`].
     pub fn record(&self) -> Record<'_> {
-        Record {
-            bytes: &self.out[..self.nout],
-            ends: &self.ends[..self.nends],
+        match self.in_place {
+            Some((at, len)) => Record {
+                bytes: &self.buf[at..at + len],
+                ends: &self.ends[..self.nends],
+                gap: 1,
+                offset: Some(at),
+            },
+            None => Record {
+                bytes: &self.out[..self.nout],
+                ends: &self.ends[..self.nends],
+                gap: 0,
+                offset: None,
+            },
         }
     }
 
@@ -212,7 +284,69 @@ impl<R: Read> Records<R> {
             self.line += 1;
             return Ok(Event::Skipped { line });
         }
+        if self.fast
+            && let Some(event) = self.read_in_place(line)?
+        {
+            return Ok(event);
+        }
         self.read_record(line)
+    }
+
+    /// Reads the record ahead in place if it is one whole line without a quote, no longer than
+    /// `max_field`: split at the delimiters, it has the fields `csv_core` would give it.
+    /// `None` leaves everything as it was, for `csv_core`.
+    fn read_in_place(&mut self, line: u64) -> std::io::Result<Option<Event>> {
+        let d = self.dialect;
+        // Bytes a plain split would get wrong: they are left to `csv_core`.
+        if matches!(d.delimiter, b'\r' | b'\n') || d.delimiter == d.quote || d.quote == d.newline {
+            return Ok(None);
+        }
+        let newline_at = loop {
+            match memchr::memchr(d.newline, &self.buf[self.pos..self.len]) {
+                Some(i) => break self.pos + i,
+                None if self.len - self.pos > self.max_field => return Ok(None),
+                None if self.fill()? => {}
+                // The last line, without a line break.
+                None => return Ok(None),
+            }
+        };
+        let mut end = newline_at;
+        if d.newline == b'\n' {
+            while end > self.pos && self.buf[end - 1] == b'\r' {
+                end -= 1;
+            }
+        }
+        let body = &self.buf[self.pos..end];
+        if body.len() > self.max_field {
+            return Ok(None);
+        }
+        let mut nends = 0;
+        for i in memchr::memchr2_iter(d.delimiter, d.quote, body) {
+            if body[i] == d.quote {
+                return Ok(None);
+            }
+            if nends == self.ends.len() {
+                self.ends.resize(nends * 2, 0);
+            }
+            self.ends[nends] = i;
+            nends += 1;
+        }
+        if nends == self.ends.len() {
+            self.ends.resize(nends * 2 + 1, 0);
+        }
+        self.ends[nends] = body.len();
+        self.nends = nends + 1;
+        self.nout = 0;
+        self.in_place = Some((self.pos, body.len()));
+        self.last = Some(Last {
+            start: self.pos,
+            first_end: newline_at + 1 - self.pos,
+            end: newline_at + 1,
+            line,
+        });
+        self.pos = newline_at + 1;
+        self.line += 1;
+        Ok(Some(Event::Record { line, lines: 1 }))
     }
 
     /// Takes the last record back and reads on from its second line: [`Records::record`] then
@@ -286,6 +420,7 @@ impl<R: Read> Records<R> {
     }
 
     fn read_record(&mut self, line: u64) -> std::io::Result<Event> {
+        self.in_place = None;
         self.nout = 0;
         self.nends = 0;
         // Offsets from `pos`, which stays at the record's start while it is assembled.
@@ -383,6 +518,7 @@ impl<R: Read> Records<R> {
         while body.end > body.start && matches!(self.buf[body.end - 1], b'\n' | b'\r') {
             body.end -= 1;
         }
+        self.in_place = None;
         self.nout = 0;
         self.nends = 0;
         let mut core = parser(self.dialect);
@@ -467,7 +603,7 @@ impl<R: Read> Records<R> {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 {
+        if self.pos > 0 && !self.pinned {
             self.buf.copy_within(self.pos..self.len, 0);
             self.len -= self.pos;
             // The last record is gone from the buffer: it cannot be read again.
@@ -478,8 +614,9 @@ impl<R: Read> Records<R> {
             let grown = (self.buf.len() * 2).max(self.len + MIN_READ);
             self.buf.resize(grown, 0);
         }
+        let room = self.buf.len().min(self.len + MAX_READ);
         loop {
-            match self.text.read(&mut self.buf[self.len..]) {
+            match self.text.read(&mut self.buf[self.len..room]) {
                 Ok(0) => {
                     self.eof = true;
                     return Ok(false);
@@ -696,5 +833,67 @@ mod tests {
         assert!(well(b"1,\"a\nb\",\"c\"\"d\"\r\n"));
         assert!(well(b"1,\"a\nb\"\n"));
         assert!(!well(b"1,\"open\n2,\"Les \"\"Bons\"\"\",x\n"));
+    }
+
+    /// Every event, its fields, the record's bytes as `Records::record` gives them, and the
+    /// lines read after it; pinned or not, the fast path on or off.
+    fn trace(text: &[u8], dialect: Dialect, max_field: u64, fast: bool, pin: bool) -> Vec<String> {
+        let mut records = Records::new(text, Vec::new(), dialect, max_field);
+        records.fast = fast;
+        let mut out = Vec::new();
+        loop {
+            if pin {
+                records.pin();
+            }
+            let event = records.next().expect("reading from memory");
+            let rec = records.record();
+            let fields: Vec<&[u8]> = match event {
+                Event::Record { .. } | Event::Unclosed { .. } => rec.iter().collect(),
+                _ => Vec::new(),
+            };
+            out.push(format!(
+                "{event:?} {fields:?} blank={} lines={}",
+                !fields.is_empty() && rec.is_blank(),
+                records.lines_read()
+            ));
+            // A record read in place is where it says in the block.
+            if let (true, Some(at)) = (pin, rec.offset) {
+                let bytes = rec.bytes.to_vec();
+                let block = records.take_block();
+                assert_eq!(&block[at..at + bytes.len()], &bytes[..]);
+            }
+            if event == Event::End {
+                return out;
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Records read in place are the records `csv_core` reads, event for event, line for
+        /// line, whatever the text.
+        #[test]
+        fn in_place_reading_is_csv_core_reading(
+            text in proptest::collection::vec(
+                proptest::sample::select(b"ab ,;\"\r\n#\t\\\xC3\xA9\0".to_vec()), 0..80),
+            delimiter in proptest::sample::select(vec![b',', b';', b'\t']),
+            cr in proptest::bool::ANY,
+            comment in proptest::bool::ANY,
+            escape in proptest::bool::ANY,
+            max_field in proptest::sample::select(vec![3u64, 8, 1 << 20]),
+            pin in proptest::bool::ANY,
+        ) {
+            let dialect = Dialect {
+                delimiter,
+                quote: b'"',
+                escape: escape.then_some(b'\\'),
+                comment: comment.then_some(b'#'),
+                newline: if cr { b'\r' } else { b'\n' },
+            };
+            let csv_core = trace(&text, dialect, max_field, false, false);
+            let in_place = trace(&text, dialect, max_field, true, pin);
+            proptest::prop_assert_eq!(in_place, csv_core);
+        }
     }
 }
