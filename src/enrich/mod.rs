@@ -425,30 +425,57 @@ impl Enricher {
             })
             .collect::<Result<_, _>>()
             .map_err(|err| engine(first_row, err))?;
+        // A key of one value is read straight from its array. A short one (12 bytes or less)
+        // is held whole in its 16-byte view: a chunk's rows repeat few of them, so each
+        // distinct view is looked up once.
+        let single = match keys.as_slice() {
+            [one] => one.rechunk().downcast_iter().next().cloned(),
+            _ => None,
+        };
+        let mut memo: hashbrown::HashMap<u128, Option<IdxSize>, FixedState> =
+            hashbrown::HashMap::with_hasher(FixedState::default());
         let mut iters: Vec<_> = keys.iter().map(|k| k.iter()).collect();
         let mut idx: Vec<Option<IdxSize>> = Vec::with_capacity(n);
         let mut missed: Vec<bool> = Vec::with_capacity(n);
         let mut key = Vec::new();
         for i in 0..n {
             key.clear();
-            let mut null = false;
-            for (k, it) in iters.iter_mut().enumerate() {
-                match it.next().flatten() {
-                    Some(v) if !null => {
-                        if k > 0 {
-                            key.push(0x1f);
-                        }
-                        push_normalised(v, t.trim, t.ignore_case, &mut key);
+            // `None`: a part of the key is null, so nothing is looked up.
+            let found = match &single {
+                Some(a) => match (a.get(i), a.views().get(i)) {
+                    (Some(v), Some(view)) if view.length <= 12 => {
+                        Some(*memo.entry(view.as_u128()).or_insert_with(|| {
+                            push_normalised(v, t.trim, t.ignore_case, &mut key);
+                            t.find(&key)
+                        }))
                     }
-                    _ => null = true,
+                    (Some(v), _) => {
+                        push_normalised(v, t.trim, t.ignore_case, &mut key);
+                        Some(t.find(&key))
+                    }
+                    (None, _) => None,
+                },
+                None => {
+                    let mut null = false;
+                    for (k, it) in iters.iter_mut().enumerate() {
+                        match it.next().flatten() {
+                            Some(v) if !null => {
+                                if k > 0 {
+                                    key.push(0x1f);
+                                }
+                                push_normalised(v, t.trim, t.ignore_case, &mut key);
+                            }
+                            _ => null = true,
+                        }
+                    }
+                    (!null).then(|| t.find(&key))
                 }
-            }
-            if null {
+            };
+            let Some(found) = found else {
                 idx.push(None);
                 missed.push(false);
                 continue;
-            }
-            let found = t.find(&key);
+            };
             idx.push(found);
             missed.push(found.is_none());
             if found.is_none() && e.on_miss == OnMiss::Reject {

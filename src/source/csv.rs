@@ -238,7 +238,7 @@ impl CsvSource {
             }
             taken += 1;
             self.data_rows += 1;
-            let text = match std::str::from_utf8(rec.bytes) {
+            let text = match simdutf8::basic::from_utf8(rec.bytes) {
                 Ok(text) if memchr::memchr(0, rec.bytes).is_none() => text,
                 _ => {
                     rejects.push(self.bad_encoding(rec, line));
@@ -263,11 +263,8 @@ impl CsvSource {
                 continue;
             }
             let pushed = match rec.offset {
-                Some(at) => (0..ncols).try_for_each(|i| {
-                    let range = rec.range(i);
-                    let value = &text[range.clone()];
+                Some(at) => columns.push_line(text, rec.ends(), at, |i, value| {
                     shapes[i].see(value);
-                    columns.push_in_block(i, value, at + range.start)
                 }),
                 None => (0..ncols).try_for_each(|i| {
                     let value = &text[rec.range(i)];

@@ -99,6 +99,11 @@ impl<'a> Record<'a> {
         start..self.ends[i]
     }
 
+    /// Where each field ends in [`Record::bytes`].
+    pub fn ends(&self) -> &'a [usize] {
+        self.ends
+    }
+
     /// Whether every field is empty or white space (a line of delimiters is blank too).
     pub fn is_blank(&self) -> bool {
         self.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))

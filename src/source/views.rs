@@ -45,19 +45,35 @@ impl TextColumns {
         self.copied.len()
     }
 
-    /// A value of column `column` that sits at `offset` in the block.
+    /// The values of a record read in place: `line` split at `ends` (each field ends there and
+    /// the next starts one delimiter byte later), `line` sitting at `offset` in the block. Each
+    /// value is shown to its column's `see`.
     #[inline]
-    pub fn push_in_block(
+    pub fn push_line(
         &mut self,
-        column: usize,
-        value: &str,
+        line: &str,
+        ends: &[usize],
         offset: usize,
+        mut see: impl FnMut(usize, &str),
     ) -> Result<(), TooLarge> {
-        let end = offset.checked_add(value.len()).ok_or(TooLarge)?;
-        if u32::try_from(end).is_err() {
-            return Err(TooLarge);
+        let at = offset
+            .checked_add(line.len())
+            .and_then(|end| u32::try_from(end).ok())
+            .map(|_| offset as u32)
+            .ok_or(TooLarge)?;
+        let bytes = line.as_bytes();
+        let mut start = 0;
+        for (i, (views, &end)) in self.views.iter_mut().zip(ends).enumerate() {
+            let value = &line[start..end];
+            see(i, value);
+            let len = end - start;
+            let view = match bytes.get(start..start + View::MAX_INLINE_SIZE as usize) {
+                Some(window) if len <= View::MAX_INLINE_SIZE as usize => inline(window, len),
+                _ => View::new_from_bytes(value.as_bytes(), BLOCK, at + start as u32),
+            };
+            views.push(view);
+            start = end + 1;
         }
-        self.views[column].push(View::new_from_bytes(value.as_bytes(), BLOCK, offset as u32));
         Ok(())
     }
 
@@ -80,7 +96,7 @@ impl TextColumns {
     }
 
     /// The columns, named by `name(i)`, over `block`, the text the offsets of
-    /// [`TextColumns::push_in_block`] point into. An error means a view does not match its
+    /// [`TextColumns::push_line`] point into. An error means a view does not match its
     /// buffer: a bug, never the data.
     pub fn finish(
         self,
@@ -107,6 +123,30 @@ impl TextColumns {
     }
 }
 
+/// The view of a value of `len` bytes (at most 12) held in the view itself, from a window of
+/// 12 bytes that starts with it: the bytes past the value are zeroed, as views require. The
+/// same view as [`View::new_inline`], without a copy of variable length.
+#[inline]
+fn inline(window: &[u8], len: usize) -> View {
+    let word = |i: usize| {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&window[i..i + 4]);
+        u32::from_le_bytes(b)
+    };
+    // The bytes of word `i` that belong to the value.
+    let keep = |i: usize| match len.saturating_sub(4 * i) {
+        0 => 0,
+        n if n >= 4 => u32::MAX,
+        n => (1u32 << (8 * n)) - 1,
+    };
+    View {
+        length: len as u32,
+        prefix: word(0) & keep(0),
+        buffer_idx: word(4) & keep(1),
+        offset: word(8) & keep(2),
+    }
+}
+
 /// The views as text.
 #[allow(unsafe_code)]
 fn text(bytes: &BinaryViewArray) -> polars_arrow::array::Utf8ViewArray {
@@ -116,7 +156,7 @@ fn text(bytes: &BinaryViewArray) -> polars_arrow::array::Utf8ViewArray {
         "a view holds bytes that are not UTF-8"
     );
     // SAFETY: the views were checked against their buffers, and each was made from a `&str`
-    // (`push_in_block`, `push_copied`) whose bytes are the ones it points at, so every value is
+    // (`push_line`, `push_copied`) whose bytes are the ones it points at, so every value is
     // UTF-8.
     unsafe { bytes.to_utf8view_unchecked() }
 }
@@ -129,9 +169,10 @@ mod tests {
     fn values_in_the_block_and_copied_ones_read_back() {
         let block = b"short,a value longer than twelve bytes\n".to_vec();
         let mut columns = TextColumns::new(2, 4);
-        let text = std::str::from_utf8(&block).expect("UTF-8");
-        columns.push_in_block(0, &text[..5], 0).expect("small");
-        columns.push_in_block(1, &text[6..38], 6).expect("small");
+        let line = std::str::from_utf8(&block[..38]).expect("UTF-8");
+        columns
+            .push_line(line, &[5, 38], 0, |_, _| {})
+            .expect("small");
         columns
             .push_copied(0, "copied and long enough")
             .expect("small");
@@ -153,11 +194,58 @@ mod tests {
     }
 
     #[test]
+    fn inline_views_are_the_views_polars_makes() {
+        let text = b"abcdefghijklmnop";
+        for len in 0..=12 {
+            assert_eq!(
+                inline(&text[..12], len).as_u128(),
+                View::new_inline(&text[..len]).as_u128(),
+                "{len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_splits_into_its_columns() {
+        let block = b"head\nfirst;a value longer than twelve bytes;;twelve bytes\n".to_vec();
+        let line = std::str::from_utf8(&block[5..58]).expect("UTF-8");
+        let ends = [5, 38, 39, 52];
+        let mut columns = TextColumns::new(4, 1);
+        let mut seen = Vec::new();
+        columns
+            .push_line(line, &ends, 5, |i, v| seen.push((i, v.to_string())))
+            .expect("small");
+        let out = columns.finish(block, |i| format!("#{i}")).expect("UTF-8");
+        let got: Vec<String> = out
+            .iter()
+            .map(|c| {
+                c.str()
+                    .expect("text")
+                    .get(0)
+                    .unwrap_or("<null>")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "first",
+                "a value longer than twelve bytes",
+                "",
+                "twelve bytes"
+            ]
+        );
+        assert_eq!(seen.len(), 4);
+        assert_eq!(seen[3], (3, "twelve bytes".to_string()));
+    }
+
+    #[test]
     fn a_view_past_its_buffer_is_refused() {
         let block = b"a value longer than twelve bytes".to_vec();
         let mut columns = TextColumns::new(1, 1);
+        let line = "a value longer than twelve bytes";
         columns
-            .push_in_block(0, "a value longer than twelve bytes", 4)
+            .push_line(line, &[line.len()], 4, |_, _| {})
             .expect("small");
         assert!(columns.finish(block, |i| format!("#{i}")).is_err());
     }
