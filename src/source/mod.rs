@@ -85,8 +85,10 @@ impl Source {
     }
 }
 
-/// Rows per chunk: large enough for vectorised work, small enough to bound memory.
-pub const CHUNK_ROWS: usize = 32 * 1024;
+/// Rows per chunk: large enough for vectorised work, small enough to bound memory and for a
+/// chunk's columns of views to stay in cache while they are built (16k rows cost the same
+/// instructions as 32k, with a quarter less memory in flight).
+pub const CHUNK_ROWS: usize = 16 * 1024;
 
 /// A chunk of rows as read.
 #[derive(Debug)]
