@@ -27,7 +27,7 @@ const MIN_READ: usize = 64 * 1024;
 
 /// The most asked of the text source at one read, so that the text read ahead of a chunk's
 /// last record stays small.
-const MAX_READ: usize = 1 << 20;
+const MAX_READ: usize = 256 * 1024;
 
 /// How the text is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +209,7 @@ impl<R: Read> Records<R> {
     /// like this one.
     pub fn take_block(&mut self) -> Vec<u8> {
         let ahead = self.len - self.pos;
-        let size = (self.pos + self.pos / 8 + MAX_READ).max(ahead + 4 * MIN_READ);
+        let size = (self.pos + self.pos / 16 + MAX_READ).max(ahead + 4 * MIN_READ);
         let mut next = vec![0; size];
         next[..ahead].copy_from_slice(&self.buf[self.pos..self.len]);
         let mut block = std::mem::replace(&mut self.buf, next);
