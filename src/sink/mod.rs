@@ -509,8 +509,15 @@ impl Sinks {
         let format = t.target.format;
         let csv = t.target.csv.clone();
         let f = &mut t.files[fi];
+        // CSV and JSON encoders hand on their records in blocks larger than this buffer, which
+        // then go to the file as they are, without being copied again.
+        let capacity = if format == Format::Xlsx {
+            256 * 1024
+        } else {
+            8 * 1024
+        };
         let out = BufWriter::with_capacity(
-            256 * 1024,
+            capacity,
             Hashed {
                 file,
                 hasher: std::mem::take(&mut f.hasher),
