@@ -4,7 +4,10 @@
 //! dates (`2024-01-31`, `2024-01-31T10:00:00`), `.` as decimal point, decimals exact at their
 //! scale (the default scale drops trailing zeros: `12.5`, not `12.500000`), booleans `true` and
 //! `false`. JSON keeps the types: numbers and booleans bare, text quoted, null as `null`; a dotted
-//! column name (`product.price.amount`) nests objects.
+//! column name (`product.price.amount`) nests objects. For a CSV or JSON target, integers,
+//! decimals, dates and booleans may instead stay typed ([`typed`]): the encoder writes the same
+//! text straight from the values ([`Encoder::record_cells`]). The CSV and JSON encoders hand their
+//! records to the file in blocks.
 //!
 //! A JSON record may also gather the rows of one group (see [`Tree`] and [`Encoder::group`]):
 //! `lines[].sku` columns become an array with one item per row. A JSON file's records may sit

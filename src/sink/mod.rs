@@ -4,7 +4,7 @@
 //! evaluates its `columns` (SQL expressions, vectorised) and turns every value into its
 //! canonical text — ISO dates, `.` decimal point, exact decimals — once per column; numbers,
 //! dates and booleans bound for a CSV or JSON target stay typed and their text is written
-//! straight into the file's buffer (see [`cells`]). Rows are then written in input order to the file their path template names: `{field}` makes one file per
+//! straight into the file's buffer (see `cells`). Rows are then written in input order to the file their path template names: `{field}` makes one file per
 //! distinct value (sanitised into a safe file name that cannot leave the target's folder),
 //! `{batch}` rolls a file every `batch_size` records. At most `[run] max_open_files` files are
 //! open at once; the least recently used is closed and reopened for appending when needed. Every

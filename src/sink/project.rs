@@ -19,7 +19,7 @@
 //! The writer thread ([`super::Sinks`]) then only writes the text it is handed. Numbers, dates
 //! and booleans in their canonical text, which no check reads, are handed typed to a CSV or JSON
 //! target (not grouped): the writer writes their text straight into the file's buffer (see
-//! [`super::cells`]).
+//! `sink/cells.rs`).
 
 use polars::prelude::{
     BooleanChunked, ChunkFilter, Column, DataFrame, DataType, Expr, IntoColumn, IntoLazy,
