@@ -4,7 +4,10 @@
 //! dates (`2024-01-31`, `2024-01-31T10:00:00`), `.` as decimal point, decimals exact at their
 //! scale (the default scale drops trailing zeros: `12.5`, not `12.500000`), booleans `true` and
 //! `false`. JSON keeps the types: numbers and booleans bare, text quoted, null as `null`; a dotted
-//! column name (`product.price.amount`) nests objects.
+//! column name (`product.price.amount`) nests objects. For a CSV or JSON target, integers,
+//! decimals, dates and booleans may instead stay typed ([`typed`]): the encoder writes the same
+//! text straight from the values ([`Encoder::record_cells`]). The CSV and JSON encoders hand their
+//! records to the file in blocks.
 //!
 //! A JSON record may also gather the rows of one group (see [`Tree`] and [`Encoder::group`]):
 //! `lines[].sku` columns become an array with one item per row. A JSON file's records may sit
@@ -12,10 +15,9 @@
 
 use std::io::{self, Write};
 
-use polars::prelude::{
-    Column, DataType, PolarsDataType, PolarsResult, StringChunked, StringChunkedBuilder, StringType,
-};
+use polars::prelude::{Column, DataType, PolarsResult, StringChunked, StringChunkedBuilder};
 
+use super::cells::{Cell, Cells, Values};
 use super::csv_out::CsvWriter;
 use super::transcode::Transcode;
 use super::xlsx::Spill;
@@ -34,31 +36,11 @@ pub enum Kind {
     DateTime,
 }
 
-/// One output column as canonical text.
+/// One output column: its canonical text, or typed values whose canonical text the writer
+/// writes straight into the file (see [`Values`]).
 pub struct TextColumn {
     pub kind: Kind,
-    pub text: StringChunked,
-}
-
-/// A text column as one contiguous array, for fast access by row: no chunk lookup per value.
-pub struct TextArray(Option<StrArray>);
-
-type StrArray = <StringType as PolarsDataType>::Array;
-
-impl TextArray {
-    pub fn new(c: &TextColumn) -> Self {
-        Self::from_text(&c.text)
-    }
-
-    pub fn from_text(c: &StringChunked) -> Self {
-        TextArray(c.rechunk().downcast_iter().next().cloned())
-    }
-
-    #[inline]
-    pub fn get(&self, i: usize) -> Option<&str> {
-        let a = self.0.as_ref()?;
-        if i < a.len() { a.get(i) } else { None }
-    }
+    pub values: Values,
 }
 
 /// `days` since 1970-01-01 as `YYYY-MM-DD` (the civil-from-days algorithm), without going
@@ -158,7 +140,36 @@ pub fn text(c: &Column, n: usize) -> PolarsResult<TextColumn> {
         DataType::Null => (Kind::Text, s.cast(&DataType::String)?.str()?.clone()),
         _ => (Kind::Text, s.cast(&DataType::String)?.str()?.clone()),
     };
-    Ok(TextColumn { kind, text })
+    Ok(TextColumn {
+        kind,
+        values: Values::Text(text),
+    })
+}
+
+/// A column of `n` values for a CSV or JSON target: integers, decimals, dates and booleans stay
+/// typed (their text, the same as [`text`] gives, is written when the row is); the rest is text.
+pub fn typed(c: &Column, n: usize) -> PolarsResult<TextColumn> {
+    let c = broadcast(c, n);
+    let s = c.as_materialized_series();
+    let (kind, values) = match s.dtype() {
+        DataType::Boolean => (Kind::Boolean, Values::Bool(s.bool()?.clone())),
+        DataType::Date => (Kind::Date, Values::Date(s.date()?.physical().clone())),
+        DataType::Decimal(_, scale) => (
+            Kind::Number,
+            Values::Decimal {
+                values: s.decimal()?.physical().clone(),
+                scale: *scale,
+                trim: *scale == DEFAULT_DECIMAL_SCALE as usize,
+            },
+        ),
+        DataType::Int64 => (Kind::Number, Values::Int(s.i64()?.clone())),
+        DataType::Int32 | DataType::UInt32 => (
+            Kind::Number,
+            Values::Int(s.cast(&DataType::Int64)?.i64()?.clone()),
+        ),
+        _ => return text(&c, n),
+    };
+    Ok(TextColumn { kind, values })
 }
 
 /// A text column from `values`: `write` appends each present value's text to a reused buffer.
@@ -283,6 +294,35 @@ impl Flat {
             )?;
         }
         out.write_all(&self.tail)
+    }
+}
+
+impl Flat {
+    /// [`Flat::write`] for row `i` of `cells`.
+    #[inline]
+    fn write_cells(&self, out: &mut Vec<u8>, cells: &[Cells], i: usize, kinds: &[Kind]) {
+        for (literal, col) in &self.slots {
+            out.extend_from_slice(literal);
+            let kind = kinds.get(*col).copied().unwrap_or(Kind::Text);
+            match cells.get(*col) {
+                None => out.extend_from_slice(b"null"),
+                Some(Cells::Text(a)) => json_value(out, a.get(i), kind),
+                Some(typed) => {
+                    let quoted = matches!(kind, Kind::Text | Kind::Date | Kind::DateTime);
+                    let start = out.len();
+                    if quoted {
+                        out.push(b'"');
+                    }
+                    if typed.text(i, out).is_none() {
+                        out.truncate(start);
+                        out.extend_from_slice(b"null");
+                    } else if quoted {
+                        out.push(b'"');
+                    }
+                }
+            }
+        }
+        out.extend_from_slice(&self.tail);
     }
 }
 
@@ -447,6 +487,8 @@ pub enum Encoder<W: Write> {
     },
     Json {
         out: W,
+        /// Records not yet handed to `out`: they go in blocks (see [`BLOCK`]).
+        buf: Vec<u8>,
         records: u64,
         /// The keys the records array sits under (`data.items`: `{"data":{"items":[…]}}`);
         /// empty for a bare array.
@@ -454,6 +496,7 @@ pub enum Encoder<W: Write> {
     },
     Ndjson {
         out: W,
+        buf: Vec<u8>,
     },
     /// An XLSX target's rows, appended to its spill file (the workbook is built at the end).
     Xlsx(Spill<W>),
@@ -477,10 +520,14 @@ impl<W: Write> Encoder<W> {
             }
             Format::Json => Encoder::Json {
                 out,
+                buf: Vec::with_capacity(BLOCK + 4096),
                 records: 0,
                 envelope: Vec::new(),
             },
-            Format::Ndjson => Encoder::Ndjson { out },
+            Format::Ndjson => Encoder::Ndjson {
+                out,
+                buf: Vec::with_capacity(BLOCK + 4096),
+            },
             Format::Xlsx => Encoder::Xlsx(Spill::new(out)),
         })
     }
@@ -506,13 +553,14 @@ impl<W: Write> Encoder<W> {
                 }
                 Ok(())
             }
-            Encoder::Json { out, envelope, .. } => {
+            Encoder::Json { buf, envelope, .. } => {
                 for key in envelope.iter() {
-                    out.write_all(b"{")?;
-                    string(out, key)?;
-                    out.write_all(b":")?;
+                    buf.push(b'{');
+                    string(buf, key)?;
+                    buf.push(b':');
                 }
-                out.write_all(b"[")
+                buf.push(b'[');
+                Ok(())
             }
             Encoder::Ndjson { .. } | Encoder::Xlsx(_) => Ok(()),
         }
@@ -543,6 +591,71 @@ impl<W: Write> Encoder<W> {
         }
     }
 
+    /// Writes row `i` of `cells` as one record, as [`record`](Self::record) writes its text:
+    /// CSV records and JSON records without arrays are written straight from the columns,
+    /// typed values included; other records go through their text.
+    pub fn record_cells(
+        &mut self,
+        cells: &[Cells],
+        i: usize,
+        kinds: &[Kind],
+        tree: &Tree,
+    ) -> io::Result<()> {
+        match (self, &tree.flat) {
+            (Encoder::Csv { writer, options }, _) => {
+                let null = options.null.as_bytes();
+                writer.begin();
+                for (c, cell) in cells.iter().enumerate() {
+                    if c > 0 {
+                        writer.delimit();
+                    }
+                    match cell {
+                        Cells::Text(a) => writer.field(a.get(i).map_or(null, str::as_bytes)),
+                        typed => writer.field_with(|buf| typed.text(i, buf).is_some(), null),
+                    }
+                }
+                writer.end()
+            }
+            (
+                Encoder::Json {
+                    out, buf, records, ..
+                },
+                Some(flat),
+            ) => {
+                if *records > 0 {
+                    buf.push(b',');
+                }
+                buf.push(b'\n');
+                *records += 1;
+                flat.write_cells(buf, cells, i, kinds);
+                hand_on(out, buf)
+            }
+            (Encoder::Ndjson { out, buf }, Some(flat)) => {
+                flat.write_cells(buf, cells, i, kinds);
+                buf.push(b'\n');
+                hand_on(out, buf)
+            }
+            (encoder, _) => {
+                let mut text = Vec::new();
+                let mut spans = Vec::with_capacity(cells.len());
+                for cell in cells {
+                    let start = text.len();
+                    spans.push(match cell.text(i, &mut text) {
+                        None => None,
+                        Some(Cell::Text(v)) => Some(Ok(v)),
+                        Some(Cell::Written) => Some(Err(start..text.len())),
+                    });
+                }
+                let text = std::str::from_utf8(&text).map_err(io::Error::other)?;
+                let values: Vec<Option<&str>> = spans
+                    .into_iter()
+                    .map(|s| s.map(|s| s.unwrap_or_else(|r| text.get(r).unwrap_or_default())))
+                    .collect();
+                encoder.record(&values, kinds, tree)
+            }
+        }
+    }
+
     /// Writes one record for a group of rows (one key's rows, in order). Record-level values
     /// come from the first row; each array of the tree gets one item per row, except rows whose
     /// item values are all null (a key with no lines: `"lines":[]`). A group of no rows writes
@@ -561,14 +674,18 @@ impl<W: Write> Encoder<W> {
                 }
                 Ok(())
             }
-            Encoder::Json { out, records, .. } => {
-                out.write_all(if *records == 0 { b"\n" } else { b",\n" })?;
+            Encoder::Json {
+                out, buf, records, ..
+            } => {
+                buf.extend_from_slice(if *records == 0 { b"\n" } else { b",\n" });
                 *records += 1;
-                tree.write(out, rows, kinds)
+                tree.write(buf, rows, kinds)?;
+                hand_on(out, buf)
             }
-            Encoder::Ndjson { out } => {
-                tree.write(out, rows, kinds)?;
-                out.write_all(b"\n")
+            Encoder::Ndjson { out, buf } => {
+                tree.write(buf, rows, kinds)?;
+                buf.push(b'\n');
+                hand_on(out, buf)
             }
             Encoder::Xlsx(spill) => {
                 let mut values = Vec::with_capacity(kinds.len());
@@ -586,15 +703,17 @@ impl<W: Write> Encoder<W> {
     pub fn finish(&mut self) -> io::Result<()> {
         match self {
             Encoder::Json {
-                out,
+                buf,
                 records,
                 envelope,
+                ..
             } => {
-                out.write_all(if *records == 0 { b"]" } else { b"\n]" })?;
+                buf.extend_from_slice(if *records == 0 { b"]" } else { b"\n]" });
                 for _ in envelope.iter() {
-                    out.write_all(b"}")?;
+                    buf.push(b'}');
                 }
-                out.write_all(b"\n")
+                buf.push(b'\n');
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -604,10 +723,26 @@ impl<W: Write> Encoder<W> {
     pub fn into_inner(self) -> io::Result<W> {
         match self {
             Encoder::Csv { writer, .. } => writer.into_inner()?.into_inner(),
-            Encoder::Json { out, .. } | Encoder::Ndjson { out } => Ok(out),
+            Encoder::Json { mut out, buf, .. } | Encoder::Ndjson { mut out, buf } => {
+                out.write_all(&buf)?;
+                Ok(out)
+            }
             Encoder::Xlsx(spill) => Ok(spill.into_inner()),
         }
     }
+}
+
+/// Records are handed to the file in blocks of at least this many bytes.
+const BLOCK: usize = 64 * 1024;
+
+/// Hands the buffered records to `out` once they make a block.
+#[inline]
+fn hand_on<W: Write>(out: &mut W, buf: &mut Vec<u8>) -> io::Result<()> {
+    if buf.len() >= BLOCK {
+        out.write_all(buf)?;
+        buf.clear();
+    }
+    Ok(())
 }
 
 /// The object of `nodes` for a group of `rows` (not empty): leaves from the first row, one
@@ -679,6 +814,36 @@ fn value<W: Write>(out: &mut W, v: Option<&str>, kind: Kind) -> io::Result<()> {
     }
 }
 
+/// [`value`] into a buffer.
+#[inline]
+fn json_value(out: &mut Vec<u8>, v: Option<&str>, kind: Kind) {
+    match (v, kind) {
+        (None, _) => out.extend_from_slice(b"null"),
+        (Some(v), Kind::Number) => {
+            if v.bytes()
+                .all(|b| b.is_ascii_digit() || b"-+.eE".contains(&b))
+                && !v.is_empty()
+            {
+                out.extend_from_slice(v.as_bytes())
+            } else {
+                out.extend_from_slice(b"null")
+            }
+        }
+        (Some(v), Kind::Boolean) => out.extend_from_slice(v.as_bytes()),
+        (Some(v), Kind::Text | Kind::Date | Kind::DateTime) => {
+            if json_escapes(v.as_bytes()) {
+                // Writing to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, v);
+            } else {
+                out.reserve(v.len() + 2);
+                out.push(b'"');
+                out.extend_from_slice(v.as_bytes());
+                out.push(b'"');
+            }
+        }
+    }
+}
+
 fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
     // Most text needs no escape: JSON escapes only control characters, `"` and `\`.
     if !json_escapes(s.as_bytes()) {
@@ -690,6 +855,7 @@ fn string<W: Write>(out: &mut W, s: &str) -> io::Result<()> {
 }
 
 /// Whether `s` has a byte JSON escapes (below 0x20, `"`, `\`).
+#[inline]
 fn json_escapes(s: &[u8]) -> bool {
     use super::swar::{any, below, has};
     any(
@@ -732,7 +898,11 @@ mod tests {
         };
         let ours = |s: &Series| -> Vec<Option<String>> {
             let t = super::text(&s.clone().into_column(), s.len()).expect("text");
-            t.text.iter().map(|v| v.map(str::to_string)).collect()
+            t.values
+                .to_text()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect()
         };
         let ints = Series::new(
             "i".into(),
@@ -1074,5 +1244,174 @@ mod tests {
         e.start(&[]).expect("start");
         e.finish().expect("finish");
         assert_eq!(text(e), "");
+    }
+
+    /// Columns of every kind, typed (as a CSV or JSON target gets them) and as text (as the
+    /// encoders were handed them before), with a text column in two chunks.
+    fn mixed_columns(
+        ints: &[Option<i64>],
+        decimals: &[Option<i64>],
+        scale: usize,
+        dates: &[Option<i32>],
+        bools: &[Option<bool>],
+        texts: &[Option<String>],
+    ) -> (Vec<TextColumn>, Vec<TextColumn>) {
+        use polars::prelude::{
+            ChunkedArray, Int32Chunked, Int128Type, IntoSeries, NewChunkedArray,
+        };
+        let n = ints.len();
+        let ints = Series::new("i".into(), ints.to_vec()).into_column();
+        let narrow = Series::new(
+            "n".into(),
+            decimals
+                .iter()
+                .map(|v| v.map(|v| v as i32))
+                .collect::<Vec<_>>(),
+        )
+        .into_column();
+        let decimals = ChunkedArray::<Int128Type>::from_iter_options(
+            "d".into(),
+            decimals.iter().map(|v| v.map(i128::from)),
+        )
+        .into_decimal(crate::plan::DECIMAL_PRECISION, scale)
+        .expect("decimal")
+        .into_series()
+        .into_column();
+        let dates = Int32Chunked::from_iter_options("t".into(), dates.iter().copied())
+            .into_date()
+            .into_series()
+            .into_column();
+        let bools = Series::new("b".into(), bools.to_vec()).into_column();
+        let half = texts.len() / 2;
+        let mut text = StringChunked::from_iter_options(
+            "s".into(),
+            texts[..half].iter().map(|v| v.as_deref()),
+        );
+        text.append(&StringChunked::from_iter_options(
+            "s".into(),
+            texts[half..].iter().map(|v| v.as_deref()),
+        ))
+        .expect("append");
+        let text = text.into_series().into_column();
+        let all = [&ints, &text, &decimals, &dates, &narrow, &bools];
+        let typed = all
+            .iter()
+            .map(|c| super::typed(c, n).expect("typed"))
+            .collect();
+        let texts = all
+            .iter()
+            .map(|c| super::text(c, n).expect("text"))
+            .collect();
+        (typed, texts)
+    }
+
+    /// Integers, unscaled decimals and their scale, days, booleans and texts, one per row.
+    type Mixed = (
+        Vec<Option<i64>>,
+        Vec<Option<i64>>,
+        usize,
+        Vec<Option<i32>>,
+        Vec<Option<bool>>,
+        Vec<Option<String>>,
+    );
+
+    fn mixed_strategy() -> impl Strategy<Value = Mixed> {
+        (0usize..12).prop_flat_map(|n| {
+            (
+                proptest::collection::vec(proptest::option::of(any::<i64>()), n),
+                proptest::collection::vec(
+                    proptest::option::of(prop_oneof![-1_000_000i64..1_000_000, any::<i64>()]),
+                    n,
+                ),
+                prop_oneof![
+                    Just(0usize),
+                    Just(2),
+                    Just(DEFAULT_DECIMAL_SCALE as usize),
+                    Just(20)
+                ],
+                proptest::collection::vec(
+                    proptest::option::of(prop_oneof![-800_000i32..800_000, any::<i32>()]),
+                    n,
+                ),
+                proptest::collection::vec(proptest::option::of(any::<bool>()), n),
+                proptest::collection::vec(
+                    proptest::option::of("[a-c0-9 ,;\"\t\r\n.é\\\\=-]{0,20}"),
+                    n,
+                ),
+            )
+        })
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Typed values give the text `text` gives, and records written from typed columns are
+        /// byte for byte the records written from their text, in every format and CSV style.
+        #[test]
+        fn typed_records_match_records_of_their_text(
+            (ints, decimals, scale, dates, bools, texts) in mixed_strategy(),
+            delimiter in prop_oneof![Just(b','), Just(b';'), Just(b'\t'), Just(b'.'), Just(b'1')],
+            style in prop_oneof![
+                Just(crate::plan::QuoteStyle::Necessary),
+                Just(crate::plan::QuoteStyle::Always),
+                Just(crate::plan::QuoteStyle::NonNumeric),
+                Just(crate::plan::QuoteStyle::Never),
+            ],
+            null in prop_oneof![Just(String::new()), Just("NULL".to_string()), Just("a,b".to_string())],
+            nested in any::<bool>(),
+            arrays in any::<bool>(),
+        ) {
+            let (typed, text) = mixed_columns(&ints, &decimals, scale, &dates, &bools, &texts);
+            for (t, x) in typed.iter().zip(&text) {
+                prop_assert_eq!(t.kind, x.kind);
+                let a: Vec<Option<String>> =
+                    t.values.to_text().iter().map(|v| v.map(str::to_string)).collect();
+                let b: Vec<Option<String>> =
+                    x.values.to_text().iter().map(|v| v.map(str::to_string)).collect();
+                prop_assert_eq!(a, b);
+            }
+            let kinds: Vec<Kind> = typed.iter().map(|c| c.kind).collect();
+            let names = if arrays {
+                names(&["o.id", "lines[].s", "o.d", "t", "lines[].n", "b"])
+            } else if nested {
+                names(&["o.id", "s", "o.p.d", "t", "o.p.n", "b"])
+            } else {
+                names(&["id", "s", "d", "t", "n", "b"])
+            };
+            let tree = Tree::new(&names);
+            let cells: Vec<Cells> = typed.iter().map(|c| Cells::new(&c.values)).collect();
+            let arrays: Vec<Vec<Option<String>>> = text
+                .iter()
+                .map(|c| c.values.to_text().iter().map(|v| v.map(str::to_string)).collect())
+                .collect();
+            for format in [Format::Csv, Format::Json, Format::Ndjson] {
+                let options = CsvOptions {
+                    delimiter,
+                    quote_style: style,
+                    crlf: false,
+                    bom: false,
+                    header: true,
+                    encoding: encoding_rs::UTF_8,
+                    null: null.clone(),
+                };
+                let mut ours = Encoder::new(format, options.clone(), Vec::new(), true).expect("ours");
+                let mut theirs = Encoder::new(format, options, Vec::new(), true).expect("theirs");
+                ours.start(&names).expect("start");
+                theirs.start(&names).expect("start");
+                for i in 0..ints.len() {
+                    ours.record_cells(&cells, i, &kinds, &tree).expect("cells");
+                    let values: Vec<Option<&str>> =
+                        arrays.iter().map(|a| a[i].as_deref()).collect();
+                    theirs.record(&values, &kinds, &tree).expect("values");
+                }
+                ours.finish().expect("finish");
+                theirs.finish().expect("finish");
+                prop_assert_eq!(text_of(ours), text_of(theirs), "{:?}", format);
+            }
+        }
+    }
+
+    fn text_of(e: Encoder<Vec<u8>>) -> String {
+        String::from_utf8(e.into_inner().expect("inner")).expect("utf-8")
     }
 }

@@ -2,14 +2,16 @@
 //!
 //! `sink` owns output formats and files. Per chunk, each target takes the rows routed to it,
 //! evaluates its `columns` (SQL expressions, vectorised) and turns every value into its
-//! canonical text — ISO dates, `.` decimal point, exact decimals — once per column. Rows are then
-//! written in input order to the file their path template names: `{field}` makes one file per
+//! canonical text — ISO dates, `.` decimal point, exact decimals — once per column; numbers,
+//! dates and booleans bound for a CSV or JSON target stay typed and their text is written
+//! straight into the file's buffer (see `cells`). Rows are then written in input order to the file their path template names: `{field}` makes one file per
 //! distinct value (sanitised into a safe file name that cannot leave the target's folder),
 //! `{batch}` rolls a file every `batch_size` records. At most `[run] max_open_files` files are
 //! open at once; the least recently used is closed and reopened for appending when needed. Every
 //! file is hashed as it is written. Files go to a staging folder (see [`staging`]) and are moved
 //! into place only when the whole run succeeds.
 
+mod cells;
 mod csv_out;
 mod encode;
 mod group;
@@ -32,6 +34,7 @@ use crate::plan::{Binding, Format, PathPart, Plan, Target};
 
 /// The staging folder's subfolder for spill files; removed before the outputs are committed.
 const SPILL: &str = ".rowferry-spill";
+use cells::{Cells, TextArray};
 use encode::{Encoder, Kind, TextColumn};
 use group::Grouper;
 pub use project::{Projected, Projector};
@@ -256,13 +259,16 @@ impl Sinks {
         if t.kinds.is_none() {
             t.kinds = Some(rows.columns.iter().map(|c| c.kind).collect());
         }
-        let arrays: Vec<encode::TextArray> =
-            rows.columns.iter().map(encode::TextArray::new).collect();
-        let keys: Vec<encode::TextArray> = rows
+        let arrays: Vec<TextArray> = rows
+            .columns
+            .iter()
+            .map(|c| TextArray::from_text(&c.values.to_text()))
+            .collect();
+        let keys: Vec<TextArray> = rows
             .partition
             .iter()
             .chain(&rows.group)
-            .map(encode::TextArray::from_text)
+            .map(TextArray::from_text)
             .collect();
         let Some(grouper) = t.grouper.as_mut() else {
             return Ok(());
@@ -349,9 +355,8 @@ impl Sinks {
                 groups[g].1.push(i);
             }
         }
-        let arrays: Vec<encode::TextArray> = columns.iter().map(encode::TextArray::new).collect();
+        let cells: Vec<Cells> = columns.iter().map(|c| Cells::new(&c.values)).collect();
         let kinds: Vec<Kind> = columns.iter().map(|c| c.kind).collect();
-        let mut values: Vec<Option<&str>> = Vec::with_capacity(arrays.len());
         for (key, rows) in groups {
             let mut rest: &[usize] = &rows;
             while !rest.is_empty() {
@@ -366,14 +371,12 @@ impl Sinks {
                     source: std::io::Error::other("the file is not open"),
                 })?;
                 for &i in &rest[..take] {
-                    values.clear();
-                    values.extend(arrays.iter().map(|a| a.get(i)));
-                    encoder.record(&values, &kinds, &t.tree).map_err(|source| {
-                        SinkError::Write {
+                    encoder
+                        .record_cells(&cells, i, &kinds, &t.tree)
+                        .map_err(|source| SinkError::Write {
                             path: path.clone(),
                             source,
-                        }
-                    })?;
+                        })?;
                 }
                 file.rows += take as u64;
                 file.records += take as u64;
@@ -506,8 +509,15 @@ impl Sinks {
         let format = t.target.format;
         let csv = t.target.csv.clone();
         let f = &mut t.files[fi];
+        // CSV and JSON encoders hand on their records in blocks larger than this buffer, which
+        // then go to the file as they are, without being copied again.
+        let capacity = if format == Format::Xlsx {
+            256 * 1024
+        } else {
+            8 * 1024
+        };
         let out = BufWriter::with_capacity(
-            256 * 1024,
+            capacity,
             Hashed {
                 file,
                 hasher: std::mem::take(&mut f.hasher),

@@ -16,7 +16,10 @@
 //!   nothing. Numbers and phone numbers (`-12.5`, `+33 6 12 34 56 78`) call nothing and are not
 //!   reported.
 //!
-//! The writer thread ([`super::Sinks`]) then only writes the text it is handed.
+//! The writer thread ([`super::Sinks`]) then only writes the text it is handed. Numbers, dates
+//! and booleans in their canonical text, which no check reads, are handed typed to a CSV or JSON
+//! target (not grouped): the writer writes their text straight into the file's buffer (see
+//! `sink/cells.rs`).
 
 use polars::prelude::{
     BooleanChunked, ChunkFilter, Column, DataFrame, DataType, Expr, IntoColumn, IntoLazy,
@@ -24,6 +27,7 @@ use polars::prelude::{
 };
 
 use super::SinkError;
+use super::cells::Values;
 use super::encode::{self, Kind, TextColumn};
 use super::transcode;
 use crate::issue::{Code, Issue, Severity};
@@ -214,6 +218,14 @@ impl Projector {
                 exprs.extend_from_slice(&p.exprs[p.names.len()..]);
             }
             let projected = select_where(row, mask, exprs).map_err(engine)?;
+            // Numbers, dates and booleans in their canonical text stay typed for the writer,
+            // unless a check reads every value's text or the rows are gathered into groups.
+            let typed = matches!(
+                p.target.format,
+                Format::Csv | Format::Tsv | Format::Json | Format::Ndjson
+            ) && p.target.group_by.is_empty()
+                && p.target.csv.quote_style != QuoteStyle::Never
+                && !p.target.csv.transcodes();
             let n = projected.height();
             let cols = projected.columns();
             let mut columns = Vec::with_capacity(width);
@@ -222,7 +234,7 @@ impl Projector {
                 let mut tc = if p.target.format == Format::Xlsx {
                     encode::text(c, n).map_err(engine)?
                 } else {
-                    formatted(c, n, &p.texts[ci]).map_err(|e| SinkError::Format {
+                    formatted(c, n, &p.texts[ci], typed).map_err(|e| SinkError::Format {
                         target: p.target.name.clone(),
                         column: p.names[ci].clone(),
                         message: e,
@@ -247,7 +259,7 @@ impl Projector {
                 if let Some(escaped) = self.check(p, is_text, &tc, &mut |i, code, sev, v, m| {
                     flag(i, issue(i, code, sev, v, m))
                 }) {
-                    tc.text = escaped;
+                    tc.values = Values::Text(escaped);
                 }
                 columns.push(tc);
             }
@@ -259,7 +271,11 @@ impl Projector {
             let keys = |range: std::ops::Range<usize>| -> Result<Vec<StringChunked>, SinkError> {
                 cols[range]
                     .iter()
-                    .map(|c| encode::text(c, n).map(|t| t.text).map_err(engine))
+                    .map(|c| {
+                        encode::text(c, n)
+                            .map(|t| t.values.to_text())
+                            .map_err(engine)
+                    })
                     .collect()
             };
             let partition = keys(width..width + p.parts)?;
@@ -288,18 +304,16 @@ impl Projector {
                     continue;
                 }
                 let keep = BooleanChunked::from_slice("keep".into(), &keep);
-                let filter = |c: &StringChunked| {
-                    c.filter(&keep).map_err(|source| SinkError::Engine {
-                        target: String::new(),
-                        row: first_row,
-                        source,
-                    })
+                let engine = |source| SinkError::Engine {
+                    target: String::new(),
+                    row: first_row,
+                    source,
                 };
                 for c in &mut t.columns {
-                    c.text = filter(&c.text)?;
+                    c.values = c.values.filter(&keep).map_err(engine)?;
                 }
                 for c in t.partition.iter_mut().chain(t.group.iter_mut()) {
-                    *c = filter(c)?;
+                    *c = c.filter(&keep).map_err(engine)?;
                 }
                 t.len = keep.sum().unwrap_or(0) as usize;
                 if t.len == 0 {
@@ -374,12 +388,14 @@ impl Projector {
         report: &mut dyn FnMut(usize, Code, Severity, &str, String),
     ) -> Option<StringChunked> {
         let t = &p.target;
+        // Typed values (numbers, dates, booleans) go only where no check reads them.
+        let text = column.values.as_text()?;
         match t.format {
             Format::Xlsx => {
                 if column.kind != Kind::Text {
                     return None;
                 }
-                for (i, v) in column.text.iter().enumerate() {
+                for (i, v) in text.iter().enumerate() {
                     // Excel counts UTF-16 code units.
                     if let Some(v) = v
                         && v.len() > XLSX_CELL_CHARS
@@ -417,13 +433,9 @@ impl Projector {
                 // Only the formula guard: the rows whose first byte may start a formula.
                 let suspects: Box<dyn Iterator<Item = (usize, Option<&str>)>> =
                     if !never && !transcodes {
-                        Box::new(
-                            formula_suspects(&column.text)
-                                .into_iter()
-                                .map(|i| (i, column.text.get(i))),
-                        )
+                        Box::new(formula_suspects(text).into_iter().map(|i| (i, text.get(i))))
                     } else {
-                        Box::new(column.text.iter().enumerate())
+                        Box::new(text.iter().enumerate())
                     };
                 for (i, v) in suspects {
                     let Some(v) = v else { continue };
@@ -476,14 +488,14 @@ impl Projector {
                         report(i, Code::FormulaRisk, Severity::Warning, v, message);
                         if guard == FormulaGuard::Escape {
                             let all = escaped.get_or_insert_with(|| {
-                                column.text.iter().map(|v| v.map(str::to_string)).collect()
+                                text.iter().map(|v| v.map(str::to_string)).collect()
                             });
                             all[i] = Some(format!("'{v}"));
                         }
                     }
                 }
                 escaped.map(|values| {
-                    StringChunked::from_iter_options(column.text.name().clone(), values.into_iter())
+                    StringChunked::from_iter_options(text.name().clone(), values.into_iter())
                 })
             }
         }
@@ -548,7 +560,9 @@ fn plain_number(v: &str) -> bool {
 }
 
 /// A column's text for a CSV or JSON target, with the target's date and decimal forms.
-fn formatted(c: &Column, n: usize, how: &ColumnText) -> Result<TextColumn, String> {
+///
+/// With `typed`, values written in their canonical text stay typed (see [`encode::typed`]).
+fn formatted(c: &Column, n: usize, how: &ColumnText, typed: bool) -> Result<TextColumn, String> {
     let err = |e: PolarsError| e.to_string();
     let c = encode::broadcast(c, n);
     let s = c.as_materialized_series();
@@ -562,18 +576,23 @@ fn formatted(c: &Column, n: usize, how: &ColumnText) -> Result<TextColumn, Strin
     if let Some(text) = dated {
         return Ok(TextColumn {
             kind: Kind::Text,
-            text: text.map_err(err)?,
+            values: Values::Text(text.map_err(err)?),
         });
     }
     let fraction = s.dtype().is_float() || matches!(s.dtype(), DataType::Decimal(_, _));
+    let sep = how.decimal.filter(|d| *d != '.' && fraction);
+    if typed && sep.is_none() {
+        return encode::typed(&c, n).map_err(err);
+    }
     let mut t = encode::text(&c, n).map_err(err)?;
-    if let Some(sep) = how.decimal.filter(|d| *d != '.' && fraction) {
+    if let Some(sep) = sep {
         let mut buf = [0u8; 4];
         let sep: &str = sep.encode_utf8(&mut buf);
-        t.text = StringChunked::from_iter_options(
-            t.text.name().clone(),
-            t.text.iter().map(|v| v.map(|v| v.replacen('.', sep, 1))),
-        );
+        let text = t.values.to_text();
+        t.values = Values::Text(StringChunked::from_iter_options(
+            text.name().clone(),
+            text.iter().map(|v| v.map(|v| v.replacen('.', sep, 1))),
+        ));
         // Not a JSON number any more: written as text.
         t.kind = Kind::Text;
     }
