@@ -305,7 +305,8 @@ pub fn decimal(v: i128, scale: usize, trim: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(frac);
 }
 
-/// `days` since 1970-01-01 as `YYYY-MM-DD` (see `encode::iso_date`).
+/// `days` since 1970-01-01 as `YYYY-MM-DD` (the civil-from-days algorithm), without going
+/// through a format string for every value; years outside 0..=9999 as chrono writes them.
 pub fn date(days: i32, out: &mut Vec<u8>) {
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);

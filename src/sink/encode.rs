@@ -43,44 +43,12 @@ pub struct TextColumn {
     pub values: Values,
 }
 
-/// `days` since 1970-01-01 as `YYYY-MM-DD` (the civil-from-days algorithm), without going
-/// through a format string for every value.
+/// `days` since 1970-01-01 as `YYYY-MM-DD`, as [`super::cells::date`] writes it (callers cache
+/// the text per column).
 fn iso_date(days: i32, out: &mut String) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    if (0..=9999).contains(&y) {
-        // The common case, digit by digit: a format string costs more than the date.
-        let digit = |v: i64| char::from(b'0' + (v % 10) as u8);
-        for c in [
-            digit(y / 1000),
-            digit(y / 100),
-            digit(y / 10),
-            digit(y),
-            '-',
-            digit(m / 10),
-            digit(m),
-            '-',
-            digit(d / 10),
-            digit(d),
-        ] {
-            out.push(c);
-        }
-        return;
-    }
-    use std::fmt::Write;
-    // As chrono writes years outside 0..=9999: signed, at least four digits.
-    let _ = if y < 0 {
-        write!(out, "-{:04}-{m:02}-{d:02}", -y)
-    } else {
-        write!(out, "+{y}-{m:02}-{d:02}")
-    };
+    let mut bytes = Vec::with_capacity(16);
+    super::cells::date(days, &mut bytes);
+    out.push_str(&String::from_utf8_lossy(&bytes));
 }
 
 /// `c` as `n` values: a literal (one value) is repeated.
