@@ -112,7 +112,10 @@ impl KeySet {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn remembers_the_first_row_of_each_key_across_chunks() {
@@ -130,5 +133,70 @@ mod tests {
         assert!(set.check(&keys, &rows).is_empty());
         let again: Vec<Option<&[u8]>> = vec![Some(b"k9999"), Some(b"k0")];
         assert_eq!(set.check(&again, &[1, 2]), vec![(0, 10_099), (1, 100)]);
+    }
+
+    /// What `check` must answer: every key in order against a plain map.
+    fn oracle(
+        map: &mut HashMap<Vec<u8>, u64>,
+        keys: &[Option<Vec<u8>>],
+        rows: &[u64],
+    ) -> Vec<(usize, u64)> {
+        let mut seen = Vec::new();
+        for (i, (key, &row)) in keys.iter().zip(rows).enumerate() {
+            if let Some(key) = key {
+                match map.get(key) {
+                    Some(&first) => seen.push((i, first)),
+                    None => {
+                        map.insert(key.clone(), row);
+                    }
+                }
+            }
+        }
+        seen
+    }
+
+    fn key() -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop_oneof![
+            2 => Just(None),
+            // Few distinct short keys, the empty one among them: many repeats.
+            8 => proptest::collection::vec(0u8..3, 0..4).prop_map(Some),
+            // Enough distinct keys for several in each partition, so that tables grow.
+            8 => (0u16..3000).prop_map(|i| Some(format!("k{i}").into_bytes())),
+            // Long keys, some repeated.
+            1 => proptest::collection::vec(any::<u8>(), 100..300).prop_map(Some),
+            1 => (0u8..3, prop_oneof![Just(127), Just(128), Just(250), Just(16_000), Just(16_400)])
+                .prop_map(|(b, n): (u8, usize)| {
+                    Some((0..n).map(|i| b.wrapping_add(i as u8)).collect())
+                }),
+        ]
+    }
+
+    fn row() -> impl Strategy<Value = u64> {
+        let edge = u64::from(u32::MAX);
+        prop_oneof![
+            0u64..100_000,
+            (edge - 3)..=(edge + 3),
+            any::<u64>(),
+            Just(u64::MAX),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn check_matches_a_plain_map(
+            chunks in proptest::collection::vec(
+                proptest::collection::vec((key(), row()), 0..600),
+                1..6,
+            ),
+        ) {
+            let mut set = KeySet::default();
+            let mut map = HashMap::new();
+            for chunk in &chunks {
+                let keys: Vec<Option<Vec<u8>>> = chunk.iter().map(|(k, _)| k.clone()).collect();
+                let rows: Vec<u64> = chunk.iter().map(|&(_, r)| r).collect();
+                let borrowed: Vec<Option<&[u8]>> = keys.iter().map(|k| k.as_deref()).collect();
+                prop_assert_eq!(set.check(&borrowed, &rows), oracle(&mut map, &keys, &rows));
+            }
+        }
     }
 }
