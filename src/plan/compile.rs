@@ -26,7 +26,7 @@ use crate::issue::Severity;
 
 const DEFAULT_MIN_ROWS: u64 = 1000;
 const DEFAULT_MAX_OPEN_FILES: usize = 64;
-const DEFAULT_GROUP_MEMORY_MB: usize = 256;
+const DEFAULT_GROUP_MEMORY_MB: usize = 128;
 use super::DEFAULT_DECIMAL_SCALE;
 const MAX_DECIMAL_SCALE: i64 = 18;
 const RULE_NAMES: [&str; 7] = [
