@@ -29,3 +29,4 @@ pub mod route;
 pub mod sink;
 pub mod source;
 pub mod validate;
+mod varint;

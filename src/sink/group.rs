@@ -389,7 +389,7 @@ impl<'a> RunWriter<'a> {
             last: 0,
         };
         let mut head = MAGIC.to_vec();
-        put_varint(&mut head, width as u64);
+        crate::varint::put(&mut head, width as u64);
         w.bytes(&head)?;
         Ok(w)
     }
@@ -399,8 +399,8 @@ impl<'a> RunWriter<'a> {
             .checked_sub(self.last)
             .ok_or_else(|| damaged(Some(self.path), "groups out of order"))?;
         let mut head = Vec::with_capacity(10);
-        put_varint(&mut head, u64::from(delta));
-        put_varint(&mut head, rows as u64);
+        crate::varint::put(&mut head, u64::from(delta));
+        crate::varint::put(&mut head, rows as u64);
         self.last = ordinal;
         self.bytes(&head)
     }
@@ -646,23 +646,11 @@ impl Source {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
 fn put_value(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
-        None => put_varint(out, 0),
+        None => crate::varint::put(out, 0),
         Some(s) => {
-            put_varint(out, s.len() as u64 + 1);
+            crate::varint::put(out, s.len() as u64 + 1);
             out.extend_from_slice(s.as_bytes());
         }
     }
@@ -671,7 +659,7 @@ fn put_value(out: &mut Vec<u8>, v: Option<&str>) {
 fn value_len(v: Option<&str>) -> usize {
     match v {
         None => 1,
-        Some(s) => varint_len(s.len() as u64 + 1) + s.len(),
+        Some(s) => crate::varint::len(s.len() as u64 + 1) + s.len(),
     }
 }
 
@@ -721,7 +709,7 @@ fn read_value<R: Read>(r: &mut R) -> io::Result<Option<String>> {
 
 fn copy_value<R: Read>(r: &mut R, out: &mut Vec<u8>) -> io::Result<()> {
     let tag = read_varint(r)?.ok_or_else(eof)?;
-    put_varint(out, tag);
+    crate::varint::put(out, tag);
     if tag > 0 {
         let len = tag - 1;
         if r.take(len).read_to_end(out)? as u64 != len {
@@ -995,8 +983,8 @@ mod tests {
             u64::MAX,
         ] {
             let mut b = Vec::new();
-            put_varint(&mut b, v);
-            assert_eq!(b.len(), varint_len(v), "{v}");
+            crate::varint::put(&mut b, v);
+            assert_eq!(b.len(), crate::varint::len(v), "{v}");
             assert_eq!(read_varint(&mut b.as_slice()).expect("read"), Some(v));
         }
     }

@@ -63,32 +63,6 @@ struct Part {
     beyond: HashMap<Box<[u8]>, u64>,
 }
 
-/// Appends `v` as a LEB128 varint.
-fn push_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// How many bytes `v` takes as a LEB128 varint.
-fn varint_len(v: u64) -> usize {
-    (64 - v.leading_zeros() as usize).div_ceil(7).max(1)
-}
-
-/// Reads a LEB128 varint at the start of `bytes`: its value and its length in bytes.
-fn read_varint(bytes: &[u8]) -> (u64, usize) {
-    let mut v = 0u64;
-    for (i, &b) in bytes.iter().enumerate().take(10) {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return (v, i + 1);
-        }
-    }
-    (v, bytes.len().min(10))
-}
-
 /// The record at `off`, to the end of its block.
 #[inline]
 fn record<const BITS: u32>(blocks: &[Vec<u8>], off: u32) -> &[u8] {
@@ -119,7 +93,7 @@ fn holds(record: &[u8], key: &[u8]) -> bool {
         }
         Some(_) => {
             let rest = record.get(HEAD..).unwrap_or_default();
-            let (len, n) = read_varint(rest);
+            let (len, n) = crate::varint::read(rest);
             len == key.len() as u64 && rest.get(n..n + key.len()) == Some(key)
         }
         None => false,
@@ -209,7 +183,7 @@ impl Part {
                 let len_bytes = if short {
                     1
                 } else {
-                    varint_len(key.len() as u64)
+                    crate::varint::len(key.len() as u64)
                 };
                 let Some((off, block)) =
                     room::<BITS, MAX_BLOCKS>(blocks, HEAD + len_bytes + key.len())
@@ -230,7 +204,7 @@ impl Part {
                     block.extend_from_slice(&[h0, h1, h2, h3, r0, r1, r2, r3, n]);
                 } else {
                     block.extend_from_slice(&[h0, h1, h2, h3, r0, r1, r2, r3]);
-                    push_varint(block, key.len() as u64);
+                    crate::varint::put(block, key.len() as u64);
                 }
                 block.extend_from_slice(key);
                 e.insert(off);
@@ -331,11 +305,11 @@ mod tests {
             u64::MAX,
         ] {
             let mut out = vec![9];
-            push_varint(&mut out, v);
+            crate::varint::put(&mut out, v);
             out.push(7);
-            let (read, n) = read_varint(&out[1..]);
+            let (read, n) = crate::varint::read(&out[1..]);
             assert_eq!((read, out[1 + n]), (v, 7), "{v}");
-            assert_eq!(varint_len(v), n, "{v}");
+            assert_eq!(crate::varint::len(v), n, "{v}");
         }
     }
 
