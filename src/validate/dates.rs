@@ -46,6 +46,22 @@ enum Field {
     Second,
 }
 
+impl Field {
+    /// The field of a one-letter directive (`Y` for `%Y`), if it is a run of digits.
+    fn of(directive: char) -> Option<Field> {
+        Some(match directive {
+            'Y' => Field::Year,
+            'y' => Field::Year2,
+            'm' => Field::Month,
+            'd' => Field::Day,
+            'H' => Field::Hour,
+            'M' => Field::Minute,
+            'S' => Field::Second,
+            _ => return None,
+        })
+    }
+}
+
 /// A supported format, compiled.
 #[derive(Debug, Clone)]
 pub struct Format {
@@ -329,14 +345,12 @@ fn pieces(format: &str) -> Option<Vec<Piece>> {
             text(&mut out, ch.encode_utf8(&mut buf));
             continue;
         }
-        match chars.next()? {
-            'Y' => out.push(digits(Field::Year)),
-            'y' => out.push(digits(Field::Year2)),
-            'm' => out.push(digits(Field::Month)),
-            'd' => out.push(digits(Field::Day)),
-            'H' => out.push(digits(Field::Hour)),
-            'M' => out.push(digits(Field::Minute)),
-            'S' => out.push(digits(Field::Second)),
+        let directive = chars.next()?;
+        if let Some(field) = Field::of(directive) {
+            out.push(digits(field));
+            continue;
+        }
+        match directive {
             'F' => {
                 out.push(digits(Field::Year));
                 text(&mut out, "-");
@@ -480,13 +494,7 @@ fn fast_parser_supported(fmt: &[u8]) -> bool {
 enum Op {
     /// A literal byte of the format.
     Byte(u8),
-    Year,
-    Year2,
-    Month,
-    Day,
-    Hour,
-    Minute,
-    Second,
+    Field(Field),
 }
 
 /// The steps of a format polars' fast parser takes, `None` for a directive [`pieces`] refuses.
@@ -498,16 +506,7 @@ fn fast_ops(fmt: &[u8]) -> Option<Vec<Op>> {
             ops.push(Op::Byte(b));
             continue;
         }
-        ops.push(match f.next()? {
-            b'Y' => Op::Year,
-            b'y' => Op::Year2,
-            b'm' => Op::Month,
-            b'd' => Op::Day,
-            b'H' => Op::Hour,
-            b'M' => Op::Minute,
-            b'S' => Op::Second,
-            _ => return None,
-        });
+        ops.push(Op::Field(Field::of(char::from(*f.next()?))?));
     }
     Some(ops)
 }
@@ -533,7 +532,8 @@ fn fixed(val: &[u8], offset: usize, width: usize, signed: bool) -> Option<(i64, 
 /// where polars falls back to chrono.
 fn fast_parse(val: &[u8], ops: &[Op]) -> Option<NaiveDateTime> {
     let mut offset = 0;
-    let negative = val.first() == Some(&b'-') && matches!(ops.first(), Some(Op::Year));
+    let negative =
+        val.first() == Some(&b'-') && matches!(ops.first(), Some(Op::Field(Field::Year)));
     if negative {
         offset = 1;
     }
@@ -547,23 +547,23 @@ fn fast_parse(val: &[u8], ops: &[Op]) -> Option<NaiveDateTime> {
                 }
                 offset += 1;
             }
-            Op::Year => {
+            Op::Field(Field::Year) => {
                 (year, offset) = fixed(val, offset, 4, true)?;
                 if negative {
                     year = -year;
                 }
             }
-            Op::Month => {
+            Op::Field(Field::Month) => {
                 (month, offset) = fixed(val, offset, 2, false)?;
                 if month > 12 {
                     return None;
                 }
             }
-            Op::Day => (day, offset) = fixed(val, offset, 2, false)?,
-            Op::Hour => (hour, offset) = fixed(val, offset, 2, false)?,
-            Op::Minute => (min, offset) = fixed(val, offset, 2, false)?,
-            Op::Second => (sec, offset) = fixed(val, offset, 2, false)?,
-            Op::Year2 => {
+            Op::Field(Field::Day) => (day, offset) = fixed(val, offset, 2, false)?,
+            Op::Field(Field::Hour) => (hour, offset) = fixed(val, offset, 2, false)?,
+            Op::Field(Field::Minute) => (min, offset) = fixed(val, offset, 2, false)?,
+            Op::Field(Field::Second) => (sec, offset) = fixed(val, offset, 2, false)?,
+            Op::Field(Field::Year2) => {
                 // `parse_prefix::<i32>` on two bytes: one digit is enough, or `-` and a digit.
                 let bytes = val.get(offset..offset + 2)?;
                 let decade = match bytes {
