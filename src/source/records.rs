@@ -77,10 +77,8 @@ pub(super) enum Unclosed {
 pub(super) struct Record<'a> {
     pub bytes: &'a [u8],
     ends: &'a [usize],
-    /// Bytes between two fields: 1 for a line read in place (the delimiter), else 0.
-    gap: usize,
     /// For a record read in place, where [`Record::bytes`] starts in the text buffer (the
-    /// block [`Records::take_block`] hands over).
+    /// block [`Records::take_block`] hands over); its fields are one delimiter byte apart.
     pub offset: Option<usize>,
 }
 
@@ -94,7 +92,8 @@ impl<'a> Record<'a> {
         let start = if i == 0 {
             0
         } else {
-            self.ends[i - 1] + self.gap
+            // A line read in place keeps the delimiter between two fields.
+            self.ends[i - 1] + usize::from(self.offset.is_some())
         };
         start..self.ends[i]
     }
@@ -250,13 +249,11 @@ impl<R: Read> Records<R> {
             Some((at, len)) => Record {
                 bytes: &self.buf[at..at + len],
                 ends: &self.ends[..self.nends],
-                gap: 1,
                 offset: Some(at),
             },
             None => Record {
                 bytes: &self.out[..self.nout],
                 ends: &self.ends[..self.nends],
-                gap: 0,
                 offset: None,
             },
         }
