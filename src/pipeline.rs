@@ -1,8 +1,9 @@
 //! Drives the stages for one run: plan → source → validate → enrich → route → sink → report.
 //!
-//! The source runs on its own thread and hands chunks over a small bounded channel, so reading
-//! and parsing the next chunk overlaps the work on the current one while memory stays bounded to
-//! a few chunks. This module owns the run's policy — thresholds, the conservation check, the
+//! The source runs on its own thread and hands chunks over a small bounded channel to the
+//! validating thread, which hands each chunk with its verdict on to this one: reading the chunk
+//! after next, validating the next and enriching, routing and reporting the current one overlap,
+//! while memory stays bounded to a few chunks. Targets are written on a fourth thread. This module owns the run's policy — thresholds, the conservation check, the
 //! commit of outputs, the exit outcome — and nothing about formats or rules.
 
 use std::io::IsTerminal;
@@ -19,7 +20,7 @@ use crate::route::{RouteError, Router};
 use crate::sink::staging::{Mode, Staging, StagingError};
 use crate::sink::{Projected, Projector, SinkError, Sinks, TargetReport};
 use crate::source::{self, Batch, CHUNK_ROWS, Fingerprint, ReadOptions, Source, SourceError};
-use crate::validate::{ValidateError, Validator};
+use crate::validate::{ValidateError, Validated, Validator};
 
 /// What the command line asks of a run.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +91,13 @@ enum Message {
     Batch(Batch),
     Done(Fingerprint),
     Failed(SourceError),
+}
+
+/// What the validating thread hands on: a chunk with its verdict, or the end of the input.
+enum Checked {
+    Batch(Batch, Validated),
+    Done(Fingerprint),
+    Failed(RunError),
 }
 
 /// Which job a run does.
@@ -169,7 +177,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     };
     let projector = Projector::new(&plan, &binding, !writes_targets);
     let mut per_target = vec![0u64; plan.targets.len()];
-    let mut validator = Validator::new(plan.structure.clone(), &info.header, info.typed);
+    let validator = Validator::new(plan.structure.clone(), &info.header, info.typed);
 
     let progress = progress_bar(&info, options.quiet);
     let bytes = source.progress();
@@ -183,13 +191,23 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             line: 0,
             message: format!("cannot start the reader thread: {e}"),
         })?;
+    // Chunks are validated on a thread of their own, so the next chunk's rules are evaluated
+    // while this thread enriches, routes and reports the current one.
+    let (checked_tx, checked_rx) = mpsc::sync_channel::<Checked>(1);
+    let checker = std::thread::Builder::new()
+        .name("rowferry-check".into())
+        .spawn(move || check_all(validator, rx, checked_tx))
+        .map_err(|e| SourceError::Read {
+            path: info.path.clone(),
+            line: 0,
+            message: format!("cannot start the validating thread: {e}"),
+        })?;
 
     let mut fingerprint = None;
     let mut stop_reason = None;
-    for message in rx.iter() {
+    for message in checked_rx.iter() {
         match message {
-            Message::Batch(batch) => {
-                let mut validated = validator.validate(&batch)?;
+            Checked::Batch(batch, mut validated) => {
                 let row = enricher.rows(&batch, &validated.typed, &mut validated.issues)?;
                 validated.reject_errored(&batch.rows);
                 let routed =
@@ -224,12 +242,13 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
                     break;
                 }
             }
-            Message::Done(f) => fingerprint = Some(f),
-            Message::Failed(e) => return Err(e.into()),
+            Checked::Done(f) => fingerprint = Some(f),
+            Checked::Failed(e) => return Err(e),
         }
     }
-    drop(rx);
-    // A stopped run leaves the reader blocked on a closed channel: it ends on its own.
+    drop(checked_rx);
+    // A stopped run leaves the other threads blocked on a closed channel: they end on their own.
+    let _ = checker.join();
     let _ = reader.join();
     progress.finish_and_clear();
     let written = match sinks {
@@ -407,6 +426,24 @@ fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) {
         Ok(f) => Message::Done(f),
         Err(e) => Message::Failed(e),
     });
+}
+
+/// Validates every chunk the reader sends, in order, and hands each on with its verdict.
+fn check_all(mut validator: Validator, rx: mpsc::Receiver<Message>, tx: mpsc::SyncSender<Checked>) {
+    for message in rx {
+        let checked = match message {
+            Message::Batch(batch) => match validator.validate(&batch) {
+                Ok(validated) => Checked::Batch(batch, validated),
+                Err(e) => Checked::Failed(e.into()),
+            },
+            Message::Done(f) => Checked::Done(f),
+            Message::Failed(e) => Checked::Failed(e.into()),
+        };
+        let last = !matches!(checked, Checked::Batch(..));
+        if tx.send(checked).is_err() || last {
+            return;
+        }
+    }
 }
 
 /// `out/<mapping file stem>`.
