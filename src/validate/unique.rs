@@ -3,15 +3,16 @@
 //!
 //! Each key is one record in its partition's arena: the low half of its hash and the row it was
 //! first seen on (4 bytes each), its length (one byte below 128) and its bytes. The partition's
-//! hash table holds only the record's 4-byte offset; growing a table reads each key's hash from
-//! its record rather than hashing the key again. Arenas are cut in 16 KiB blocks, so that they
-//! grow without moving (a moved arena leaves a hole the allocator does not give back) and waste
-//! at most a block's tail.
+//! table ([`Table`], open addressing) holds one 8-byte slot per key: the low half of its hash and
+//! the record's offset. Growing a table refiles slots without reading a record, and a probe
+//! reads a record only when all 32 bits of the hash match. Arenas are cut in 16 KiB blocks, so
+//! that they grow without moving (a moved arena leaves a hole the allocator does not give back)
+//! and waste at most a block's tail.
 //!
-//! Measured with 11-byte keys: three million take 84 MB, 17 bytes a key beyond the key's own
-//! bytes (20 at one or two million, where the tables are emptier: a table's load factor swings
-//! between 7/16 and 7/8 as it doubles), against 168 MB and 45 bytes a key for the previous layout
-//! (end offsets, hashes and rows in vectors of their own, each grown by doubling).
+//! Each key costs 9 bytes of record beyond its own bytes, plus its table's slots: 8 bytes at a
+//! load between 3/8 and 3/4, so 20 to 30 bytes in all (three million 11-byte keys: about 95 MB).
+//! A table of 4-byte offsets with hashbrown's control bytes took 17–20 bytes a key, but every
+//! probe whose 7-bit tag matched read a record, a cache miss, and growing read every record.
 //!
 //! Limits are kept exact rather than assumed away: a first row from `u32::MAX` up is kept in a
 //! side map, and a key whose record fits in no block (over 16 KiB), or that comes once its
@@ -19,14 +20,11 @@
 //! is kept whole in a plain map, larger and slower but exact.
 //!
 //! A chunk's keys are probed partition by partition (256 partitions on middle bits of the
-//! hash): a million keys in one table means two cache misses per probe, while one partition's
-//! table stays small enough to be cached while the chunk's keys for it are probed.
+//! hash). The slots a partition's keys will be probed from are loaded first, all at once
+//! ([`Table::touch`]): their cache misses overlap instead of stalling each probe in turn.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
 
 const PARTITIONS: usize = 256;
 
@@ -51,8 +49,9 @@ const BIG_ROW: u32 = u32::MAX;
 /// One partition: keys whose hash falls in it.
 #[derive(Default)]
 struct Part {
-    /// The offset of each key's record: its block number, then its place in the block.
-    table: HashTable<u32>,
+    /// The offset of each key's record (its block number, then its place in the block), filed
+    /// with the low half of the key's hash.
+    table: Table,
     /// Records back to back. A record never straddles two blocks; blocks are full-sized but
     /// the first one, which starts small and grows.
     blocks: Vec<Vec<u8>>,
@@ -100,12 +99,92 @@ fn holds(record: &[u8], key: &[u8]) -> bool {
     }
 }
 
-/// The hash a table files a key under, from the half of its full hash that a record keeps.
-#[inline]
-fn table_hash(half: u32) -> u64 {
-    // The table takes its bucket from the low bits and a tag from the top seven: a multiply by
-    // an odd constant keeps the low bits uniform and mixes all 32 into the top ones.
-    u64::from(half).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+/// An open-addressing table of records, probed linearly. A slot holds the low half of the key's
+/// hash above the record's offset, so that growing never reads an arena and a probe reads a
+/// record only when all 32 bits of the hash match (about once in four billion for another key),
+/// and the slot a key is filed in is known before the probe: [`Table::touch`] loads it ahead.
+#[derive(Default)]
+struct Table {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+/// An empty slot: a record's offset is never `u32::MAX`, a record taking more than one byte.
+const EMPTY: u64 = u64::MAX;
+
+/// What a probe found: the record's offset, or the slot to file the key in.
+enum Probe {
+    Found(u32),
+    Vacant(usize),
+}
+
+impl Table {
+    /// The slot a key whose hash has low half `half` is probed from.
+    #[inline]
+    fn home(&self, half: u32) -> usize {
+        // Fibonacci hashing: the top bits of the product depend on all 32 bits of `half`.
+        let bits = self.slots.len().trailing_zeros();
+        if bits == 0 {
+            return 0;
+        }
+        (u64::from(half).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+
+    /// Loads the slot `half` is probed from, so that its cache line is on its way when the
+    /// probe comes: the loads of a run of keys overlap instead of waiting one after the other.
+    #[inline]
+    fn touch(&self, half: u32) -> u64 {
+        self.slots.get(self.home(half)).copied().unwrap_or(0)
+    }
+
+    /// Finds the record of `key`, using `holds` to compare a record with it.
+    #[inline]
+    fn probe(&self, half: u32, holds: impl Fn(u32) -> bool) -> Probe {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut at = self.home(half);
+        // The table is never full, so a probe always meets an empty slot.
+        while let Some(&slot) = self.slots.get(at) {
+            if slot == EMPTY {
+                return Probe::Vacant(at);
+            }
+            if (slot >> 32) as u32 == half && holds(slot as u32) {
+                return Probe::Found(slot as u32);
+            }
+            at = (at + 1) & mask;
+        }
+        Probe::Vacant(usize::MAX)
+    }
+
+    /// Whether one more key needs a bigger table (at most three quarters of the slots used).
+    #[inline]
+    fn full(&self) -> bool {
+        (self.len + 1) * 4 > self.slots.len() * 3
+    }
+
+    /// Doubles the table (16 slots at first), filing every record again from its slot alone.
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; size]);
+        let mask = size - 1;
+        for slot in old.into_iter().filter(|&s| s != EMPTY) {
+            let mut at = self.home((slot >> 32) as u32);
+            while self.slots.get(at).is_some_and(|&s| s != EMPTY) {
+                at = (at + 1) & mask;
+            }
+            if let Some(free) = self.slots.get_mut(at) {
+                *free = slot;
+            }
+        }
+    }
+
+    /// Files the record at `off` in slot `at`, which [`Table::probe`] found vacant.
+    #[inline]
+    fn insert(&mut self, at: usize, half: u32, off: u32) {
+        if let Some(slot) = self.slots.get_mut(at) {
+            *slot = (u64::from(half) << 32) | u64::from(off);
+            self.len += 1;
+        }
+    }
 }
 
 /// Makes room for a record of `len` bytes: its offset and the block to append it to, or `None`
@@ -157,23 +236,15 @@ impl Part {
             beyond,
         } = self;
         let half = hash as u32;
-        let stored = &*blocks;
-        // One probe: find the key or the slot for it. A growing table reads each key's hash
-        // from its record.
-        let entry = table.entry(
-            table_hash(half),
-            |&off| holds(record::<BITS>(stored, off), key),
-            |&off| table_hash(field::<BITS>(stored, off, 0)),
-        );
-        match entry {
-            Entry::Occupied(e) => {
-                let off = *e.get();
-                Some(match field::<BITS>(blocks, off, 4) {
-                    BIG_ROW => big_rows.get(&off).copied().unwrap_or(u64::from(BIG_ROW)),
-                    first => u64::from(first),
-                })
-            }
-            Entry::Vacant(e) => {
+        if table.full() {
+            table.grow();
+        }
+        match table.probe(half, |off| holds(record::<BITS>(blocks, off), key)) {
+            Probe::Found(off) => Some(match field::<BITS>(blocks, off, 4) {
+                BIG_ROW => big_rows.get(&off).copied().unwrap_or(u64::from(BIG_ROW)),
+                first => u64::from(first),
+            }),
+            Probe::Vacant(at) => {
                 if !beyond.is_empty()
                     && let Some(&first) = beyond.get(key)
                 {
@@ -207,7 +278,7 @@ impl Part {
                     crate::varint::put(block, key.len() as u64);
                 }
                 block.extend_from_slice(key);
-                e.insert(off);
+                table.insert(at, half, off);
                 None
             }
         }
@@ -235,33 +306,47 @@ impl<const BITS: u32, const MAX_BLOCKS: usize> Keys<BITS, MAX_BLOCKS> {
     /// key seen before (earlier in the chunk or in an earlier chunk), its position in `keys` and
     /// the row it was first seen on, in position order.
     pub fn check(&mut self, keys: &[Option<&[u8]>], rows: &[u64]) -> Vec<(usize, u64)> {
-        let hashed: Vec<(usize, u64)> = keys
+        let hashed: Vec<(usize, u64, &[u8])> = keys
             .iter()
             .enumerate()
-            .filter_map(|(i, k)| k.map(|k| (i, self.hasher.hash_one(k))))
+            .filter_map(|(i, k)| k.map(|k| (i, self.hasher.hash_one(k), k)))
             .collect();
         // A stable counting sort by partition keeps row order within each partition, so the
         // first occurrence inside a chunk is still the earliest row.
         let part_of = |hash: u64| ((hash >> 32) as usize) % PARTITIONS;
         let mut starts = [0usize; PARTITIONS + 1];
-        for &(_, h) in &hashed {
+        for &(_, h, _) in &hashed {
             starts[part_of(h) + 1] += 1;
         }
         for p in 0..PARTITIONS {
             starts[p + 1] += starts[p];
         }
-        let mut order = vec![(0usize, 0u64); hashed.len()];
-        for &(i, h) in &hashed {
+        let bounds = starts;
+        let mut order: Vec<(usize, u64, &[u8])> = vec![(0, 0, &[]); hashed.len()];
+        for &(i, h, k) in &hashed {
             let slot = &mut starts[part_of(h)];
-            order[*slot] = (i, h);
+            order[*slot] = (i, h, k);
             *slot += 1;
         }
         let mut seen = Vec::new();
-        for (i, h) in order {
-            let key = keys[i].unwrap_or_default();
-            let part = &mut self.parts[part_of(h)];
-            if let Some(first) = part.first_row::<BITS, MAX_BLOCKS>(h, key, rows[i]) {
-                seen.push((i, first));
+        for (p, part) in self.parts.iter_mut().enumerate() {
+            let run = order.get(bounds[p]..bounds[p + 1]).unwrap_or_default();
+            if run.is_empty() {
+                continue;
+            }
+            // The run's slots are loaded first, independently of each other: their cache
+            // misses overlap, and the probes below find the lines in cache.
+            if part.table.full() {
+                part.table.grow();
+            }
+            let touched = run
+                .iter()
+                .fold(0u64, |acc, &(_, h, _)| acc ^ part.table.touch(h as u32));
+            std::hint::black_box(touched);
+            for &(i, h, key) in run {
+                if let Some(first) = part.first_row::<BITS, MAX_BLOCKS>(h, key, rows[i]) {
+                    seen.push((i, first));
+                }
             }
         }
         seen.sort_unstable_by_key(|&(i, _)| i);
@@ -290,6 +375,23 @@ mod tests {
         assert!(set.check(&keys, &rows).is_empty());
         let again: Vec<Option<&[u8]>> = vec![Some(b"k9999"), Some(b"k0")];
         assert_eq!(set.check(&again, &[1, 2]), vec![(0, 10_099), (1, 100)]);
+    }
+
+    #[test]
+    fn keys_whose_hashes_share_a_half_are_told_apart() {
+        // The same hash for every key: each probe meets the other keys' slots first, and the
+        // table grows while they sit in a single run of slots.
+        let mut part = Part::default();
+        for i in 0..100u64 {
+            let key = format!("key {i}");
+            assert_eq!(part.first_row::<14, 4>(7, key.as_bytes(), i), None);
+        }
+        for i in (0..100u64).rev() {
+            let key = format!("key {i}");
+            assert_eq!(part.first_row::<14, 4>(7, key.as_bytes(), 1000), Some(i));
+        }
+        assert_eq!(part.first_row::<14, 4>(7, b"another", 5), None);
+        assert_eq!(part.table.len, 101);
     }
 
     #[test]
