@@ -16,7 +16,7 @@
 use chrono::format::{self, Item, ParseErrorKind, Parsed, StrftimeItems};
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use polars::prelude::{
-    Column, DataType, Int32Chunked, Int64Chunked, IntoColumn, PolarsResult, TimeUnit,
+    Column, DataType, Int32Type, Int64Type, IntoColumn, PolarsResult, TimeUnit,
     datetime_to_timestamp_us,
 };
 
@@ -68,6 +68,8 @@ pub struct Format {
     shape: Vec<Piece>,
     /// The steps of [`quick`], when it applies to this format.
     quick: Option<Vec<Step>>,
+    /// The layout of the format's longest texts, when [`quick`] applies and they are short.
+    fixed: Option<Fixed>,
     /// The steps of polars' fast parser for the format it parses with (`%F`, `%T`…
     /// expanded), when that parser takes it.
     fast: Option<Vec<Op>>,
@@ -104,9 +106,11 @@ impl Format {
             None
         };
         let quick = quick_steps(&shape);
+        let fixed = quick.as_deref().and_then(Fixed::new);
         Some(Format {
             shape,
             quick,
+            fixed,
             fast,
             items,
         })
@@ -115,6 +119,11 @@ impl Format {
     /// The value of `text`, as polars gives it: days since 1970 for dates, microseconds since
     /// 1970 for date-times.
     pub fn parse(&self, text: &str, kind: Temporal) -> Option<i64> {
+        if let Some(fixed) = &self.fixed
+            && let Some(v) = fixed.fields(text.as_bytes())
+        {
+            return civil_value(v, kind);
+        }
         if let Some(steps) = &self.quick
             && let Some(decided) = quick(steps, text.as_bytes(), kind)
         {
@@ -207,20 +216,107 @@ fn quick(steps: &[Step], text: &[u8], kind: Temporal) -> Option<Option<i64>> {
             }
         }
     }
-    let [year, month, day, hour, minute, second] = v;
-    if at != text.len() || hour > 23 || minute > 59 || second > 60 {
+    if at != text.len() {
         return Some(None);
     }
-    let Some(days) = days_from_civil(year, month, day) else {
-        return Some(None);
-    };
-    Some(Some(match kind {
+    Some(civil_value(v, kind))
+}
+
+/// The value of the fields year, month, day, hour, minute and second, `None` when one is out of
+/// range.
+#[inline]
+fn civil_value(v: [u32; 6], kind: Temporal) -> Option<i64> {
+    let [year, month, day, hour, minute, second] = v;
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day)?;
+    Some(match kind {
         Temporal::Date => days,
         Temporal::Datetime => {
             let seconds = i64::from(hour * 3600 + minute * 60 + second);
             (days * 86_400 + seconds) * 1_000_000
         }
-    }))
+    })
+}
+
+/// The texts of a [`quick`] format in which every digit run has its longest length
+/// (`31/12/2025` for `%d/%m/%Y`): each field sits at a fixed place, so such a text is read by
+/// place, without stepping through the format. [`quick`] reads these texts the same way: it
+/// takes every run whole, and a run cannot be longer.
+#[derive(Debug, Clone)]
+struct Fixed {
+    /// The length of these texts.
+    len: usize,
+    /// The format's literal bytes, with their places.
+    literals: Vec<(usize, u8)>,
+    /// Each field's slot in [`quick`]'s fields, where its digits start and how many there are.
+    runs: Vec<(usize, usize, usize)>,
+    /// `%y`: a two-digit year.
+    year2: bool,
+}
+
+impl Fixed {
+    fn new(steps: &[Step]) -> Option<Fixed> {
+        let mut fixed = Fixed {
+            len: 0,
+            literals: Vec::new(),
+            runs: Vec::new(),
+            year2: false,
+        };
+        for step in steps {
+            match *step {
+                Step::Byte(b) => {
+                    fixed.literals.push((fixed.len, b));
+                    fixed.len += 1;
+                }
+                Step::Digits {
+                    slot, max, field, ..
+                } => {
+                    let width = usize::from(max);
+                    fixed.runs.push((usize::from(slot), fixed.len, width));
+                    fixed.len += width;
+                    fixed.year2 |= field == Field::Year2;
+                }
+            }
+        }
+        // Slots are below 6 (`quick_steps`), and runs of at most 4 digits cannot overflow.
+        fixed
+            .runs
+            .iter()
+            .all(|&(slot, _, width)| slot < 6 && width <= 4)
+            .then_some(fixed)
+    }
+
+    /// The fields of `text` when it has this layout, `None` when it has not (it may still be a
+    /// valid date, with a shorter run: [`quick`] decides).
+    #[inline]
+    fn fields(&self, text: &[u8]) -> Option<[u32; 6]> {
+        if text.len() != self.len {
+            return None;
+        }
+        for &(at, b) in &self.literals {
+            if text.get(at) != Some(&b) {
+                return None;
+            }
+        }
+        let mut v = [0u32; 6];
+        for &(slot, start, width) in &self.runs {
+            let mut n = 0;
+            for &b in text.get(start..start + width)? {
+                let digit = b.wrapping_sub(b'0');
+                if digit > 9 {
+                    return None;
+                }
+                n = n * 10 + u32::from(digit);
+            }
+            *v.get_mut(slot)? = n;
+        }
+        if self.year2 {
+            v[0] += if v[0] < 70 { 2000 } else { 1900 };
+        }
+        Some(v)
+    }
 }
 
 /// Days since 1970-01-01 of a valid date of years 0 to 9999 (proleptic Gregorian), `None` for
@@ -293,23 +389,16 @@ fn date_value(d: NaiveDate) -> i64 {
 /// that parses it (all of them supported), as `kind`.
 pub fn column(formats: Vec<Format>, kind: Temporal) -> impl Fn(Column) -> PolarsResult<Column> {
     move |c: Column| {
-        let ca = c.str()?;
         let value = |v: &str| formats.iter().find_map(|f| f.parse(v, kind));
-        let name = c.name().clone();
         Ok(match kind {
-            Temporal::Date => {
-                let out: Int32Chunked = ca
-                    .iter()
-                    .map(|v| v.and_then(value).and_then(|d| i32::try_from(d).ok()))
-                    .collect();
-                out.with_name(name).into_date().into_column()
-            }
-            Temporal::Datetime => {
-                let out: Int64Chunked = ca.iter().map(|v| v.and_then(value)).collect();
-                out.with_name(name)
-                    .into_datetime(TimeUnit::Microseconds, None)
-                    .into_column()
-            }
+            Temporal::Date => super::column::parse_text::<Int32Type>(&c, |v| {
+                value(v).and_then(|d| i32::try_from(d).ok())
+            })?
+            .into_date()
+            .into_column(),
+            Temporal::Datetime => super::column::parse_text::<Int64Type>(&c, value)?
+                .into_datetime(TimeUnit::Microseconds, None)
+                .into_column(),
         })
     }
 }

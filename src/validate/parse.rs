@@ -6,7 +6,7 @@
 //! string replacement (which copies every value) and a cast.
 
 use polars::prelude::{
-    Column, DataType, Field, Int64Chunked, Int128Chunked, IntoColumn, PolarsResult, Schema,
+    Column, DataType, Field, Int64Type, Int128Type, IntoColumn, PolarsResult, Schema,
 };
 
 use crate::plan::DECIMAL_PRECISION;
@@ -85,8 +85,52 @@ fn sign(text: &str) -> (i128, &str) {
     }
 }
 
+/// The common case of [`integer`] and [`decimal`] in one pass over the bytes: an optional sign,
+/// then digits with at most one `separator` (an ASCII decimal separator; `0xff`, never in UTF-8
+/// text, for integers), at most 18 digits with the `scale` places padded. Its answer is theirs;
+/// any other byte (a thousands separator, a second separator) or a longer number is left to
+/// them (`None`).
+#[inline]
+fn quick(text: &[u8], separator: u8, scale: u32) -> Option<Option<i128>> {
+    let (negative, body) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    // No integer digit (``, `,5`) is left to the full parsers.
+    if !body.first().is_some_and(u8::is_ascii_digit) || body.len() > 19 {
+        return None;
+    }
+    let mut value = 0u64;
+    let mut point = None;
+    for (i, &b) in body.iter().enumerate() {
+        let digit = b.wrapping_sub(b'0');
+        if digit < 10 {
+            value = value * 10 + u64::from(digit);
+        } else if b == separator && point.is_none() {
+            point = Some(i);
+        } else {
+            return None;
+        }
+    }
+    let places = point.map_or(0, |p| body.len() - p - 1);
+    let digits = body.len() - usize::from(point.is_some()) - places;
+    if digits + scale as usize > 18 {
+        return None;
+    }
+    // A separator needs a digit after it, and at most `scale` of them.
+    if point.is_some() && (places == 0 || places > scale as usize) {
+        return Some(None);
+    }
+    let value = i128::from(value) * POW10[scale as usize - places];
+    Some(Some(if negative { -value } else { value }))
+}
+
 /// An integer: optional sign, digits (grouped by threes with `thousands`).
 pub fn integer(text: &str, thousands: Option<char>) -> Option<i64> {
+    if let Some(decided) = quick(text.as_bytes(), 0xff, 0) {
+        return decided.and_then(|v| i64::try_from(v).ok());
+    }
     let (sign, body) = sign(text);
     if body.is_empty() || !body.as_bytes()[0].is_ascii_digit() {
         return None;
@@ -101,6 +145,12 @@ pub fn integer(text: &str, thousands: Option<char>) -> Option<i64> {
 /// A decimal as an integer count of `10^-scale`: optional sign, integer digits (grouped with
 /// `thousands`), then `decimal` and 1 to `scale` digits. At most 38 significant digits.
 pub fn decimal(text: &str, decimal: char, thousands: Option<char>, scale: u32) -> Option<i128> {
+    if let Ok(separator) = u8::try_from(decimal)
+        && thousands != Some(decimal)
+        && let Some(decided) = quick(text.as_bytes(), separator, scale)
+    {
+        return decided;
+    }
     let (sign, body) = sign(text);
     let starts_with_digit = body.as_bytes().first().is_some_and(u8::is_ascii_digit);
     let (int, rest) = if starts_with_digit {
@@ -138,12 +188,7 @@ pub fn decimal(text: &str, decimal: char, thousands: Option<char>, scale: u32) -
 /// `expr.map(...)` arguments: the column function parsing integers.
 pub fn integer_column(thousands: Option<char>) -> impl Fn(Column) -> PolarsResult<Column> {
     move |c: Column| {
-        let out: Int64Chunked = c
-            .str()?
-            .iter()
-            .map(|v| v.and_then(|v| integer(v, thousands)))
-            .collect();
-        Ok(out.with_name(c.name().clone()).into_column())
+        Ok(super::column::parse_text::<Int64Type>(&c, |v| integer(v, thousands))?.into_column())
     }
 }
 
@@ -154,15 +199,11 @@ pub fn decimal_column(
     scale: u32,
 ) -> impl Fn(Column) -> PolarsResult<Column> {
     move |c: Column| {
-        let out: Int128Chunked = c
-            .str()?
-            .iter()
-            .map(|v| v.and_then(|v| decimal(v, decimal_sep, thousands, scale)))
-            .collect();
-        Ok(out
-            .with_name(c.name().clone())
-            .into_decimal_unchecked(DECIMAL_PRECISION, scale as usize)
-            .into_column())
+        Ok(super::column::parse_text::<Int128Type>(&c, |v| {
+            decimal(v, decimal_sep, thousands, scale)
+        })?
+        .into_decimal_unchecked(DECIMAL_PRECISION, scale as usize)
+        .into_column())
     }
 }
 
