@@ -22,6 +22,7 @@
 pub mod cli;
 pub mod enrich;
 pub mod issue;
+mod mask;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

@@ -104,10 +104,8 @@ impl Router {
         }
         let mut taken = vec![false; n];
         for m in &masks {
-            for (i, v) in m.iter().enumerate() {
-                if v == Some(true) {
-                    taken[i] = true;
-                }
+            for i in crate::mask::true_positions(m) {
+                taken[i] = true;
             }
         }
         let mut routed = 0;

@@ -195,12 +195,7 @@ impl Projector {
                 row: first_row,
                 source,
             };
-            let at: Vec<usize> = mask
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| *v == Some(true))
-                .map(|(i, _)| i)
-                .collect();
+            let at = crate::mask::true_positions(mask);
             // A dry run projects only the columns a check reads.
             let cols_wanted: Vec<usize> = if self.dry_run {
                 self.checked_columns(p, row).map_err(engine)?

@@ -240,10 +240,7 @@ impl Validator {
             if !mask.any() {
                 continue;
             }
-            for (i, flagged) in mask.iter().enumerate() {
-                if flagged != Some(true) {
-                    continue;
-                }
+            for i in crate::mask::true_positions(mask) {
                 let value = rule.field.and_then(|fi| raw[fi].get(i)).unwrap_or("");
                 let field = rule.field.map(|fi| &structure.fields[fi]);
                 issues.push(Issue {

@@ -1,0 +1,50 @@
+//! The rows a boolean mask selects, read from its bits a word at a time rather than value by
+//! value. Validation, routing and projection walk their masks this way.
+
+use polars::prelude::BooleanChunked;
+
+/// The positions where `mask` is true (and not null), in order.
+pub fn true_positions(mask: &BooleanChunked) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut base = 0;
+    for arr in mask.downcast_iter() {
+        let bits = match arr.validity() {
+            Some(valid) if valid.unset_bits() > 0 => arr.values() & valid,
+            _ => arr.values().clone(),
+        };
+        out.extend(bits.true_idx_iter().map(|i| base + i));
+        base += arr.len();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{BooleanChunked, ChunkedArray, NewChunkedArray};
+    use proptest::prelude::*;
+
+    use super::true_positions;
+
+    proptest! {
+        #[test]
+        fn positions_are_those_of_the_true_values(
+            parts in proptest::collection::vec(
+                proptest::collection::vec(proptest::option::of(any::<bool>()), 0..150),
+                1..4,
+            ),
+        ) {
+            let mut mask: BooleanChunked = ChunkedArray::from_slice_options("m".into(), &parts[0]);
+            for part in &parts[1..] {
+                mask.append(&ChunkedArray::from_slice_options("m".into(), part)).unwrap();
+            }
+            let expected: Vec<usize> = parts
+                .concat()
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v == Some(true))
+                .map(|(i, _)| i)
+                .collect();
+            prop_assert_eq!(true_positions(&mask), expected);
+        }
+    }
+}
