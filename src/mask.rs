@@ -35,7 +35,8 @@ mod tests {
         ) {
             let mut mask: BooleanChunked = ChunkedArray::from_slice_options("m".into(), &parts[0]);
             for part in &parts[1..] {
-                mask.append(&ChunkedArray::from_slice_options("m".into(), part)).unwrap();
+                mask.append(&ChunkedArray::from_slice_options("m".into(), part))
+                    .expect("masks of one type append");
             }
             let expected: Vec<usize> = parts
                 .concat()
