@@ -163,7 +163,23 @@ pub(super) struct Records<R> {
     fast: bool,
     /// The buffer is not compacted: the text read since the last block stays where it is.
     pinned: bool,
+    /// The bytes the fast path stops at, in the block of text it looked at last: a line
+    /// usually ends in the block where the next one starts, which is not classified again.
+    marks: Marks,
 }
+
+/// Where the delimiters, quotes and line breaks are in `buf[at..at + len]` (at most
+/// [`BLOCK`] bytes): bit `i` of `bits` for byte `at + i`. Empty (`len == 0`) whenever the
+/// buffer's text moves or grows, or the dialect changes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Marks {
+    at: usize,
+    len: usize,
+    bits: u64,
+}
+
+/// The bytes classified at once by the fast path.
+const BLOCK: usize = 64;
 
 impl<R: Read> Records<R> {
     /// Records from `text`, whose first bytes (`start`) have already been read.
@@ -190,6 +206,7 @@ impl<R: Read> Records<R> {
             in_place: None,
             fast: true,
             pinned: false,
+            marks: Marks::default(),
         }
     }
 
@@ -217,6 +234,7 @@ impl<R: Read> Records<R> {
         self.pos = 0;
         self.last = None;
         self.in_place = None;
+        self.marks = Marks::default();
         block
     }
 
@@ -224,6 +242,7 @@ impl<R: Read> Records<R> {
     pub fn set_dialect(&mut self, dialect: Dialect) {
         self.dialect = dialect;
         self.core = parser(dialect);
+        self.marks = Marks::default();
     }
 
     /// The text ahead, at least `want` bytes unless the file is shorter, and whether it runs
@@ -297,58 +316,119 @@ impl<R: Read> Records<R> {
     /// Reads the record ahead in place if it is one whole line without a quote, no longer than
     /// `max_field`: split at the delimiters, it has the fields `csv_core` would give it.
     /// `None` leaves everything as it was, for `csv_core`.
+    ///
+    /// One pass finds the delimiters, the quotes and the line break: the text is classified
+    /// [`BLOCK`] bytes at a time into [`Marks`], and each mark is looked at in turn.
     fn read_in_place(&mut self, line: u64) -> std::io::Result<Option<Event>> {
         let d = self.dialect;
-        // Bytes a plain split would get wrong: they are left to `csv_core`.
-        if matches!(d.delimiter, b'\r' | b'\n') || d.delimiter == d.quote || d.quote == d.newline {
+        // Bytes a plain split would get wrong: they are left to `csv_core`. A `\r` quote
+        // would be taken for part of a CRLF line break.
+        if matches!(d.delimiter, b'\r' | b'\n')
+            || d.delimiter == d.quote
+            || d.quote == d.newline
+            || d.quote == b'\r'
+        {
             return Ok(None);
         }
-        let newline_at = loop {
-            match memchr::memchr(d.newline, &self.buf[self.pos..self.len]) {
-                Some(i) => break self.pos + i,
-                None if self.len - self.pos > self.max_field => return Ok(None),
-                None if self.fill()? => {}
-                // The last line, without a line break.
-                None => return Ok(None),
+        let mut start = self.pos;
+        // Where the scan is: every byte of `buf[start..at]` is classified and looked at.
+        let mut at = start;
+        let mut nends = 0;
+        let newline_at = 'scan: loop {
+            if at >= self.marks.at + self.marks.len || at < self.marks.at {
+                if at == self.len {
+                    if self.len - start > self.max_field {
+                        return Ok(None);
+                    }
+                    if !self.fill()? {
+                        // The last line, without a line break.
+                        return Ok(None);
+                    }
+                    // The text may have moved to the front of the buffer.
+                    at = self.pos + (at - start);
+                    start = self.pos;
+                    continue;
+                }
+                self.marks = self.classify(at);
             }
+            let Marks {
+                at: base,
+                len,
+                bits,
+            } = self.marks;
+            // Room for a field end at every byte of the block.
+            if self.ends.len() < nends + BLOCK {
+                let room = (nends + BLOCK).max(self.ends.len() * 2);
+                self.ends.resize(room, 0);
+            }
+            let ends = &mut self.ends[nends..nends + BLOCK];
+            let mut found = 0;
+            let mut bits = bits & (u64::MAX << (at - base));
+            while bits != 0 {
+                let i = base + bits.trailing_zeros() as usize;
+                let b = self.buf[i];
+                if b == d.newline {
+                    nends += found;
+                    break 'scan i;
+                }
+                if b != d.delimiter {
+                    // A quote.
+                    return Ok(None);
+                }
+                ends[found] = i - start;
+                found += 1;
+                bits &= bits - 1;
+            }
+            nends += found;
+            at = base + len;
         };
         let mut end = newline_at;
         if d.newline == b'\n' {
-            while end > self.pos && self.buf[end - 1] == b'\r' {
+            while end > start && self.buf[end - 1] == b'\r' {
                 end -= 1;
             }
         }
-        let body = &self.buf[self.pos..end];
-        if body.len() > self.max_field {
+        let body = end - start;
+        if body > self.max_field {
             return Ok(None);
-        }
-        let mut nends = 0;
-        for i in memchr::memchr2_iter(d.delimiter, d.quote, body) {
-            if body[i] == d.quote {
-                return Ok(None);
-            }
-            if nends == self.ends.len() {
-                self.ends.resize(nends * 2, 0);
-            }
-            self.ends[nends] = i;
-            nends += 1;
         }
         if nends == self.ends.len() {
             self.ends.resize(nends * 2 + 1, 0);
         }
-        self.ends[nends] = body.len();
+        self.ends[nends] = body;
         self.nends = nends + 1;
         self.nout = 0;
-        self.in_place = Some((self.pos, body.len()));
+        self.in_place = Some((start, body));
         self.last = Some(Last {
-            start: self.pos,
-            first_end: newline_at + 1 - self.pos,
+            start,
+            first_end: newline_at + 1 - start,
             end: newline_at + 1,
             line,
         });
         self.pos = newline_at + 1;
         self.line += 1;
         Ok(Some(Event::Record { line, lines: 1 }))
+    }
+
+    /// The marks of the text from `at` (which is before `len`), up to [`BLOCK`] bytes of it.
+    fn classify(&self, at: usize) -> Marks {
+        let d = self.dialect;
+        let len = (self.len - at).min(BLOCK);
+        let bits = match self.buf.get(at..at + BLOCK).and_then(|w| w.try_into().ok()) {
+            // Bytes past the text are classified too, and their marks dropped.
+            Some(window) => marks(window, d.delimiter, d.quote, d.newline),
+            None => {
+                let mut block = [0; BLOCK];
+                block[..len].copy_from_slice(&self.buf[at..at + len]);
+                marks(&block, d.delimiter, d.quote, d.newline)
+            }
+        };
+        let bits = if len == BLOCK {
+            bits
+        } else {
+            bits & ((1 << len) - 1)
+        };
+        Marks { at, len, bits }
     }
 
     /// Takes the last record back and reads on from its second line: [`Records::record`] then
@@ -605,6 +685,8 @@ impl<R: Read> Records<R> {
         if self.eof {
             return Ok(false);
         }
+        // The text moves or grows: what the fast path saw of it is stale.
+        self.marks = Marks::default();
         if self.pos > 0 && !self.pinned {
             self.buf.copy_within(self.pos..self.len, 0);
             self.len -= self.pos;
@@ -632,6 +714,25 @@ impl<R: Read> Records<R> {
             }
         }
     }
+}
+
+/// Bit `i` set where `block[i]` is `a`, `b` or `c`. Written so that the comparisons compile to
+/// vector instructions on any x86-64 (SSE2): each byte gives 0 or 1, and each eight of those
+/// are gathered into eight bits by one multiplication (byte `i` of the product's top byte is
+/// the sum of the bits shifted to `56 + i`, no two of which meet).
+#[inline]
+fn marks(block: &[u8; BLOCK], a: u8, b: u8, c: u8) -> u64 {
+    let hit: [u8; BLOCK] = std::array::from_fn(|i| {
+        let x = block[i];
+        u8::from(x == a) | u8::from(x == b) | u8::from(x == c)
+    });
+    let mut bits = 0;
+    for (k, eight) in hit.chunks_exact(8).enumerate() {
+        let mut word = [0; 8];
+        word.copy_from_slice(eight);
+        bits |= (u64::from_le_bytes(word).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    bits
 }
 
 /// The parser for a dialect. Its terminator is the line break byte alone: a `\r` before a
@@ -840,6 +941,35 @@ mod tests {
     /// Every event, its fields, the record's bytes as `Records::record` gives them, and the
     /// lines read after it; pinned or not, the fast path on or off.
     fn trace(text: &[u8], dialect: Dialect, max_field: u64, fast: bool, pin: bool) -> Vec<String> {
+        trace_read(text, dialect, max_field, fast, pin)
+    }
+
+    /// Text handed over a few bytes at a time, `pieces` long in turn: lines and blocks of the
+    /// fast path are cut by the reads anywhere.
+    struct Trickle<'a> {
+        text: &'a [u8],
+        pieces: Vec<usize>,
+        read: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let piece = self.pieces[self.read % self.pieces.len()];
+            self.read += 1;
+            let n = piece.min(buf.len()).min(self.text.len());
+            buf[..n].copy_from_slice(&self.text[..n]);
+            self.text = &self.text[n..];
+            Ok(n)
+        }
+    }
+
+    fn trace_read(
+        text: impl Read,
+        dialect: Dialect,
+        max_field: u64,
+        fast: bool,
+        pin: bool,
+    ) -> Vec<String> {
         let mut records = Records::new(text, Vec::new(), dialect, max_field);
         records.fast = fast;
         let mut out = Vec::new();
@@ -896,6 +1026,50 @@ mod tests {
             let csv_core = trace(&text, dialect, max_field, false, false);
             let in_place = trace(&text, dialect, max_field, true, pin);
             proptest::prop_assert_eq!(in_place, csv_core);
+        }
+
+        /// The same over longer lines, many blocks long, with the text read a few bytes at a
+        /// time: a read may end anywhere in a line or a block.
+        #[test]
+        fn in_place_reading_is_csv_core_reading_across_reads(
+            text in proptest::collection::vec(
+                proptest::sample::select(b"aaaaaaaaaabbbbbbbb ,,,;;\"\r\n\n\n#\t\xC3\xA9\0".to_vec()),
+                0..600),
+            delimiter in proptest::sample::select(vec![b',', b';']),
+            cr in proptest::bool::ANY,
+            max_field in proptest::sample::select(vec![8u64, 70, 130, 1 << 20]),
+            pin in proptest::bool::ANY,
+            pieces in proptest::collection::vec(1usize..150, 1..4),
+        ) {
+            let dialect = Dialect {
+                delimiter,
+                quote: b'"',
+                escape: None,
+                comment: Some(b'#'),
+                newline: if cr { b'\r' } else { b'\n' },
+            };
+            let trickle = |pieces: &[usize]| Trickle { text: &text, pieces: pieces.to_vec(), read: 0 };
+            // A runaway line longer than the text read so far is cut where the read ended,
+            // whichever way it is read: both read alike.
+            let csv_core = trace_read(trickle(&pieces), dialect, max_field, false, false);
+            let in_place = trace_read(trickle(&pieces), dialect, max_field, true, pin);
+            proptest::prop_assert_eq!(in_place, csv_core);
+        }
+
+        /// The marks of a block are the bytes a byte-by-byte look finds.
+        #[test]
+        fn marks_are_the_bytes_looked_for(
+            block in proptest::array::uniform32(proptest::sample::select(b"a,;\"\r\n\0\xFF".to_vec())),
+            more in proptest::array::uniform32(proptest::sample::select(b"a,;\"\r\n\0\xFF".to_vec())),
+            delimiter in proptest::sample::select(vec![b',', b';', 0]),
+        ) {
+            let mut whole = [0; BLOCK];
+            whole[..32].copy_from_slice(&block);
+            whole[32..].copy_from_slice(&more);
+            let expected = whole.iter().enumerate().fold(0u64, |bits, (i, &b)| {
+                bits | u64::from(b == delimiter || b == b'"' || b == b'\n') << i
+            });
+            proptest::prop_assert_eq!(marks(&whole, delimiter, b'"', b'\n'), expected);
         }
     }
 }
