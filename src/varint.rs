@@ -26,3 +26,27 @@ pub fn read(bytes: &[u8]) -> (u64, usize) {
     }
     (v, bytes.len().min(10))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn varints_round_trip() {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut out = vec![9];
+            super::put(&mut out, v);
+            out.push(7);
+            let (read, n) = super::read(&out[1..]);
+            assert_eq!((read, out[1 + n]), (v, 7), "{v}");
+            assert_eq!(super::len(v), n, "{v}");
+        }
+    }
+}

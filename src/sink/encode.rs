@@ -274,7 +274,10 @@ impl Flat {
             let kind = kinds.get(*col).copied().unwrap_or(Kind::Text);
             match cells.get(*col) {
                 None => out.extend_from_slice(b"null"),
-                Some(Cells::Text(a)) => json_value(out, a.get(i), kind),
+                // Writing to a Vec cannot fail.
+                Some(Cells::Text(a)) => {
+                    let _ = value(out, a.get(i), kind);
+                }
                 Some(typed) => {
                     let quoted = matches!(kind, Kind::Text | Kind::Date | Kind::DateTime);
                     let start = out.len();
@@ -779,36 +782,6 @@ fn value<W: Write>(out: &mut W, v: Option<&str>, kind: Kind) -> io::Result<()> {
         }
         (Some(v), Kind::Boolean) => out.write_all(v.as_bytes()),
         (Some(v), Kind::Text | Kind::Date | Kind::DateTime) => string(out, v),
-    }
-}
-
-/// [`value`] into a buffer.
-#[inline]
-fn json_value(out: &mut Vec<u8>, v: Option<&str>, kind: Kind) {
-    match (v, kind) {
-        (None, _) => out.extend_from_slice(b"null"),
-        (Some(v), Kind::Number) => {
-            if v.bytes()
-                .all(|b| b.is_ascii_digit() || b"-+.eE".contains(&b))
-                && !v.is_empty()
-            {
-                out.extend_from_slice(v.as_bytes())
-            } else {
-                out.extend_from_slice(b"null")
-            }
-        }
-        (Some(v), Kind::Boolean) => out.extend_from_slice(v.as_bytes()),
-        (Some(v), Kind::Text | Kind::Date | Kind::DateTime) => {
-            if json_escapes(v.as_bytes()) {
-                // Writing to a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut *out, v);
-            } else {
-                out.reserve(v.len() + 2);
-                out.push(b'"');
-                out.extend_from_slice(v.as_bytes());
-                out.push(b'"');
-            }
-        }
     }
 }
 

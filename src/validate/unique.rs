@@ -394,27 +394,6 @@ mod tests {
         assert_eq!(part.table.len, 101);
     }
 
-    #[test]
-    fn varints_round_trip() {
-        for v in [
-            0,
-            1,
-            127,
-            128,
-            300,
-            u64::from(u32::MAX),
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
-            let mut out = vec![9];
-            crate::varint::put(&mut out, v);
-            out.push(7);
-            let (read, n) = crate::varint::read(&out[1..]);
-            assert_eq!((read, out[1 + n]), (v, 7), "{v}");
-            assert_eq!(crate::varint::len(v), n, "{v}");
-        }
-    }
-
     /// What `check` must answer: every key in order against a plain map.
     fn oracle(
         map: &mut HashMap<Vec<u8>, u64>,
