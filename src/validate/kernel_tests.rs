@@ -319,6 +319,11 @@ const WORDS: &[&str] = &[
     "ß",
     "K",
     "k",
+    // ASCII around the capitals (`@` before `A`, `[` after `Z`, `` ` `` before `a`), and words
+    // at and past the 12 bytes a view holds.
+    "@AZ[`az{",
+    "Paris-Nord12",
+    "Paris-Nord123",
 ];
 
 /// A word of [`WORDS`] with its letters' case changed at random, or junk.

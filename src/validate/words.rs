@@ -14,6 +14,9 @@ use hashbrown::HashSet;
 use polars::prelude::{
     BooleanChunked, Column, IntoColumn, PolarsResult, StringChunked, StringNameSpaceImpl,
 };
+use polars_arrow::array::{Array, BooleanArray, View};
+use polars_arrow::bitmap::{Bitmap, BitmapBuilder};
+use polars_arrow::datatypes::ArrowDataType;
 
 /// A set of words, compared byte for byte (after lower-casing when case is ignored).
 #[derive(Debug, Clone)]
@@ -95,6 +98,66 @@ fn lowercase_into(text: &str, buf: &mut Vec<u8>) -> bool {
     true
 }
 
+/// The words of at most [`View::MAX_INLINE_SIZE`] bytes as the view a value equal to them has,
+/// so that a short value is compared with a word as one 128-bit number: a view that holds its
+/// value whole is its length then its bytes, zero-padded.
+#[derive(Debug, Clone)]
+struct Inline {
+    /// Per set, its short words' views.
+    sets: Vec<Vec<u128>>,
+}
+
+/// Each of the 12 value bytes of an inline view (above the 4-byte length) set to `b`.
+const fn bytes(b: u8) -> u128 {
+    let mut x = 0u128;
+    let mut i = 4;
+    while i < 16 {
+        x |= (b as u128) << (8 * i);
+        i += 1;
+    }
+    x
+}
+
+impl Inline {
+    fn new(sets: &[Words]) -> Option<Inline> {
+        let sets = sets
+            .iter()
+            .map(|s| match &s.many {
+                Some(_) => None,
+                None => Some(
+                    s.by_len
+                        .iter()
+                        .flatten()
+                        .filter(|w| w.len() <= View::MAX_INLINE_SIZE as usize)
+                        .map(|w| View::new_inline(w).as_u128())
+                        .collect(),
+                ),
+            })
+            .collect::<Option<Vec<Vec<u128>>>>()?;
+        Some(Inline { sets })
+    }
+
+    /// The index of the first set holding the short value of `view`, lower-cased first when
+    /// `ignore_case`; `None` when it cannot tell (a value with a byte outside ASCII, when case
+    /// is ignored).
+    #[inline]
+    fn position(&self, view: u128, ignore_case: bool) -> Option<Option<usize>> {
+        let view = if ignore_case {
+            if view & bytes(0x80) != 0 {
+                return None;
+            }
+            // ASCII bytes only, so adding below 0x80 to each never carries into the next: the
+            // top bit of each sum says `b >= b'A'`, then `b > b'Z'`; a capital gets 0x20.
+            let at_least_a = view.wrapping_add(bytes(0x80 - b'A'));
+            let above_z = view.wrapping_add(bytes(0x80 - b'Z' - 1));
+            view | ((at_least_a & !above_z & bytes(0x80)) >> 2)
+        } else {
+            view
+        };
+        Some(self.sets.iter().position(|s| s.contains(&view)))
+    }
+}
+
 /// For each value: null when the value is null, else `decide(k)` where `k` is the index of the
 /// first of `sets` holding the value (lower-cased first when `ignore_case`), `None` if none does.
 fn classify(
@@ -112,32 +175,61 @@ fn classify(
                 .position(|s| s.contains_ascii_ignoring_case(text) == Some(true)),
         )
     };
+    let inline = Inline::new(sets);
     let mut buf = Vec::new();
     let mut sigma = Vec::new();
-    let mut out: Vec<Option<bool>> = Vec::with_capacity(ca.len());
-    // Array by array: the chunked array's own iterator costs more than the lookup.
+    let mut bits = BitmapBuilder::with_capacity(ca.len());
+    let mut valid = BitmapBuilder::with_capacity(ca.len());
+    let mut push = |out: Option<bool>| {
+        valid.push(out.is_some());
+        bits.push(out == Some(true));
+    };
+    // Array by array, view by view: a short value is decided from its view alone.
+    let mut start = 0;
     for arr in ca.downcast_iter() {
-        for v in arr.iter() {
-            out.push(match v {
-                None => None,
-                Some(v) if !ignore_case => first(v.as_bytes()),
-                Some(v) if !hashed && v.is_ascii() => first_ascii(v.as_bytes()),
-                Some(v) if lowercase_into(v, &mut buf) => first(&buf),
-                Some(_) => {
-                    sigma.push(out.len());
+        let validity = arr.validity();
+        for (i, view) in arr.views().iter().enumerate() {
+            if validity.is_some_and(|v| !v.get_bit(i)) {
+                push(None);
+                continue;
+            }
+            if view.length <= View::MAX_INLINE_SIZE
+                && let Some(k) = inline
+                    .as_ref()
+                    .and_then(|s| s.position(view.as_u128(), ignore_case))
+            {
+                push(decide(k));
+                continue;
+            }
+            let v = arr.value(i);
+            push(match v {
+                _ if !ignore_case => first(v.as_bytes()),
+                _ if !hashed && v.is_ascii() => first_ascii(v.as_bytes()),
+                _ if lowercase_into(v, &mut buf) => first(&buf),
+                _ => {
+                    sigma.push(start + i);
                     None
                 }
             });
         }
+        start += arr.len();
     }
+    let (mut bits, valid) = (bits.freeze(), valid.freeze());
+    let mut valid = valid.make_mut();
     if !sigma.is_empty() {
+        let mut set = bits.make_mut();
         let values: StringChunked = sigma.iter().map(|&i| ca.get(i)).collect();
         for (&i, lower) in sigma.iter().zip(values.to_lowercase().iter()) {
-            out[i] = lower.and_then(|l| first(l.as_bytes()));
+            let out = lower.and_then(|l| first(l.as_bytes()));
+            valid.set(i, out.is_some());
+            set.set(i, out == Some(true));
         }
+        bits = set.freeze();
     }
-    let out: BooleanChunked = out.into_iter().collect();
-    Ok(out.with_name(c.name().clone()).into_column())
+    let valid: Bitmap = valid.freeze();
+    let valid = (valid.unset_bits() > 0).then_some(valid);
+    let arr = BooleanArray::new(ArrowDataType::Boolean, bits, valid);
+    Ok(BooleanChunked::with_chunk(c.name().clone(), arr).into_column())
 }
 
 /// `expr.map(...)` arguments: the column function telling, for an `enum` rule, which values are
