@@ -154,7 +154,13 @@ impl Inline {
         } else {
             view
         };
-        Some(self.sets.iter().position(|s| s.contains(&view)))
+        // Every word compared, without stopping at the first equal one: which word a value is
+        // follows the data, a branch on it is mispredicted.
+        Some(
+            self.sets
+                .iter()
+                .position(|s| s.iter().fold(false, |found, w| found | (*w == view))),
+        )
     }
 }
 
