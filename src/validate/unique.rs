@@ -10,8 +10,10 @@
 //! and waste at most a block's tail.
 //!
 //! Each key costs 9 bytes of record beyond its own bytes, plus its table's slots: 8 bytes at a
-//! load between 3/8 and 3/4, so 20 to 30 bytes in all (three million 11-byte keys: about 95 MB).
-//! A table of 4-byte offsets with hashbrown's control bytes took 17–20 bytes a key, but every
+//! load between 1/4 and 1/2, so 25 to 41 bytes in all (three million 11-byte keys: about 125 MB).
+//! At most half full, a linear probe meets an empty slot after two or three slots: at three
+//! quarters (20 to 30 bytes a key) the probes' lengths varied enough that the branch ending them
+//! cost more than the memory the table saves. A table of 4-byte offsets with hashbrown's control bytes took 17–20 bytes a key, but every
 //! probe whose 7-bit tag matched read a record, a cache miss, and growing read every record.
 //!
 //! Limits are kept exact rather than assumed away: a first row from `u32::MAX` up is kept in a
@@ -155,10 +157,10 @@ impl Table {
         Probe::Vacant(usize::MAX)
     }
 
-    /// Whether one more key needs a bigger table (at most three quarters of the slots used).
+    /// Whether one more key needs a bigger table (at most half the slots used).
     #[inline]
     fn full(&self) -> bool {
-        (self.len + 1) * 4 > self.slots.len() * 3
+        (self.len + 1) * 2 > self.slots.len()
     }
 
     /// Doubles the table (16 slots at first), filing every record again from its slot alone.
@@ -285,6 +287,17 @@ impl Part {
     }
 }
 
+/// A key of a chunk on its way to its partition.
+#[derive(Clone, Copy, Default)]
+struct Entry<'a> {
+    /// Its position in the chunk's keys.
+    i: usize,
+    hash: u64,
+    key: &'a [u8],
+    /// The row it is on.
+    row: u64,
+}
+
 /// [`KeySet`] with another cut of arenas: blocks of `1 << BITS` bytes, at most `MAX_BLOCKS` of
 /// them per partition (tests use small ones).
 pub struct Keys<const BITS: u32, const MAX_BLOCKS: usize> {
@@ -306,26 +319,49 @@ impl<const BITS: u32, const MAX_BLOCKS: usize> Keys<BITS, MAX_BLOCKS> {
     /// key seen before (earlier in the chunk or in an earlier chunk), its position in `keys` and
     /// the row it was first seen on, in position order.
     pub fn check(&mut self, keys: &[Option<&[u8]>], rows: &[u64]) -> Vec<(usize, u64)> {
-        let hashed: Vec<(usize, u64, &[u8])> = keys
+        // The keys are copied back to back first, in row order: the probes below take them in
+        // partition order, and read them from this one small buffer instead of from wherever
+        // each value lies.
+        let mut copied = Vec::with_capacity(keys.iter().flatten().map(|k| k.len()).sum());
+        let spans: Vec<(usize, usize)> = keys
             .iter()
             .enumerate()
-            .filter_map(|(i, k)| k.map(|k| (i, self.hasher.hash_one(k), k)))
+            .filter_map(|(i, k)| {
+                k.map(|k| {
+                    copied.extend_from_slice(k);
+                    (i, k.len())
+                })
+            })
+            .collect();
+        let mut at = 0;
+        let hashed: Vec<Entry> = spans
+            .iter()
+            .map(|&(i, len)| {
+                let key = copied.get(at..at + len).unwrap_or_default();
+                at += len;
+                Entry {
+                    i,
+                    hash: self.hasher.hash_one(key),
+                    key,
+                    row: rows.get(i).copied().unwrap_or_default(),
+                }
+            })
             .collect();
         // A stable counting sort by partition keeps row order within each partition, so the
         // first occurrence inside a chunk is still the earliest row.
         let part_of = |hash: u64| ((hash >> 32) as usize) % PARTITIONS;
         let mut starts = [0usize; PARTITIONS + 1];
-        for &(_, h, _) in &hashed {
-            starts[part_of(h) + 1] += 1;
+        for e in &hashed {
+            starts[part_of(e.hash) + 1] += 1;
         }
         for p in 0..PARTITIONS {
             starts[p + 1] += starts[p];
         }
         let bounds = starts;
-        let mut order: Vec<(usize, u64, &[u8])> = vec![(0, 0, &[]); hashed.len()];
-        for &(i, h, k) in &hashed {
-            let slot = &mut starts[part_of(h)];
-            order[*slot] = (i, h, k);
+        let mut order: Vec<Entry> = vec![Entry::default(); hashed.len()];
+        for e in &hashed {
+            let slot = &mut starts[part_of(e.hash)];
+            order[*slot] = *e;
             *slot += 1;
         }
         let mut seen = Vec::new();
@@ -341,11 +377,11 @@ impl<const BITS: u32, const MAX_BLOCKS: usize> Keys<BITS, MAX_BLOCKS> {
             }
             let touched = run
                 .iter()
-                .fold(0u64, |acc, &(_, h, _)| acc ^ part.table.touch(h as u32));
+                .fold(0u64, |acc, e| acc ^ part.table.touch(e.hash as u32));
             std::hint::black_box(touched);
-            for &(i, h, key) in run {
-                if let Some(first) = part.first_row::<BITS, MAX_BLOCKS>(h, key, rows[i]) {
-                    seen.push((i, first));
+            for e in run {
+                if let Some(first) = part.first_row::<BITS, MAX_BLOCKS>(e.hash, e.key, e.row) {
+                    seen.push((e.i, first));
                 }
             }
         }
