@@ -13,22 +13,77 @@ use crate::plan::FieldType;
 /// on both sides of the last one, no white space anywhere.
 pub fn is_email(text: &str) -> bool {
     let b = text.as_bytes();
-    // One pass: the only `@`, the last `.`, no white space.
+    // One pass: the only `@`, the last `.`, no white space. Eight bytes at a time while they
+    // are printable ASCII, which holds neither white space nor a character starting it.
     let (mut at, mut dot) = (None, None);
-    for (i, &c) in b.iter().enumerate() {
-        match CLASS[usize::from(c)] {
-            PLAIN => {}
-            AT if at.is_some() => return false,
-            AT => at = Some(i),
-            DOT => dot = Some(i),
-            _ if space_at(b, i) => return false,
-            _ => {}
+    let mut i = 0;
+    while let Some(&word) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = u64::from_le_bytes(word);
+        if w & HIGH != 0 || below(w, 0x21) != 0 {
+            if !(i..i + 8).all(|k| email_byte(b, k, &mut at, &mut dot)) {
+                return false;
+            }
+        } else {
+            let ats = zeros(w ^ ONES * u64::from(b'@'));
+            if ats != 0 {
+                if at.is_some() || ats.count_ones() > 1 {
+                    return false;
+                }
+                at = Some(i + ats.trailing_zeros() as usize / 8);
+            }
+            let dots = zeros(w ^ ONES * u64::from(b'.'));
+            if dots != 0 {
+                dot = Some(i + (63 - dots.leading_zeros() as usize) / 8);
+            }
         }
+        i += 8;
+    }
+    if !(i..b.len()).all(|k| email_byte(b, k, &mut at, &mut dot)) {
+        return false;
     }
     match (at, dot) {
         (Some(at), Some(dot)) => at > 0 && dot > at + 1 && dot + 1 < b.len(),
         _ => false,
     }
+}
+
+/// Byte `i` of a candidate email: notes an `@` or a `.`; `false` when it is a second `@` or
+/// starts white space.
+#[inline]
+fn email_byte(b: &[u8], i: usize, at: &mut Option<usize>, dot: &mut Option<usize>) -> bool {
+    match CLASS[usize::from(b[i])] {
+        PLAIN => true,
+        AT if at.is_some() => false,
+        AT => {
+            *at = Some(i);
+            true
+        }
+        DOT => {
+            *dot = Some(i);
+            true
+        }
+        _ => !space_at(b, i),
+    }
+}
+
+/// One in each byte, and the top bit of each byte.
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+const HIGH: u64 = ONES * 0x80;
+
+/// The top bit of each byte of `w` that is zero, and of no other (exact: no borrow crosses
+/// bytes).
+#[inline]
+fn zeros(w: u64) -> u64 {
+    let low = ONES * 0x7f;
+    !(((w & low) + low) | w) & HIGH
+}
+
+/// The top bit of each ASCII byte of `w` below `n` (at most 0x80): `b + (0x80 - n)` reaches the
+/// top bit exactly when `b >= n`, and an ASCII byte plus at most 0x80 stays in its byte.
+#[inline]
+fn below(w: u64, n: u8) -> u64 {
+    let low = ONES * 0x7f;
+    !((w & low) + ONES * u64::from(0x80 - n)) & !w & HIGH
 }
 
 /// Byte classes, so that a plain byte costs one table look-up.
