@@ -24,14 +24,14 @@ pub fn is_email(text: &str) -> bool {
                 return false;
             }
         } else {
-            let ats = zeros(w ^ ONES * u64::from(b'@'));
+            let ats = zeros(w ^ (ONES * u64::from(b'@')));
             if ats != 0 {
                 if at.is_some() || ats.count_ones() > 1 {
                     return false;
                 }
                 at = Some(i + ats.trailing_zeros() as usize / 8);
             }
-            let dots = zeros(w ^ ONES * u64::from(b'.'));
+            let dots = zeros(w ^ (ONES * u64::from(b'.')));
             if dots != 0 {
                 dot = Some(i + (63 - dots.leading_zeros() as usize) / 8);
             }
