@@ -353,6 +353,58 @@ fn formula_guard_escape_and_off() {
 }
 
 #[test]
+fn a_dry_run_warns_of_the_formulas_a_run_would_write_and_no_other() {
+    // `late` and `some` take only some rows; `late` reads `note` as it is and through an
+    // expression, `some` as it is and a literal: the dry run must find what the run finds,
+    // target by target and row by row.
+    let p = Project::new();
+    p.file(
+        "data.csv",
+        "id,note\n\
+1,=HYPERLINK(\"http://evil\")\n\
+2,plain\n\
+3,@SUM(A1:A9)\n\
+4,-2+3+cmd|' /C calc'!A0\n\
+5,+plain text\n",
+    )
+    .file(
+        "mapping.toml",
+        "[source]\npath = \"data.csv\"\n\n\
+[targets.all]\npath = \"all.csv\"\ncolumns.id = \"id\"\ncolumns.note = \"note\"\n\n\
+[targets.late]\npath = \"late.csv\"\nwhen = \"id = '3' OR id = '4'\"\n\
+columns.text = \"note\"\ncolumns.loud = \"upper(note)\"\n\n\
+[targets.some]\npath = \"some.csv\"\nwhen = \"id = '1' OR id = '5'\"\ncolumns.memo = \"note\"\ncolumns.tag = \"'=1+1'\"\n",
+    );
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ran = p.warning_codes();
+    let mut fields: Vec<(u64, String)> = ran.iter().map(|(r, f, _)| (*r, f.clone())).collect();
+    fields.sort();
+    let want: Vec<(u64, String)> = [
+        (2, "memo"),
+        (2, "note"),
+        (2, "tag"),
+        (4, "loud"),
+        (4, "note"),
+        (4, "text"),
+        (5, "loud"),
+        (5, "note"),
+        (5, "text"),
+        (6, "memo"),
+        (6, "note"),
+        (6, "tag"),
+    ]
+    .iter()
+    .map(|(r, f)| (*r, f.to_string()))
+    .collect();
+    assert_eq!(fields, want);
+
+    let dry = p.run(&["validate", "mapping.toml", "--out", "out", "--quiet"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(p.warning_codes(), ran, "validate finds what run finds");
+}
+
+#[test]
 fn target_option_mistakes_are_plan_errors() {
     let cases = [
         (

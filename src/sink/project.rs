@@ -16,14 +16,19 @@
 //!   nothing. Numbers and phone numbers (`-12.5`, `+33 6 12 34 56 78`) call nothing and are not
 //!   reported.
 //!
+//! A dry run (`validate`) projects only the columns a check reads. When each of them is a field
+//! as it stands or a text literal, it is checked over the whole chunk in place, and only what is
+//! found on the rows the target takes is kept: no filtered copy and no query per target and
+//! chunk (a third of the main thread's time on the shipped mapping).
+//!
 //! The writer thread ([`super::Sinks`]) then only writes the text it is handed. Numbers, dates
 //! and booleans in their canonical text, which no check reads, are handed typed to a CSV or JSON
 //! target (not grouped): the writer writes their text straight into the file's buffer (see
 //! `sink/cells.rs`).
 
 use polars::prelude::{
-    BooleanChunked, ChunkFilter, Column, DataFrame, DataType, Expr, IntoColumn, IntoLazy,
-    NewChunkedArray, PolarsError, StringChunked, col,
+    BooleanChunked, ChunkFilter, ChunkFull, Column, DataFrame, DataType, Expr, IntoColumn,
+    IntoLazy, NewChunkedArray, PolarsError, StringChunked, col,
 };
 
 use super::SinkError;
@@ -208,11 +213,38 @@ impl Projector {
                 continue;
             }
             let width = cols_wanted.len();
-            let mut exprs: Vec<Expr> = cols_wanted.iter().map(|&i| p.exprs[i].clone()).collect();
-            if !self.dry_run {
-                exprs.extend_from_slice(&p.exprs[p.names.len()..]);
-            }
-            let projected = select_where(row, mask, exprs).map_err(engine)?;
+            // A dry run whose checked columns are fields as they stand (or text literals) checks
+            // them over every row at once, and keeps what it finds on the rows the target takes.
+            let in_place: Option<Vec<Column>> = if self.dry_run {
+                cols_wanted
+                    .iter()
+                    .map(|&i| in_place(&p.exprs[i], row))
+                    .collect()
+            } else {
+                None
+            };
+            let (cols, n, to_row): (Vec<Column>, usize, Box<dyn Fn(usize) -> Option<usize>>) =
+                match in_place {
+                    Some(cols) => (
+                        cols,
+                        row.height(),
+                        Box::new(|i| (mask.get(i) == Some(true)).then_some(i)),
+                    ),
+                    None => {
+                        let mut exprs: Vec<Expr> =
+                            cols_wanted.iter().map(|&i| p.exprs[i].clone()).collect();
+                        if !self.dry_run {
+                            exprs.extend_from_slice(&p.exprs[p.names.len()..]);
+                        }
+                        let projected = select_where(row, mask, exprs).map_err(engine)?;
+                        let at = &at;
+                        (
+                            projected.columns().to_vec(),
+                            projected.height(),
+                            Box::new(move |i| at.get(i).copied()),
+                        )
+                    }
+                };
             // Numbers, dates and booleans in their canonical text stay typed for the writer,
             // unless a check reads every value's text or the rows are gathered into groups.
             let typed = matches!(
@@ -221,8 +253,6 @@ impl Projector {
             ) && p.target.group_by.is_empty()
                 && p.target.csv.quote_style != QuoteStyle::Never
                 && !p.target.csv.transcodes();
-            let n = projected.height();
-            let cols = projected.columns();
             let mut columns = Vec::with_capacity(width);
             for (c, &ci) in cols[..width].iter().zip(&cols_wanted) {
                 let is_text = c.dtype() == &DataType::String;
@@ -235,15 +265,15 @@ impl Projector {
                         message: e,
                     })?
                 };
-                let mut flag = |i: usize, issue: Issue| {
+                let mut flag = |r: usize, issue: Issue| {
                     if issue.severity == Severity::Error {
-                        rejects[at[i]] = true;
+                        rejects[r] = true;
                     }
                     issues.push(issue);
                 };
-                let issue = |i: usize, code, severity, value: &str, message: String| Issue {
-                    row: rows[at[i]],
-                    line: lines[at[i]],
+                let issue = |r: usize, code, severity, value: &str, message: String| Issue {
+                    row: rows[r],
+                    line: lines[r],
                     code,
                     severity,
                     field: p.names[ci].clone(),
@@ -252,12 +282,15 @@ impl Projector {
                     message,
                 };
                 if let Some(escaped) = self.check(p, is_text, &tc, &mut |i, code, sev, v, m| {
-                    flag(i, issue(i, code, sev, v, m))
+                    if let Some(r) = to_row(i) {
+                        flag(r, issue(r, code, sev, v, m))
+                    }
                 }) {
                     tc.values = Values::Text(escaped);
                 }
                 columns.push(tc);
             }
+            drop(to_row);
             if self.dry_run {
                 out.push(None);
                 positions.push(at);
@@ -494,6 +527,19 @@ impl Projector {
                 })
             }
         }
+    }
+}
+
+/// An output column over every row of `row`, when it is a field as it stands (`col(x)`, maybe
+/// renamed) or a text literal: what cannot fail on any row, routed or not.
+fn in_place(e: &Expr, row: &DataFrame) -> Option<Column> {
+    match e {
+        Expr::Alias(inner, _) => in_place(inner, row),
+        Expr::Column(name) => row.column(name).ok().cloned(),
+        Expr::Literal(value) => value
+            .extract_str()
+            .map(|text| StringChunked::full("literal".into(), text, row.height()).into_column()),
+        _ => None,
     }
 }
 
