@@ -223,28 +223,23 @@ impl Projector {
             } else {
                 None
             };
-            let (cols, n, to_row): (Vec<Column>, usize, Box<dyn Fn(usize) -> Option<usize>>) =
-                match in_place {
-                    Some(cols) => (
-                        cols,
-                        row.height(),
-                        Box::new(|i| (mask.get(i) == Some(true)).then_some(i)),
-                    ),
-                    None => {
-                        let mut exprs: Vec<Expr> =
-                            cols_wanted.iter().map(|&i| p.exprs[i].clone()).collect();
-                        if !self.dry_run {
-                            exprs.extend_from_slice(&p.exprs[p.names.len()..]);
-                        }
-                        let projected = select_where(row, mask, exprs).map_err(engine)?;
-                        let at = &at;
-                        (
-                            projected.columns().to_vec(),
-                            projected.height(),
-                            Box::new(move |i| at.get(i).copied()),
-                        )
+            let (cols, n, filtered) = match in_place {
+                Some(cols) => (cols, row.height(), false),
+                None => {
+                    let mut exprs: Vec<Expr> =
+                        cols_wanted.iter().map(|&i| p.exprs[i].clone()).collect();
+                    if !self.dry_run {
+                        exprs.extend_from_slice(&p.exprs[p.names.len()..]);
                     }
-                };
+                    let projected = select_where(row, mask, exprs).map_err(engine)?;
+                    (projected.columns().to_vec(), projected.height(), true)
+                }
+            };
+            // The row of the chunk a projected value is on, if the target takes it.
+            let to_row = |i: usize| match filtered {
+                true => at.get(i).copied(),
+                false => (mask.get(i) == Some(true)).then_some(i),
+            };
             // Numbers, dates and booleans in their canonical text stay typed for the writer,
             // unless a check reads every value's text or the rows are gathered into groups.
             let typed = matches!(
@@ -290,7 +285,6 @@ impl Projector {
                 }
                 columns.push(tc);
             }
-            drop(to_row);
             if self.dry_run {
                 out.push(None);
                 positions.push(at);
