@@ -132,6 +132,47 @@ fn invalid_utf8_rejects_the_row_only() {
 }
 
 #[test]
+fn bad_bytes_among_many_rows_reject_exactly_their_rows() {
+    // Rows read in place are checked as UTF-8 a run at a time: a bad byte must still reject its
+    // own row only, wherever it falls in a run, next to ragged and quoted rows.
+    let mut data = b"a,b\n".to_vec();
+    for i in 1..=600u32 {
+        let line: Vec<u8> = match i {
+            2 => b"caf\xe9,2".to_vec(),
+            299 => b"x\x00y,299".to_vec(),
+            300 => b"a,b,c".to_vec(),
+            301 => b"\"q,uoted\",301".to_vec(),
+            598 => b"\xff,598".to_vec(),
+            _ => format!("v{i},{i}").into_bytes(),
+        };
+        data.extend_from_slice(&line);
+        data.push(b'\n');
+    }
+    let p = project("encoding = \"utf-8\"", "a = {}\nb = {}", &data);
+    let run = p.validate();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let found: Vec<(String, String)> = p
+        .errors()
+        .iter()
+        .map(|e| (e["row"].clone(), e["code"].clone()))
+        .collect();
+    let want = [
+        ("3", "bad-encoding"),
+        ("300", "bad-encoding"),
+        ("301", "ragged-row"),
+        ("599", "bad-encoding"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(r, c)| (r.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(found, want);
+    assert_eq!(p.report()["rows"]["accepted"], 596);
+    let rejects = p.read("out/_report/rejects.csv");
+    assert_eq!(rejects.lines().count(), 1 + 4, "{rejects}");
+}
+
+#[test]
 fn extra_columns_are_kept_and_rejects_keep_original_values() {
     let p = project(
         "",

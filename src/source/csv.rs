@@ -34,6 +34,29 @@ use crate::plan::SourcePlan;
 /// a chunk of very wide rows, and keeps every offset into the chunk's text 32-bit.
 const BLOCK_BYTES: usize = 256 << 20;
 
+/// How many records read in place wait, at most, to be checked as UTF-8 together: one check
+/// of their span (about 30 KB of text) instead of one per record.
+const DEFER_RECORDS: usize = 256;
+
+/// A well-formed record read in place, kept until its text is checked: where it is in the
+/// block, where its fields end (a range of the kept ends), and its row and line.
+struct Deferred {
+    at: usize,
+    len: usize,
+    ends: std::ops::Range<usize>,
+    row: u64,
+    line: u64,
+}
+
+/// What a chunk has taken so far: its columns and, per row, its place; the rows rejected.
+struct Pushed {
+    columns: TextColumns,
+    shapes: Vec<ColumnShape>,
+    rows: Vec<u64>,
+    lines: Vec<u64>,
+    rejects: Vec<SourceReject>,
+}
+
 /// An open CSV export, positioned after its header.
 pub struct CsvSource {
     records: Records<Text>,
@@ -191,14 +214,20 @@ impl CsvSource {
         }
         self.records.pin();
         let ncols = self.info.header.len();
-        let mut columns = TextColumns::new(ncols, max_rows);
-        let mut rows = Vec::new();
-        let mut lines = Vec::new();
-        let mut rejects = Vec::new();
+        let mut pushed = Pushed {
+            columns: TextColumns::new(ncols, max_rows),
+            shapes: vec![ColumnShape::default(); ncols],
+            rows: Vec::new(),
+            lines: Vec::new(),
+            rejects: Vec::new(),
+        };
+        let mut deferred: Vec<Deferred> = Vec::with_capacity(DEFER_RECORDS);
+        let mut deferred_ends: Vec<usize> = Vec::new();
         let mut skipped = 0u64;
         let mut taken = 0usize;
-        let mut shapes = vec![ColumnShape::default(); ncols];
-        while taken < max_rows && self.records.block_len() + columns.copied_len() < BLOCK_BYTES {
+        while taken < max_rows
+            && self.records.block_len() + pushed.columns.copied_len() < BLOCK_BYTES
+        {
             if self.limit.is_some_and(|l| self.data_rows >= l) {
                 self.done = true;
                 break;
@@ -225,7 +254,8 @@ impl CsvSource {
                     self.row += 1;
                     taken += 1;
                     self.data_rows += 1;
-                    rejects.push(self.unclosed(line, cause));
+                    self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
+                    pushed.rejects.push(self.unclosed(line, cause));
                     continue;
                 }
                 Event::Record { line, lines } => (line, lines),
@@ -238,6 +268,38 @@ impl CsvSource {
             }
             taken += 1;
             self.data_rows += 1;
+            // When the header ends with a delimiter, so may every line: the empty field it adds is
+            // not a value. Otherwise one field too many is a ragged row, even an empty one: an
+            // unquoted delimiter inside a value would shift the values after it.
+            let fits = rec.len() == ncols
+                || (self.trailing && rec.len() == ncols + 1 && rec.get(ncols).is_empty());
+            let merged = spans > 1 && !(fits && self.records.last_well_quoted());
+            // The common record, read in place and well-formed, waits for the next flush: its
+            // text is checked as UTF-8 with its neighbours', in one pass over their span.
+            if let (Some(at), true, false) = (rec.offset, fits, merged) {
+                deferred.push(Deferred {
+                    at,
+                    len: rec.bytes.len(),
+                    ends: deferred_ends.len()..deferred_ends.len() + rec.len(),
+                    row: self.row,
+                    line,
+                });
+                deferred_ends.extend_from_slice(rec.ends());
+                if deferred.len() == DEFER_RECORDS {
+                    self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
+                }
+                continue;
+            }
+            // Anything else is taken in file order, after the records before it.
+            self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
+            let Pushed {
+                columns,
+                shapes,
+                rows,
+                lines,
+                rejects,
+            } = &mut pushed;
+            let rec = self.records.record();
             let text = match simdutf8::basic::from_utf8(rec.bytes) {
                 Ok(text) if memchr::memchr(0, rec.bytes).is_none() => text,
                 _ => {
@@ -245,12 +307,7 @@ impl CsvSource {
                     continue;
                 }
             };
-            // When the header ends with a delimiter, so may every line: the empty field it adds is
-            // not a value. Otherwise one field too many is a ragged row, even an empty one: an
-            // unquoted delimiter inside a value would shift the values after it.
-            let fits = rec.len() == ncols
-                || (self.trailing && rec.len() == ncols + 1 && rec.get(ncols).is_empty());
-            if spans > 1 && !(fits && self.records.last_well_quoted()) {
+            if merged {
                 // Lines that only a misplaced quote held together: each is read again on its
                 // own.
                 let width = (!fits).then_some(rec.len());
@@ -262,7 +319,7 @@ impl CsvSource {
                 rejects.push(self.ragged(rec, text, line));
                 continue;
             }
-            let pushed = match rec.offset {
+            let result = match rec.offset {
                 Some(at) => columns.push_line(text, rec.ends(), at, |i, value| {
                     shapes[i].see(value);
                 }),
@@ -272,14 +329,18 @@ impl CsvSource {
                     columns.push_copied(i, value)
                 }),
             };
-            pushed.map_err(|TooLarge| SourceError::Read {
-                path: self.info.path.clone(),
-                line,
-                message: "the record holds more than 4 GiB of text, more than a row can hold; split the file or fix its quoting".into(),
-            })?;
+            result.map_err(|TooLarge| self.too_large(line))?;
             rows.push(self.row);
             lines.push(line);
         }
+        self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
+        let Pushed {
+            columns,
+            shapes,
+            rows,
+            lines,
+            rejects,
+        } = pushed;
         if taken == 0 && skipped == 0 {
             return Ok(None);
         }
@@ -299,6 +360,69 @@ impl CsvSource {
             skipped,
             shapes,
         }))
+    }
+
+    /// Takes the deferred records into the chunk, in order. Their span is checked as UTF-8
+    /// without NUL bytes at once, and each record's text is cut from it; when the span fails,
+    /// each record is checked alone, and those that fail are rejected as `bad-encoding`.
+    fn flush(
+        &self,
+        deferred: &mut Vec<Deferred>,
+        ends: &mut Vec<usize>,
+        pushed: &mut Pushed,
+    ) -> Result<(), SourceError> {
+        let (Some(first), Some(last)) = (deferred.first(), deferred.last()) else {
+            return Ok(());
+        };
+        let block = self.records.block();
+        let from = first.at;
+        let span = block.get(from..last.at + last.len).unwrap_or_default();
+        let checked = simdutf8::basic::from_utf8(span)
+            .ok()
+            .filter(|_| memchr::memchr(0, span).is_none());
+        let Pushed {
+            columns,
+            shapes,
+            rows,
+            lines,
+            rejects,
+        } = pushed;
+        for d in deferred.iter() {
+            let record_ends = ends.get(d.ends.clone()).unwrap_or_default();
+            let text = checked
+                .and_then(|text| text.get(d.at - from..d.at - from + d.len))
+                .or_else(|| {
+                    let bytes = block.get(d.at..d.at + d.len)?;
+                    simdutf8::basic::from_utf8(bytes)
+                        .ok()
+                        .filter(|_| memchr::memchr(0, bytes).is_none())
+                });
+            let Some(text) = text else {
+                let rec = Record::in_place(block, d.at, d.len, record_ends);
+                let mut reject = self.bad_encoding(rec, d.line);
+                // The reader has moved on: the row is the deferred record's.
+                reject.issue.row = d.row;
+                rejects.push(reject);
+                continue;
+            };
+            columns
+                .push_line(text, record_ends, d.at, |i, value| shapes[i].see(value))
+                .map_err(|TooLarge| self.too_large(d.line))?;
+            rows.push(d.row);
+            lines.push(d.line);
+        }
+        deferred.clear();
+        ends.clear();
+        Ok(())
+    }
+
+    /// A record too large for a chunk's 32-bit offsets.
+    fn too_large(&self, line: u64) -> SourceError {
+        SourceError::Read {
+            path: self.info.path.clone(),
+            line,
+            message: "the record holds more than 4 GiB of text, more than a row can hold; split the file or fix its quoting".into(),
+        }
     }
 
     /// Reads whatever is left of the file and returns its checksum and size.

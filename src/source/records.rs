@@ -83,6 +83,16 @@ pub(super) struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// The record read in place at `at` in `block`, `len` bytes long, its fields ending at
+    /// `ends`: the record [`Records::record`] gave, rebuilt from what was kept of it.
+    pub fn in_place(block: &'a [u8], at: usize, len: usize, ends: &'a [usize]) -> Record<'a> {
+        Record {
+            bytes: block.get(at..at + len).unwrap_or_default(),
+            ends,
+            offset: Some(at),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -218,6 +228,11 @@ impl<R: Read> Records<R> {
     /// Bytes of text consumed since the last block was taken (or since the start).
     pub fn block_len(&self) -> usize {
         self.pos
+    }
+
+    /// The text consumed so far in this block: records read in place are at their offsets in it.
+    pub fn block(&self) -> &[u8] {
+        self.buf.get(..self.pos).unwrap_or_default()
     }
 
     /// Hands over the text consumed so far (`[..block_len()]`): the offsets of records read in
