@@ -12,6 +12,9 @@
 //!
 //! A chunk's columns point into the text its records were read from
 //! ([`views`](super::views)): a value is copied only when `csv_core` had to assemble it.
+//! Well-formed records read in place are taken a run at a time: the run's span is checked as
+//! UTF-8 once and each record's text is cut from it. Any other record is taken on its own, after
+//! the run before it, so rows and rejects stay in file order.
 
 use std::fs::File;
 use std::sync::Arc;
