@@ -60,6 +60,37 @@ struct Pushed {
     rejects: Vec<SourceReject>,
 }
 
+impl Pushed {
+    /// Row `row` on `line`, read in place at `at` in the block: `text` split at `ends`.
+    fn in_place(
+        &mut self,
+        text: &str,
+        ends: &[usize],
+        at: usize,
+        row: u64,
+        line: u64,
+    ) -> Result<(), TooLarge> {
+        let shapes = &mut self.shapes;
+        self.columns
+            .push_line(text, ends, at, |i, value| shapes[i].see(value))?;
+        self.rows.push(row);
+        self.lines.push(line);
+        Ok(())
+    }
+
+    /// Row `row` on `line`, assembled by `csv_core`: `text` is `rec`'s fields end to end.
+    fn copied(&mut self, text: &str, rec: Record<'_>, row: u64, line: u64) -> Result<(), TooLarge> {
+        for (i, shape) in self.shapes.iter_mut().enumerate() {
+            let value = &text[rec.range(i)];
+            shape.see(value);
+            self.columns.push_copied(i, value)?;
+        }
+        self.rows.push(row);
+        self.lines.push(line);
+        Ok(())
+    }
+}
+
 /// An open CSV export, positioned after its header.
 pub struct CsvSource {
     records: Records<Text>,
@@ -295,46 +326,28 @@ impl CsvSource {
             }
             // Anything else is taken in file order, after the records before it.
             self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
-            let Pushed {
-                columns,
-                shapes,
-                rows,
-                lines,
-                rejects,
-            } = &mut pushed;
             let rec = self.records.record();
-            let text = match simdutf8::basic::from_utf8(rec.bytes) {
-                Ok(text) if memchr::memchr(0, rec.bytes).is_none() => text,
-                _ => {
-                    rejects.push(self.bad_encoding(rec, line));
-                    continue;
-                }
+            let Some(text) = as_text(rec.bytes) else {
+                pushed.rejects.push(self.bad_encoding(rec, line));
+                continue;
             };
             if merged {
                 // Lines that only a misplaced quote held together: each is read again on its
                 // own.
                 let width = (!fits).then_some(rec.len());
                 self.records.reread_after_first_line();
-                rejects.push(self.merged(line, spans, width));
+                pushed.rejects.push(self.merged(line, spans, width));
                 continue;
             }
             if !fits {
-                rejects.push(self.ragged(rec, text, line));
+                pushed.rejects.push(self.ragged(rec, text, line));
                 continue;
             }
             let result = match rec.offset {
-                Some(at) => columns.push_line(text, rec.ends(), at, |i, value| {
-                    shapes[i].see(value);
-                }),
-                None => (0..ncols).try_for_each(|i| {
-                    let value = &text[rec.range(i)];
-                    shapes[i].see(value);
-                    columns.push_copied(i, value)
-                }),
+                Some(at) => pushed.in_place(text, rec.ends(), at, self.row, line),
+                None => pushed.copied(text, rec, self.row, line),
             };
             result.map_err(|TooLarge| self.too_large(line))?;
-            rows.push(self.row);
-            lines.push(line);
         }
         self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
         let Pushed {
@@ -380,39 +393,23 @@ impl CsvSource {
         let block = self.records.block();
         let from = first.at;
         let span = block.get(from..last.at + last.len).unwrap_or_default();
-        let checked = simdutf8::basic::from_utf8(span)
-            .ok()
-            .filter(|_| memchr::memchr(0, span).is_none());
-        let Pushed {
-            columns,
-            shapes,
-            rows,
-            lines,
-            rejects,
-        } = pushed;
+        let checked = as_text(span);
         for d in deferred.iter() {
             let record_ends = ends.get(d.ends.clone()).unwrap_or_default();
             let text = checked
                 .and_then(|text| text.get(d.at - from..d.at - from + d.len))
-                .or_else(|| {
-                    let bytes = block.get(d.at..d.at + d.len)?;
-                    simdutf8::basic::from_utf8(bytes)
-                        .ok()
-                        .filter(|_| memchr::memchr(0, bytes).is_none())
-                });
+                .or_else(|| as_text(block.get(d.at..d.at + d.len)?));
             let Some(text) = text else {
                 let rec = Record::in_place(block, d.at, d.len, record_ends);
                 let mut reject = self.bad_encoding(rec, d.line);
                 // The reader has moved on: the row is the deferred record's.
                 reject.issue.row = d.row;
-                rejects.push(reject);
+                pushed.rejects.push(reject);
                 continue;
             };
-            columns
-                .push_line(text, record_ends, d.at, |i, value| shapes[i].see(value))
+            pushed
+                .in_place(text, record_ends, d.at, d.row, d.line)
                 .map_err(|TooLarge| self.too_large(d.line))?;
-            rows.push(d.row);
-            lines.push(d.line);
         }
         deferred.clear();
         ends.clear();
@@ -600,6 +597,13 @@ struct RowIssue {
     column: String,
     value: String,
     message: String,
+}
+
+/// `bytes` as text: valid UTF-8 without a NUL byte, else `None` (`bad-encoding`).
+fn as_text(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes)
+        .ok()
+        .filter(|_| memchr::memchr(0, bytes).is_none())
 }
 
 fn lossy_fields(rec: Record<'_>) -> Vec<String> {

@@ -24,6 +24,10 @@ pub struct Words {
     /// Few words: those of each length, indexed by length, so that a value is compared with
     /// the one or two words of its length only.
     by_len: Vec<Vec<Box<[u8]>>>,
+    /// Few words: those of at most [`View::MAX_INLINE_SIZE`] bytes as the view a value equal to
+    /// them has (its length, then its bytes, zero-padded), so that a short value is compared
+    /// with a word as one 128-bit number.
+    short: Vec<u128>,
     many: Option<HashSet<Box<[u8]>, FixedState>>,
 }
 
@@ -38,9 +42,15 @@ impl Words {
         if all.len() > FEW || all.iter().any(|w| w.len() > SHORT) {
             return Words {
                 by_len: Vec::new(),
+                short: Vec::new(),
                 many: Some(all.into_iter().collect()),
             };
         }
+        let short = all
+            .iter()
+            .filter(|w| w.len() <= View::MAX_INLINE_SIZE as usize)
+            .map(|w| View::new_inline(w).as_u128())
+            .collect();
         let mut by_len: Vec<Vec<Box<[u8]>>> = Vec::new();
         for w in all {
             if by_len.len() <= w.len() {
@@ -48,7 +58,21 @@ impl Words {
             }
             by_len[w.len()].push(w);
         }
-        Words { by_len, many: None }
+        Words {
+            by_len,
+            short,
+            many: None,
+        }
+    }
+
+    /// Whether the short value whose view is `view` is one of the words; for few words only.
+    /// Every word is compared, without stopping at the first equal one: which word a value is
+    /// follows the data, a branch on it is mispredicted.
+    #[inline]
+    fn holds_view(&self, view: u128) -> bool {
+        self.short
+            .iter()
+            .fold(false, |found, w| found | (*w == view))
     }
 
     #[inline]
@@ -98,15 +122,6 @@ fn lowercase_into(text: &str, buf: &mut Vec<u8>) -> bool {
     true
 }
 
-/// The words of at most [`View::MAX_INLINE_SIZE`] bytes as the view a value equal to them has,
-/// so that a short value is compared with a word as one 128-bit number: a view that holds its
-/// value whole is its length then its bytes, zero-padded.
-#[derive(Debug, Clone)]
-struct Inline {
-    /// Per set, its short words' views.
-    sets: Vec<Vec<u128>>,
-}
-
 /// Each of the 12 value bytes of an inline view (above the 4-byte length) set to `b`.
 const fn bytes(b: u8) -> u128 {
     let mut x = 0u128;
@@ -118,50 +133,21 @@ const fn bytes(b: u8) -> u128 {
     x
 }
 
-impl Inline {
-    fn new(sets: &[Words]) -> Option<Inline> {
-        let sets = sets
-            .iter()
-            .map(|s| match &s.many {
-                Some(_) => None,
-                None => Some(
-                    s.by_len
-                        .iter()
-                        .flatten()
-                        .filter(|w| w.len() <= View::MAX_INLINE_SIZE as usize)
-                        .map(|w| View::new_inline(w).as_u128())
-                        .collect(),
-                ),
-            })
-            .collect::<Option<Vec<Vec<u128>>>>()?;
-        Some(Inline { sets })
+/// The view of a short value as the words' views are compared with it: lower-cased when
+/// `ignore_case`; `None` when that cannot be done on the view (a byte outside ASCII).
+#[inline]
+fn compared_view(view: u128, ignore_case: bool) -> Option<u128> {
+    if !ignore_case {
+        return Some(view);
     }
-
-    /// The index of the first set holding the short value of `view`, lower-cased first when
-    /// `ignore_case`; `None` when it cannot tell (a value with a byte outside ASCII, when case
-    /// is ignored).
-    #[inline]
-    fn position(&self, view: u128, ignore_case: bool) -> Option<Option<usize>> {
-        let view = if ignore_case {
-            if view & bytes(0x80) != 0 {
-                return None;
-            }
-            // ASCII bytes only, so adding below 0x80 to each never carries into the next: the
-            // top bit of each sum says `b >= b'A'`, then `b > b'Z'`; a capital gets 0x20.
-            let at_least_a = view.wrapping_add(bytes(0x80 - b'A'));
-            let above_z = view.wrapping_add(bytes(0x80 - b'Z' - 1));
-            view | ((at_least_a & !above_z & bytes(0x80)) >> 2)
-        } else {
-            view
-        };
-        // Every word compared, without stopping at the first equal one: which word a value is
-        // follows the data, a branch on it is mispredicted.
-        Some(
-            self.sets
-                .iter()
-                .position(|s| s.iter().fold(false, |found, w| found | (*w == view))),
-        )
+    if view & bytes(0x80) != 0 {
+        return None;
     }
+    // ASCII bytes only, so adding below 0x80 to each never carries into the next: the top bit
+    // of each sum says `b >= b'A'`, then `b > b'Z'`; a capital gets 0x20.
+    let at_least_a = view.wrapping_add(bytes(0x80 - b'A'));
+    let above_z = view.wrapping_add(bytes(0x80 - b'Z' - 1));
+    Some(view | ((at_least_a & !above_z & bytes(0x80)) >> 2))
 }
 
 /// For each value: null when the value is null, else `decide(k)` where `k` is the index of the
@@ -181,7 +167,6 @@ fn classify(
                 .position(|s| s.contains_ascii_ignoring_case(text) == Some(true)),
         )
     };
-    let inline = Inline::new(sets);
     let mut buf = Vec::new();
     let mut sigma = Vec::new();
     let mut bits = BitmapBuilder::with_capacity(ca.len());
@@ -199,12 +184,11 @@ fn classify(
                 push(None);
                 continue;
             }
-            if view.length <= View::MAX_INLINE_SIZE
-                && let Some(k) = inline
-                    .as_ref()
-                    .and_then(|s| s.position(view.as_u128(), ignore_case))
+            if !hashed
+                && view.length <= View::MAX_INLINE_SIZE
+                && let Some(v) = compared_view(view.as_u128(), ignore_case)
             {
-                push(decide(k));
+                push(decide(sets.iter().position(|s| s.holds_view(v))));
                 continue;
             }
             let v = arr.value(i);
