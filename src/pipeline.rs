@@ -3,8 +3,12 @@
 //! The source runs on its own thread and hands chunks over a small bounded channel to the
 //! validating thread, which hands each chunk with its verdict on to this one: reading the chunk
 //! after next, validating the next and enriching, routing and reporting the current one overlap,
-//! while memory stays bounded to a few chunks. Targets are written on a fourth thread. This module owns the run's policy — thresholds, the conservation check, the
-//! commit of outputs, the exit outcome — and nothing about formats or rules.
+//! while memory stays bounded to a few chunks. Targets are written on writer threads of their
+//! own: with more than one core the targets are shared among writers (each target belongs to
+//! one writer, so its rows stay in input order), and a target whose columns are fields as they
+//! stand is handed the whole chunk with the rows it takes, not a filtered copy. This module owns
+//! the run's policy — thresholds, the conservation check, the commit of outputs, the exit
+//! outcome — and nothing about formats or rules.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -17,8 +21,9 @@ use crate::enrich::{EnrichError, Enricher};
 use crate::plan::{self, Diagnostics, Plan, PlanError, SetArg};
 use crate::report::{self, ReportError, ReportWriter, RunReport};
 use crate::route::{RouteError, Router};
+use crate::sink::project::TargetRows;
 use crate::sink::staging::{Mode, Staging, StagingError};
-use crate::sink::{Projected, Projector, SinkError, Sinks, TargetReport};
+use crate::sink::{self, Projected, Projector, SinkError, Sinks, TargetReport};
 use crate::source::{self, Batch, CHUNK_ROWS, Fingerprint, ReadOptions, Source, SourceError};
 use crate::validate::{ValidateError, Validated, Validator};
 
@@ -155,25 +160,31 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     )?;
     let mut writer = ReportWriter::create(staging.dir(), &info.header, info.delimiter)?;
     writer.tally.routing = !plan.targets.is_empty();
-    // Targets are written on their own thread, overlapping the next chunk's validation.
-    let sinks = if writes_targets {
-        let mut sinks = Sinks::new(&plan, &binding, staging.dir())?;
-        let (tx, rx) = mpsc::sync_channel::<Projected>(2);
-        let handle = std::thread::Builder::new()
-            .name("rowferry-write".into())
-            .spawn(move || -> Result<Vec<TargetReport>, SinkError> {
-                for projected in rx {
-                    sinks.write(projected)?;
-                }
-                sinks.finish()
-            })
-            .map_err(|e| SinkError::Write {
-                path: staging.dir().to_path_buf(),
-                source: e,
-            })?;
-        Some((tx, handle))
+    // Targets are written on threads of their own, overlapping the next chunk's validation;
+    // with more than one core, targets are shared among writers (see `sink::shares`).
+    let writers = if writes_targets {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut writers = Vec::new();
+        for share in sink::shares(&plan, &binding, cores.min(MAX_WRITERS)) {
+            let mut sinks = Sinks::new(&plan, &binding, staging.dir(), &share)?;
+            let (tx, rx) = mpsc::sync_channel::<Vec<Option<TargetRows>>>(2);
+            let handle = std::thread::Builder::new()
+                .name("rowferry-write".into())
+                .spawn(move || -> Result<Vec<TargetReport>, SinkError> {
+                    for rows in rx {
+                        sinks.write(rows)?;
+                    }
+                    sinks.finish()
+                })
+                .map_err(|e| SinkError::Write {
+                    path: staging.dir().to_path_buf(),
+                    source: e,
+                })?;
+            writers.push(TargetWriter { share, tx, handle });
+        }
+        writers
     } else {
-        None
+        Vec::new()
     };
     let projector = Projector::new(&plan, &binding, !writes_targets);
     let mut per_target = vec![0u64; plan.targets.len()];
@@ -225,10 +236,8 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
                 for (n, taken) in per_target.iter_mut().zip(&projected.rows) {
                     *n += taken;
                 }
-                if let Some((tx, _)) = &sinks
-                    && tx.send(projected).is_err()
-                {
-                    // The writer stopped on an error: it is reported below.
+                if !writers.is_empty() && !hand_to_writers(&writers, projected) {
+                    // A writer stopped on an error: it is reported below.
                     break;
                 }
                 writer.write_chunk(&batch, &validated)?;
@@ -251,18 +260,35 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let _ = checker.join();
     let _ = reader.join();
     progress.finish_and_clear();
-    let written = match sinks {
-        Some((tx, handle)) => {
+    let written = if writers.is_empty() {
+        None
+    } else {
+        let mut reports: Vec<Option<TargetReport>> = vec![None; plan.targets.len()];
+        let mut failed = None;
+        for TargetWriter { share, tx, handle } in writers {
             drop(tx);
             let result = handle.join().unwrap_or_else(|_| {
                 Err(SinkError::Write {
                     path: staging.dir().to_path_buf(),
-                    source: std::io::Error::other("the writer thread panicked"),
+                    source: std::io::Error::other("a writer thread panicked"),
                 })
             });
-            Some(result?)
+            match result {
+                Ok(written) => {
+                    for (ti, report) in share.targets.into_iter().zip(written) {
+                        reports[ti] = Some(report);
+                    }
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        None => None,
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        sink::remove_spill(staging.dir())?;
+        Some(reports.into_iter().flatten().collect::<Vec<_>>())
     };
     if stop_reason.is_none() {
         stop_reason = threshold(&plan, &writer.tally, true);
@@ -426,6 +452,35 @@ fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) {
         Ok(f) => Message::Done(f),
         Err(e) => Message::Failed(e),
     });
+}
+
+/// At most this many writer threads: beyond it, the targets' files are not what holds a run up.
+const MAX_WRITERS: usize = 4;
+
+/// A thread writing the files of its share of the targets.
+struct TargetWriter {
+    share: sink::Share,
+    tx: mpsc::SyncSender<Vec<Option<TargetRows>>>,
+    handle: std::thread::JoinHandle<Result<Vec<TargetReport>, SinkError>>,
+}
+
+/// Hands each writer the rows of the targets it owns. False when a writer has stopped (on an
+/// error, reported when it is joined).
+fn hand_to_writers(writers: &[TargetWriter], projected: Projected) -> bool {
+    let mut rows: Vec<Option<Option<TargetRows>>> =
+        projected.targets.into_iter().map(Some).collect();
+    for w in writers {
+        let mine = w
+            .share
+            .targets
+            .iter()
+            .map(|&ti| rows.get_mut(ti).and_then(Option::take).flatten())
+            .collect();
+        if w.tx.send(mine).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Validates every chunk the reader sends, in order, and hands each on with its verdict.

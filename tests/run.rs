@@ -371,6 +371,54 @@ fn shop_example_second_run_is_byte_identical() {
     assert!(!out.join(".rowferry-staging").exists());
 }
 
+/// Targets shared among several writer threads (the default with more than one core) are
+/// written exactly as one writer writes them: a cap of three open files leaves one writer.
+#[test]
+fn targets_written_by_several_writers_match_one_writer() {
+    let p = Project::new();
+    let shop = |out: &Path, sets: &[&str]| {
+        let mut args = vec![
+            "run",
+            "mappings/shop-products.toml",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend_from_slice(sets);
+        rowferry(&repo(), &args)
+    };
+    let one = p.path().join("one");
+    let many = p.path().join("many");
+    // Small batches, so that the JSON target rolls many files while the others are written.
+    let batches = ["--set", "targets.api.batch_size=7"];
+    let r = shop(
+        &one,
+        &[&batches[..], &["--set", "run.max_open_files=3"]].concat(),
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let r = shop(&many, &batches);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let strip = |s: BTreeMap<String, Vec<u8>>| {
+        let mut s = s;
+        s.remove("_report/report.json");
+        s
+    };
+    let (a, b) = (strip(snapshot(&one)), strip(snapshot(&many)));
+    assert!(
+        a.keys().filter(|k| k.starts_with("api/")).count() > 30,
+        "{:?}",
+        a.keys()
+    );
+    assert_eq!(names(&a), names(&b));
+    assert_eq!(a, b);
+    let report = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("_report/report.json")).unwrap()).unwrap()
+    };
+    assert_eq!(report(&one)["targets"], report(&many)["targets"]);
+    check_report_files(&one);
+    check_report_files(&many);
+}
+
 #[test]
 fn a_changed_file_changes_its_hash_in_the_report() {
     let p = Project::new();

@@ -161,6 +161,8 @@ struct Partition {
 }
 
 struct TargetSink {
+    /// The target's place in the mapping: spill files are named after it.
+    index: usize,
     target: Target,
     names: Vec<String>,
     parts: usize,
@@ -187,15 +189,24 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Prepares the targets of `plan`, writing under `root` (the staging folder).
-    pub fn new(plan: &Plan, binding: &Binding, root: &Path) -> Result<Self, SinkError> {
+    /// Prepares the targets of `share` (all of them, for one writer), writing under `root` (the
+    /// staging folder).
+    pub fn new(
+        plan: &Plan,
+        binding: &Binding,
+        root: &Path,
+        share: &Share,
+    ) -> Result<Self, SinkError> {
         let mut targets = Vec::new();
         let grouped = plan
             .targets
             .iter()
             .filter(|t| !t.group_by.is_empty())
             .count();
-        for (ti, t) in plan.targets.iter().enumerate() {
+        for &ti in &share.targets {
+            let Some(t) = plan.targets.get(ti) else {
+                continue;
+            };
             let (names, _) = project::output_columns(t, binding);
             let tree = encode::Tree::new(&names);
             // The run's grouping memory is shared between its grouped targets.
@@ -207,6 +218,7 @@ impl Sinks {
                 )
             });
             targets.push(TargetSink {
+                index: ti,
                 grouper,
                 kinds: None,
                 target: t.clone(),
@@ -222,7 +234,7 @@ impl Sinks {
         let mut sinks = Sinks {
             root: root.to_path_buf(),
             targets,
-            max_open: plan.run.max_open_files.max(1),
+            max_open: share.max_open.max(1),
             open: 0,
             tick: 0,
         };
@@ -236,14 +248,15 @@ impl Sinks {
         Ok(sinks)
     }
 
-    /// Writes a projected chunk: each target's rows, in input order.
-    pub fn write(&mut self, projected: Projected) -> Result<(), SinkError> {
-        for (ti, rows) in projected.targets.into_iter().enumerate() {
+    /// Writes a projected chunk: each of this writer's targets' rows (in the order of its
+    /// share), in input order.
+    pub fn write(&mut self, rows: Vec<Option<project::TargetRows>>) -> Result<(), SinkError> {
+        for (ti, rows) in rows.into_iter().enumerate() {
             let Some(rows) = rows else { continue };
             if self.targets[ti].grouper.is_some() {
                 self.gather(ti, &rows)?;
             } else {
-                self.write_rows(ti, &rows.columns, &rows.partition, rows.len)?;
+                self.write_rows(ti, &rows.columns, &rows.partition, &rows.rows())?;
             }
         }
         Ok(())
@@ -275,7 +288,7 @@ impl Sinks {
         };
         let mut key: Vec<Option<&str>> = Vec::with_capacity(keys.len());
         let mut values: Vec<Option<&str>> = Vec::with_capacity(arrays.len());
-        for i in 0..rows.len {
+        for i in rows.rows() {
             key.clear();
             key.extend(keys.iter().map(|k| k.get(i)));
             values.clear();
@@ -327,22 +340,22 @@ impl Sinks {
         ti: usize,
         columns: &[TextColumn],
         keys: &[StringChunked],
-        n: usize,
+        rows: &[usize],
     ) -> Result<(), SinkError> {
         // Group rows by partition, keeping input order within each: each file is opened once
         // per chunk, however the partitions interleave.
         let mut groups: Vec<(Vec<Option<String>>, Vec<usize>)> = Vec::new();
         if keys.is_empty() {
-            groups.push((Vec::new(), (0..n).collect()));
+            groups.push((Vec::new(), rows.to_vec()));
         } else {
             // Keys borrow the chunk's text; only a partition seen for the first time is copied.
+            let keys: Vec<TextArray> = keys.iter().map(TextArray::from_text).collect();
             let mut index: HashMap<Vec<Option<&str>>, usize, foldhash::fast::RandomState> =
                 HashMap::default();
-            let mut iters: Vec<_> = keys.iter().map(|k| k.iter()).collect();
             let mut key: Vec<Option<&str>> = Vec::with_capacity(keys.len());
-            for i in 0..n {
+            for &i in rows {
                 key.clear();
-                key.extend(iters.iter_mut().map(|it| it.next().flatten()));
+                key.extend(keys.iter().map(|k| k.get(i)));
                 let g = match index.get(key.as_slice()) {
                     Some(&g) => g,
                     None => {
@@ -457,7 +470,7 @@ impl Sinks {
         let spill = (t.target.format == Format::Xlsx).then(|| {
             self.root
                 .join(SPILL)
-                .join(format!("{ti}-{}.spill", t.files.len()))
+                .join(format!("{}-{}.spill", t.index, t.files.len()))
         });
         t.files.push(FileState {
             rel,
@@ -670,13 +683,6 @@ impl Sinks {
                 self.finish_file(ti, fi)?;
             }
         }
-        let spill = self.root.join(SPILL);
-        if spill.exists() {
-            fs::remove_dir_all(&spill).map_err(|source| SinkError::Write {
-                path: spill.clone(),
-                source,
-            })?;
-        }
         Ok(self
             .targets
             .into_iter()
@@ -700,6 +706,92 @@ impl Sinks {
             })
             .collect())
     }
+}
+
+/// The targets one writer thread owns, in mapping order, and how many files it may keep open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Share {
+    pub targets: Vec<usize>,
+    pub max_open: usize,
+}
+
+/// Splits the targets of `plan` among at most `writers` writer threads, so that the files of
+/// different targets are encoded, hashed and written in parallel. Each target belongs to one
+/// writer for the whole run, so its rows stay in input order. Targets are balanced by their
+/// output columns (JSON twice: keys are written too; XLSX eight times: cells go through a spill
+/// file and a workbook), and `[run] max_open_files` is divided so that the writers together never
+/// hold more: a writer without `{field}` partitions needs one open file per target, the rest go
+/// to the writers that have partitions. Below two files per writer, one writer does it all.
+pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
+    let cap = plan.run.max_open_files.max(1);
+    let n = writers.min(plan.targets.len()).min(cap / 2).max(1);
+    if n == 1 {
+        return vec![Share {
+            targets: (0..plan.targets.len()).collect(),
+            max_open: cap,
+        }];
+    }
+    let weight = |t: &Target| {
+        let columns = project::output_columns(t, binding).0.len().max(1);
+        columns
+            * match t.format {
+                Format::Csv | Format::Tsv => 1,
+                Format::Json | Format::Ndjson => 2,
+                Format::Xlsx => 8,
+            }
+    };
+    let mut order: Vec<usize> = (0..plan.targets.len()).collect();
+    // Heaviest first, each to the least loaded writer; ties by mapping order.
+    order.sort_by_key(|&ti| std::cmp::Reverse(weight(&plan.targets[ti])));
+    let mut load = vec![0usize; n];
+    let mut owned: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for ti in order {
+        let k = (0..n).min_by_key(|&k| (load[k], k)).unwrap_or(0);
+        load[k] += weight(&plan.targets[ti]);
+        owned[k].push(ti);
+    }
+    owned.retain(|o| !o.is_empty());
+    for o in &mut owned {
+        o.sort_unstable();
+    }
+    let partitioned = |o: &[usize]| {
+        o.iter()
+            .any(|&ti| plan.targets[ti].path.fields().count() > 0)
+    };
+    let even = cap / owned.len();
+    let mut max_open: Vec<usize> = owned
+        .iter()
+        .map(|o| if partitioned(o) { 0 } else { o.len().min(even) })
+        .collect();
+    let mut rest = cap - max_open.iter().sum::<usize>();
+    for (k, o) in owned.iter().enumerate() {
+        if partitioned(o) {
+            let left = owned[k..].iter().filter(|o| partitioned(o)).count();
+            let take = rest / left.max(1);
+            max_open[k] = take;
+            rest -= take;
+        }
+    }
+    owned
+        .into_iter()
+        .zip(max_open)
+        .map(|(targets, max_open)| Share {
+            targets,
+            max_open: max_open.max(1),
+        })
+        .collect()
+}
+
+/// Removes the spill folder once every writer has finished.
+pub fn remove_spill(root: &Path) -> Result<(), SinkError> {
+    let spill = root.join(SPILL);
+    if spill.exists() {
+        fs::remove_dir_all(&spill).map_err(|source| SinkError::Write {
+            path: spill.clone(),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// The SHA-256 and size of a finished file, read back from disk.
@@ -808,7 +900,87 @@ fn slash(p: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitise;
+    use super::{Share, sanitise, shares};
+
+    /// The shares of the targets of a mapping whose source has columns `id`, `name`, `city`.
+    fn shares_of(targets: &str, max_open: usize, writers: usize) -> Vec<Share> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mapping = dir.path().join("m.toml");
+        std::fs::write(
+            &mapping,
+            format!(
+                "[source]\npath = \"in.csv\"\n\n[run]\nmax_open_files = {max_open}\n\n{targets}"
+            ),
+        )
+        .expect("write the mapping");
+        let plan = crate::plan::load(&mapping, None, &[]).expect("a valid mapping");
+        let header = ["id", "name", "city"].map(String::from);
+        let binding = crate::plan::bind(&plan, Some(&header)).expect("bound");
+        shares(&plan, &binding, writers)
+    }
+
+    const FOUR: &str = r#"
+[targets.all]
+path = "all.csv"
+
+[targets.ids]
+path = "ids.csv"
+columns.id = "id"
+
+[targets.by_city]
+path = "cities/{city}.csv"
+columns.id = "id"
+
+[targets.api]
+path = "api/{batch}.json"
+batch_size = 10
+columns."a.id" = "id"
+columns."a.name" = "name"
+"#;
+
+    #[test]
+    fn targets_are_shared_among_writers_within_the_open_file_cap() {
+        let split = shares_of(FOUR, 64, 2);
+        assert_eq!(split.len(), 2, "{split:?}");
+        let mut owned: Vec<usize> = split.iter().flat_map(|s| s.targets.clone()).collect();
+        owned.sort_unstable();
+        assert_eq!(
+            owned,
+            [0, 1, 2, 3],
+            "each target belongs to exactly one writer"
+        );
+        for s in &split {
+            assert!(s.targets.is_sorted(), "{s:?}");
+        }
+        // Heaviest first to the least loaded writer: the JSON target (two columns written with
+        // their keys, 4), then `all` (three columns), `ids` beside it, `by_city` on the tie.
+        assert_eq!(split[0].targets, [2, 3], "{split:?}");
+        assert_eq!(split[1].targets, [0, 1], "{split:?}");
+        // A writer without partitions keeps a file per target open; the writer with the
+        // partitioned target gets every other file.
+        assert_eq!(split[1].max_open, 2, "{split:?}");
+        assert_eq!(split[0].max_open, 62, "{split:?}");
+        // Never more writers than targets, or than half the cap; one writer keeps the cap.
+        assert_eq!(shares_of(FOUR, 64, 8).len(), 4);
+        for (cap, writers) in [(3, 2), (64, 1)] {
+            assert_eq!(
+                shares_of(FOUR, cap, writers),
+                [Share {
+                    targets: vec![0, 1, 2, 3],
+                    max_open: cap
+                }]
+            );
+        }
+        for cap in 4..40 {
+            let split = shares_of(FOUR, cap, 4);
+            let open: usize = split.iter().map(|s| s.max_open).sum();
+            assert!(open <= cap, "cap {cap}: {split:?}");
+            assert!(
+                split.iter().all(|s| s.max_open >= 1),
+                "cap {cap}: {split:?}"
+            );
+        }
+    }
 
     #[test]
     fn partition_values_become_safe_names() {

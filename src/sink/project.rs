@@ -21,7 +21,11 @@
 //! found on the rows the target takes is kept: no filtered copy and no query per target and
 //! chunk (a third of the main thread's time on the shipped mapping).
 //!
-//! The writer thread ([`super::Sinks`]) then only writes the text it is handed. Numbers, dates
+//! A run hands each target its columns: over every row of the chunk, with the rows it takes,
+//! when each column is a field as it stands or a literal (no filtered copy, no query); else
+//! through one query that filters the chunk and evaluates the expressions.
+//!
+//! The writer threads ([`super::Sinks`]) then only write the text they are handed. Numbers, dates
 //! and booleans in their canonical text, which no check reads, are handed typed to a CSV or JSON
 //! target (not grouped): the writer writes their text straight into the file's buffer (see
 //! `sink/cells.rs`).
@@ -68,7 +72,22 @@ pub struct TargetRows {
     pub partition: Vec<StringChunked>,
     /// The `group_by` values of each row.
     pub group: Vec<StringChunked>,
+    /// The rows taken, in order, when the columns hold every row of the chunk (a target whose
+    /// columns are fields as they stand or literals, which need no filtered copy); `None` when
+    /// the columns hold only the rows taken.
+    pub at: Option<Vec<usize>>,
+    /// How many rows are taken.
     pub len: usize,
+}
+
+impl TargetRows {
+    /// The rows of the columns to write, in order.
+    pub fn rows(&self) -> Vec<usize> {
+        match &self.at {
+            Some(at) => at.clone(),
+            None => (0..self.len).collect(),
+        }
+    }
 }
 
 /// A chunk, projected for every target (`None`: the target takes no row of it, or the run is
@@ -213,15 +232,16 @@ impl Projector {
                 continue;
             }
             let width = cols_wanted.len();
-            // A dry run whose checked columns are fields as they stand (or text literals) checks
-            // them over every row at once, and keeps what it finds on the rows the target takes.
+            // Columns that are fields as they stand (or text literals) are taken over every row
+            // of the chunk, without a filtered copy: a dry run checks them at once and keeps what
+            // it finds on the rows the target takes; a run hands the writer the rows to write.
             let in_place: Option<Vec<Column>> = if self.dry_run {
                 cols_wanted
                     .iter()
                     .map(|&i| in_place(&p.exprs[i], row))
                     .collect()
             } else {
-                None
+                p.exprs.iter().map(|e| in_place(e, row)).collect()
             };
             let (cols, n, filtered) = match in_place {
                 Some(cols) => (cols, row.height(), false),
@@ -302,11 +322,16 @@ impl Projector {
             };
             let partition = keys(width..width + p.parts)?;
             let group = keys(width + p.parts..width + p.parts + p.groups)?;
+            let (taken, len) = match filtered {
+                true => (None, n),
+                false => (Some(at.clone()), at.len()),
+            };
             out.push(Some(TargetRows {
                 columns,
                 partition,
                 group,
-                len: n,
+                at: taken,
+                len,
             }));
             positions.push(at);
         }
@@ -321,6 +346,14 @@ impl Projector {
             // A rejected row goes to no target: drop it from every projection.
             for (slot, at) in out.iter_mut().zip(&positions) {
                 let Some(t) = slot else { continue };
+                if let Some(taken) = &mut t.at {
+                    taken.retain(|i| !rejects[*i]);
+                    t.len = taken.len();
+                    if t.len == 0 {
+                        *slot = None;
+                    }
+                    continue;
+                }
                 let keep: Vec<bool> = at.iter().map(|i| !rejects[*i]).collect();
                 if keep.iter().all(|k| *k) {
                     continue;
