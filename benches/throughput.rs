@@ -14,8 +14,9 @@
 //! `run grouped json` reads a generated export of order lines — as many rows, about five lines
 //! per order, orders scattered across the file — into nested JSON order payloads
 //! (`group_by = ["order_id"]`, batches of 1,000 orders). Its baseline is a bare read of that file.
-//! Each measurement is the best of three runs. Peak RSS comes from rowferry's own
-//! `report.json` (`resources.peak_rss_bytes`).
+//! Each measurement is the best of three runs. Peak RSS and CPU time come from rowferry's own
+//! `report.json` (`resources`): CPU time in the kernel tells a slower file system (it grows when
+//! outputs deleted a moment before are written again) from slower code.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -63,6 +64,10 @@ fn main() {
     let xlsx = dir.join("bench-xlsx.toml");
     std::fs::write(&xlsx, xlsx_mapping(&mapping, repo)).expect("write the XLSX mapping");
     let out = dir.join("out");
+    // Left by a bench that was stopped (removing them may slow the first runs a little).
+    if out.exists() {
+        std::fs::remove_dir_all(&out).expect("remove earlier outputs");
+    }
     let api = ["--set", "targets.api.batch_size=1000"];
     for (command, mapping, input, label, sets) in [
         ("validate", &mapping, &input, "validate", &api[..]),
@@ -77,8 +82,8 @@ fn main() {
         ("run", &mapping, &input, "run", &api[..]),
         ("run", &xlsx, &input, "run xlsx", &[][..]),
     ] {
-        let (t, rss) = best_timed(|| rowferry(command, mapping, input, &out, sets));
-        line(label, t, rows, mb, base_mbs, rss);
+        let (t, cost) = best_timed(|| rowferry(command, mapping, input, &out, sets));
+        line(label, t, rows, mb, base_mbs, cost);
     }
 
     let lines = dir.join(format!("order-lines-{rows}.csv"));
@@ -97,19 +102,22 @@ fn main() {
     );
     let grouped = dir.join("bench-grouped.toml");
     std::fs::write(&grouped, GROUPED_MAPPING).expect("write the grouped mapping");
-    let (t, rss) = best_timed(|| rowferry("run", &grouped, &lines, &out, &[]));
-    line("run grouped json", t, rows, lines_mb, lines_base_mbs, rss);
+    let (t, cost) = best_timed(|| rowferry("run", &grouped, &lines, &out, &[]));
+    line("run grouped json", t, rows, lines_mb, lines_base_mbs, cost);
+    std::fs::remove_dir_all(&out).expect("remove the outputs");
 }
 
-fn line(label: &str, t: Duration, rows: usize, mb: f64, base_mbs: f64, rss: u64) {
+fn line(label: &str, t: Duration, rows: usize, mb: f64, base_mbs: f64, cost: Cost) {
     let mbs = mb / t.as_secs_f64();
     println!(
-        "rowferry  {label:<21} {:>7.3} s {:>7.1} MB/s {:>6.2} M rows/s  {:.0} % of baseline, peak RSS {:.0} MB",
+        "rowferry  {label:<21} {:>7.3} s {:>7.1} MB/s {:>6.2} M rows/s  {:.0} % of baseline, peak RSS {:.0} MB, CPU {:.2} s user + {:.2} s system",
         t.as_secs_f64(),
         mbs,
         rows as f64 / t.as_secs_f64() / 1e6,
         100.0 * mbs / base_mbs,
-        rss as f64 / 1e6
+        cost.rss as f64 / 1e6,
+        cost.user.as_secs_f64(),
+        cost.system.as_secs_f64(),
     );
 }
 
@@ -258,21 +266,27 @@ fn bare_read_with(path: &Path, delimiter: u8) -> u64 {
     n
 }
 
-/// One `rowferry validate` or `rowferry run` into an empty output folder (emptied before the
-/// clock starts: a one-shot migration writes into a fresh folder); returns its time and peak
-/// RSS in bytes. For the shipped mapping the JSON target is rolled every 1,000 records
-/// (`--set`), a payload size an import API takes for a million rows; the shipped 100 would
-/// create 10,000 files.
+/// One `rowferry validate` or `rowferry run` into a new output folder under `outs` (a one-shot
+/// migration writes into a fresh folder); returns its time and cost. For the shipped mapping the
+/// JSON target is rolled every 1,000 records (`--set`), a payload size an import API takes for a
+/// million rows; the shipped 100 would create 10,000 files.
+///
+/// Output folders are removed only when the bench ends, not between runs: on ext4 without a
+/// journal, a new file is not given the inode of one deleted in the last minute (five, while its
+/// inode table is unwritten), and each such inode is looked at and passed over, so a run that
+/// creates a thousand files right after the last run's thousand were deleted spends up to half a
+/// second in the kernel for it, more with every run. That cost is the file system's, and it
+/// would drift with the order of the runs.
 fn rowferry(
     command: &str,
     mapping: &Path,
     input: &Path,
-    out: &Path,
+    outs: &Path,
     sets: &[&str],
-) -> (Duration, u64) {
-    if out.exists() {
-        std::fs::remove_dir_all(out).expect("empty the output folder");
-    }
+) -> (Duration, Cost) {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = &outs.join(format!("run-{n}"));
     let start = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_rowferry"))
         .arg(command)
@@ -292,10 +306,25 @@ fn rowferry(
     );
     let report = std::fs::read_to_string(out.join("_report/report.json")).expect("report.json");
     let report: serde_json::Value = serde_json::from_str(&report).expect("report.json is JSON");
+    let r = &report["resources"];
+    let ms = |key: &str| Duration::from_millis(r[key].as_u64().unwrap_or(0));
     (
         elapsed,
-        report["resources"]["peak_rss_bytes"].as_u64().unwrap_or(0),
+        Cost {
+            rss: r["peak_rss_bytes"].as_u64().unwrap_or(0),
+            user: ms("cpu_user_ms"),
+            system: ms("cpu_system_ms"),
+        },
     )
+}
+
+/// What one run cost besides its time: peak memory, and CPU time in the process and in the
+/// kernel (files read, written and created: the share that moves with the file system's state,
+/// such as inodes of outputs deleted a moment before, which a new file is not given at once).
+struct Cost {
+    rss: u64,
+    user: Duration,
+    system: Duration,
 }
 
 /// A deterministic export like the sample, with about 1 % defective rows.

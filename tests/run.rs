@@ -419,6 +419,34 @@ fn targets_written_by_several_writers_match_one_writer() {
     check_report_files(&many);
 }
 
+/// The report says what the run cost: peak memory and CPU time, which cannot exceed what the
+/// cores had in the time the run took (ticks of 10 ms aside).
+#[test]
+fn the_report_says_what_the_run_cost() {
+    let p = Project::new();
+    let out = p.path().join("out");
+    assert_eq!(run_shop(&out).code, 1);
+    let report = p.report();
+    let resources = &report["resources"];
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    assert!(
+        resources["peak_rss_bytes"].as_u64().unwrap() > 1 << 20,
+        "{resources}"
+    );
+    let user = resources["cpu_user_ms"].as_u64().expect("user CPU time");
+    let system = resources["cpu_system_ms"]
+        .as_u64()
+        .expect("system CPU time");
+    let total = report["durations_ms"]["total"].as_u64().unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    assert!(
+        user + system <= (total + 20) * cores + 20,
+        "{user} + {system} ms of CPU in {total} ms on {cores} cores"
+    );
+}
+
 #[test]
 fn a_changed_file_changes_its_hash_in_the_report() {
     let p = Project::new();
