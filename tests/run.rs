@@ -1568,6 +1568,65 @@ fn a_stopped_run_keeps_the_previous_targets() {
     assert_eq!(errors[0]["value"], "x");
 }
 
+/// A writer that fails half-way through the input (here: a partition value whose file would be
+/// another target's folder) fails the run with the file named, while the other writer thread was
+/// still writing its target: nothing is replaced, and nothing waits forever.
+#[test]
+fn a_writer_failing_mid_run_keeps_the_previous_targets() {
+    let p = Project::new();
+    let mapping = r#"[source]
+path = "data.csv"
+
+[targets.by_name]
+path = "p/{name}.csv"
+
+[targets.all]
+path = "p/x.csv/all.csv"
+"#;
+    let rows = |bad: bool| {
+        let mut text = String::from("id,name\n");
+        for i in 0..40_000 {
+            let name = if bad && i == 30_000 {
+                "x"
+            } else {
+                ["a", "b", "c"][i % 3]
+            };
+            text.push_str(&format!("{i},{name}\n"));
+        }
+        text
+    };
+    p.file("mapping.toml", mapping)
+        .file("data.csv", rows(false));
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = p.path().join("out");
+    let before = targets_only(&snapshot(&out));
+    assert_eq!(
+        names(&before),
+        vec!["p/a.csv", "p/b.csv", "p/c.csv", "p/x.csv/all.csv"]
+    );
+
+    p.file("data.csv", rows(true));
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("p/x.csv") && r.stderr.contains("cannot write"),
+        "{}",
+        r.stderr
+    );
+    // A failed run leaves its staging folder for the next run to clear, and nothing else.
+    let mut after = targets_only(&snapshot(&out));
+    after.retain(|name, _| !name.starts_with(".rowferry-staging/"));
+    assert_eq!(names(&after), names(&before));
+    assert!(after == before, "the previous targets are byte-identical");
+    // The next good run cleans up what the failed one left and replaces the targets.
+    p.file("data.csv", "id,name\n1,a\n");
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(text(&p, "out/p/a.csv"), "id,name\n1,a\n");
+    assert!(!out.join(".rowferry-staging").exists());
+}
+
 #[test]
 fn a_later_run_removes_stale_files() {
     let p = Project::new();
