@@ -131,6 +131,10 @@ impl TextArray {
 
     #[inline]
     pub fn get(&self, i: usize) -> Option<&str> {
+        // Most columns are one array: no chunk to find.
+        if let [a] = self.chunks.as_slice() {
+            return a.get(i);
+        }
         let k = self.last.get();
         if let (Some(a), Some(&start)) = (self.chunks.get(k), self.starts.get(k))
             && i >= start
@@ -158,7 +162,7 @@ pub enum Cells {
     Date {
         days: PrimitiveArray<i32>,
         /// The text of the dates seen, by day modulo its size: dates repeat.
-        seen: std::cell::RefCell<Vec<(i32, [u8; 10])>>,
+        seen: Vec<std::cell::Cell<(i32, [u8; 10])>>,
     },
     Bool(BooleanArray),
 }
@@ -199,7 +203,9 @@ impl Cells {
                 days: single(c),
                 // Each slot starts with a day that belongs to another slot: none matches
                 // before it is filled.
-                seen: std::cell::RefCell::new((0..SEEN).map(|k| (k as i32 + 1, [0; 10])).collect()),
+                seen: (0..SEEN)
+                    .map(|k| std::cell::Cell::new((k as i32 + 1, [0; 10])))
+                    .collect(),
             },
             Values::Bool(c) => {
                 let c = c.rechunk();
@@ -234,15 +240,14 @@ impl Cells {
             }
             Cells::Date { days, seen } => {
                 let v = valid(days, i)?;
-                let mut seen = seen.borrow_mut();
-                match seen.get_mut(v.rem_euclid(SEEN as i32) as usize) {
-                    Some((day, text)) if *day == v => out.extend_from_slice(&text[..]),
+                match seen.get(v.rem_euclid(SEEN as i32) as usize) {
+                    Some(slot) if slot.get().0 == v => out.extend_from_slice(&slot.get().1),
                     Some(slot) => {
                         let start = out.len();
                         date(v, out);
                         // Only the common form (years 0 to 9999) is remembered.
                         if let Ok(text) = <[u8; 10]>::try_from(&out[start..]) {
-                            *slot = (v, text);
+                            slot.set((v, text));
                         }
                     }
                     None => date(v, out),
@@ -272,7 +277,11 @@ fn valid<T: polars_arrow::types::NativeType>(a: &PrimitiveArray<T>, i: usize) ->
 /// A decimal's text from its unscaled value (see `encode::decimal_text`).
 pub fn decimal(v: i128, scale: usize, trim: bool, out: &mut Vec<u8>) {
     let mut digits = itoa::Buffer::new();
-    let d = digits.format(v.unsigned_abs()).as_bytes();
+    // 64-bit digits are several times quicker to write than 128-bit ones, and most values fit.
+    let d = match u64::try_from(v.unsigned_abs()) {
+        Ok(small) => digits.format(small).as_bytes(),
+        Err(_) => digits.format(v.unsigned_abs()).as_bytes(),
+    };
     if v < 0 {
         out.push(b'-');
     }
@@ -340,4 +349,53 @@ pub fn date(days: i32, out: &mut Vec<u8>) {
     } else {
         write!(out, "+{y}-{m:02}-{d:02}")
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::NewChunkedArray;
+
+    /// Remembered dates are the dates: days that share a slot (4096 apart) replace each other,
+    /// and years outside 0..=9999 are written each time.
+    #[test]
+    fn dates_are_written_the_same_from_memory() {
+        let slot = SEEN as i32;
+        let days: Vec<Option<i32>> = [
+            0,
+            slot,
+            0,
+            -1,
+            slot - 1,
+            -1,
+            2 * slot,
+            0,
+            -800_000,
+            -800_000,
+            3_000_000,
+            3_000_000,
+            slot,
+        ]
+        .into_iter()
+        .map(Some)
+        .chain([None])
+        .collect();
+        let column = Int32Chunked::from_slice_options("d".into(), &days);
+        let cells = Cells::new(&Values::Date(column));
+        for (i, day) in days.iter().enumerate() {
+            let mut out = Vec::new();
+            let written = cells.text(i, &mut out);
+            let Some(day) = day else {
+                assert!(written.is_none(), "a null is no text");
+                continue;
+            };
+            let mut expected = Vec::new();
+            date(*day, &mut expected);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected),
+                "row {i}: day {day}"
+            );
+        }
+    }
 }

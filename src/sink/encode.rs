@@ -828,6 +828,41 @@ mod tests {
     /// The hand-written texts are polars' own casts (decimals at the default scale without
     /// trailing zeros).
     #[test]
+    fn typed_decimals_are_written_as_their_text_on_both_sides_of_64_bits() {
+        let big = i128::from(u64::MAX);
+        for v in [
+            0,
+            1,
+            -1,
+            5,
+            -50,
+            1234,
+            big - 1,
+            big,
+            big + 1,
+            -big,
+            -big - 1,
+            i128::MAX,
+            i128::MIN + 1,
+            i128::MIN,
+        ] {
+            for scale in [0, 1, 2, 6, 19, 20, 38] {
+                for trim in [false, true] {
+                    let mut reference = String::new();
+                    decimal_text(v, scale, trim, &mut reference);
+                    let mut typed = Vec::new();
+                    super::super::cells::decimal(v, scale, trim, &mut typed);
+                    assert_eq!(
+                        String::from_utf8_lossy(&typed),
+                        reference,
+                        "{v} at scale {scale}, trim {trim}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn number_and_boolean_texts_match_polars_casts() {
         let cast = |s: &Series| -> Vec<Option<String>> {
             let t = s.cast(&DataType::String).expect("cast");
