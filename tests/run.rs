@@ -157,16 +157,26 @@ fn cents(text: &str) -> i64 {
 
 /// Runs the shop example into `out` (absolute), from the repository root.
 fn run_shop(out: &Path) -> Run {
-    rowferry(
-        &repo(),
-        &[
-            "run",
-            "mappings/shop-products.toml",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ],
-    )
+    run_shop_with(out, &[])
+}
+
+/// [`run_shop`] with more arguments.
+fn run_shop_with(out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "run",
+        "mappings/shop-products.toml",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    rowferry(&repo(), &args)
+}
+
+/// A snapshot without `report.json`, which differs from run to run (times, paths).
+fn without_report(mut s: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    s.remove("_report/report.json");
+    s
 }
 
 /// The source records of `samples/shop/products.csv`, by SKU (the first record with it: a later
@@ -358,13 +368,8 @@ fn shop_example_second_run_is_byte_identical() {
     let first_report = p.report();
     assert_eq!(run_shop(&out).code, 1);
     let second = snapshot(&out);
-    let strip = |s: &BTreeMap<String, Vec<u8>>| {
-        let mut s = s.clone();
-        s.remove("_report/report.json");
-        s
-    };
     assert_eq!(names(&first), names(&second));
-    assert_eq!(strip(&first), strip(&second));
+    assert_eq!(without_report(first), without_report(second));
     // Every file's hash in the report is the hash of the file, and both runs agree.
     assert_eq!(first_report["targets"], p.report()["targets"]);
     check_report_files(&out);
@@ -376,34 +381,21 @@ fn shop_example_second_run_is_byte_identical() {
 #[test]
 fn targets_written_by_several_writers_match_one_writer() {
     let p = Project::new();
-    let shop = |out: &Path, sets: &[&str]| {
-        let mut args = vec![
-            "run",
-            "mappings/shop-products.toml",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ];
-        args.extend_from_slice(sets);
-        rowferry(&repo(), &args)
-    };
     let one = p.path().join("one");
     let many = p.path().join("many");
     // Small batches, so that the JSON target rolls many files while the others are written.
     let batches = ["--set", "targets.api.batch_size=7"];
-    let r = shop(
+    let r = run_shop_with(
         &one,
         &[&batches[..], &["--set", "run.max_open_files=3"]].concat(),
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let r = shop(&many, &batches);
+    let r = run_shop_with(&many, &batches);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    let strip = |s: BTreeMap<String, Vec<u8>>| {
-        let mut s = s;
-        s.remove("_report/report.json");
-        s
-    };
-    let (a, b) = (strip(snapshot(&one)), strip(snapshot(&many)));
+    let (a, b) = (
+        without_report(snapshot(&one)),
+        without_report(snapshot(&many)),
+    );
     assert!(
         a.keys().filter(|k| k.starts_with("api/")).count() > 30,
         "{:?}",
