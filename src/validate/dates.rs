@@ -12,6 +12,12 @@
 //! does, with the format's items compiled once instead of once per value. For the common formats
 //! (each field once, its digits followed by a separator) all three read the same fields, so one
 //! pass over the text decides almost every value; the step by step path takes the rest.
+//!
+//! Dates repeat (a few thousand days over years of rows): each field's kernel remembers what
+//! the texts it read were worth ([`Memo`]), from one chunk to the next, and looks a repeated text
+//! up instead of parsing it again.
+
+use std::sync::{Arc, Mutex};
 
 use chrono::format::{self, Item, ParseErrorKind, Parsed, StrftimeItems};
 use chrono::{Datelike, NaiveDate, NaiveDateTime};
@@ -65,6 +71,8 @@ impl Field {
 /// A supported format, compiled.
 #[derive(Debug, Clone)]
 pub struct Format {
+    /// The format as declared.
+    source: String,
     shape: Vec<Piece>,
     /// The steps of [`quick`], when it applies to this format.
     quick: Option<Vec<Step>>,
@@ -108,6 +116,7 @@ impl Format {
         let quick = quick_steps(&shape);
         let fixed = quick.as_deref().and_then(Fixed::new);
         Some(Format {
+            source: format.to_string(),
             shape,
             quick,
             fixed,
@@ -386,10 +395,30 @@ fn date_value(d: NaiveDate) -> i64 {
 }
 
 /// `expr.map(...)` arguments: the column function reading text with the first of `formats`
-/// that parses it (all of them supported), as `kind`.
-pub fn column(formats: Vec<Format>, kind: Temporal) -> impl Fn(Column) -> PolarsResult<Column> {
+/// that parses it (all of them supported), as `kind`. Texts seen before, in this chunk or an
+/// earlier one, are looked up instead of parsed again (see [`Seen`]).
+pub fn column(
+    formats: Vec<Format>,
+    kind: Temporal,
+    memo: Memo,
+) -> impl Fn(Column) -> PolarsResult<Column> {
     move |c: Column| {
-        let value = |v: &str| formats.iter().find_map(|f| f.parse(v, kind));
+        // Chunks come one at a time: the lock is never waited for.
+        let mut memo = memo
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // What a text reads as depends on the formats: a memo kept for others starts again.
+        let key: Vec<&str> = formats.iter().map(|f| f.source.as_str()).collect();
+        if memo.formats != key || memo.kind != Some(kind) {
+            *memo = Remembered {
+                formats: key.iter().map(|k| k.to_string()).collect(),
+                kind: Some(kind),
+                seen: Seen::new(),
+            };
+        }
+        let seen = &mut memo.seen;
+        let mut value = |v: &str| seen.value(v, |v| formats.iter().find_map(|f| f.parse(v, kind)));
         Ok(match kind {
             Temporal::Date => super::column::parse_text::<Int32Type>(&c, |v| {
                 value(v).and_then(|d| i32::try_from(d).ok())
@@ -400,6 +429,106 @@ pub fn column(formats: Vec<Format>, kind: Temporal) -> impl Fn(Column) -> Polars
                 .into_datetime(TimeUnit::Microseconds, None)
                 .into_column(),
         })
+    }
+}
+
+/// What a field's date kernel has read, kept from one chunk to the next (a chunk's expressions,
+/// the kernel among them, are built anew for each chunk): the formats and kind it read with, and
+/// the texts it read.
+#[derive(Clone, Default)]
+pub struct Memo(Arc<Mutex<Remembered>>);
+
+#[derive(Default)]
+struct Remembered {
+    formats: Vec<String>,
+    kind: Option<Temporal>,
+    seen: Seen,
+}
+
+/// The value of texts read lately, by text: a column of dates repeats a few thousand days over
+/// years of rows, and a lookup costs a tenth of a parse. Direct-mapped, a slot a text of at most
+/// [`SEEN_BYTES`] bytes (longer ones are always parsed); a text replaces the one in its slot.
+struct Seen {
+    slots: Vec<SeenSlot>,
+}
+
+#[derive(Clone, Copy)]
+struct SeenSlot {
+    /// The text's bytes, zero-padded.
+    key: [u64; 3],
+    /// Its length; `u8::MAX` for an empty slot.
+    len: u8,
+    value: Option<i64>,
+}
+
+/// A text of at most [`SEEN_BYTES`] bytes as three words, which with its length tell it apart
+/// from any other: its first eight bytes, its next eight, and its last eight (overlapping the
+/// others in a text shorter than 24 bytes). Texts shorter than 8 bytes are zero-padded.
+#[inline]
+fn seen_key(bytes: &[u8]) -> Option<[u64; 3]> {
+    let word = |w: &[u8; 8]| u64::from_le_bytes(*w);
+    match bytes.len() {
+        0..8 => {
+            let mut padded = [0u8; 8];
+            padded.get_mut(..bytes.len())?.copy_from_slice(bytes);
+            Some([word(&padded), 0, 0])
+        }
+        8..=16 => Some([word(bytes.first_chunk()?), word(bytes.last_chunk()?), 0]),
+        17..=SEEN_BYTES => Some([
+            word(bytes.first_chunk()?),
+            word(bytes.get(8..)?.first_chunk()?),
+            word(bytes.last_chunk()?),
+        ]),
+        _ => None,
+    }
+}
+
+/// Texts remembered per column.
+const SEEN_SLOTS: usize = 16384;
+/// The longest text remembered: a date-time with seconds and a fraction fits.
+const SEEN_BYTES: usize = 24;
+
+impl Default for Seen {
+    /// A memo that remembers nothing (until it is made for formats).
+    fn default() -> Self {
+        Seen { slots: Vec::new() }
+    }
+}
+
+impl Seen {
+    fn new() -> Self {
+        let empty = SeenSlot {
+            key: [0; 3],
+            len: u8::MAX,
+            value: None,
+        };
+        Seen {
+            slots: vec![empty; SEEN_SLOTS],
+        }
+    }
+
+    /// The value of `text`: remembered, or `parse(text)`, then remembered.
+    #[inline]
+    fn value(&mut self, text: &str, parse: impl FnOnce(&str) -> Option<i64>) -> Option<i64> {
+        let bytes = text.as_bytes();
+        let Some(key) = seen_key(bytes) else {
+            return parse(text);
+        };
+        let len = bytes.len() as u8;
+        let hash = (key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42) ^ u64::from(len))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let at = (hash >> (64 - SEEN_SLOTS.trailing_zeros())) as usize;
+        if let Some(slot) = self.slots.get(at)
+            && slot.len == len
+            && slot.key == key
+        {
+            return slot.value;
+        }
+        let value = parse(text);
+        if let Some(slot) = self.slots.get_mut(at) {
+            *slot = SeenSlot { key, len, value };
+        }
+        value
     }
 }
 
@@ -687,6 +816,95 @@ fn fast_parse(val: &[u8], ops: &[Op]) -> Option<NaiveDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use polars::prelude::{NewChunkedArray, StringChunked};
+
+    /// Texts of every length the memo keys differently (0–7 padded, 8–16 and 17–24 in
+    /// overlapping words, longer not remembered), differing in any one byte, and more of them
+    /// than it has slots: each reads as it does without the memo, the first time and again.
+    #[test]
+    fn the_memo_gives_what_a_parse_gives() {
+        let mut texts: Vec<String> = Vec::new();
+        for len in 0..=30 {
+            let base: String = "2024-01-02T03:04:05.123456789"
+                .chars()
+                .cycle()
+                .take(len)
+                .collect();
+            texts.push(base.clone());
+            for at in 0..len {
+                let mut b = base.clone().into_bytes();
+                b[at] = b'9';
+                texts.push(String::from_utf8(b).expect("ASCII"));
+            }
+        }
+        for day in 0..(2 * SEEN_SLOTS) {
+            texts.push(format!(
+                "{:02}/{:02}/{}",
+                1 + day % 28,
+                1 + day / 28 % 12,
+                1900 + day / 336
+            ));
+        }
+        let parse = |t: &str| {
+            (t.len() as i64) * 1000
+                + t.bytes().map(i64::from).sum::<i64>()
+                + t.bytes()
+                    .enumerate()
+                    .map(|(i, b)| (i as i64 + 1) * i64::from(b))
+                    .sum::<i64>()
+        };
+        let mut seen = Seen::new();
+        for round in 0..2 {
+            for t in &texts {
+                let mut parsed = false;
+                let got = seen.value(t, |t| {
+                    parsed = true;
+                    Some(parse(t))
+                });
+                assert_eq!(got, Some(parse(t)), "round {round}: {t:?}");
+                if round == 0 && t.len() > SEEN_BYTES {
+                    assert!(
+                        parsed,
+                        "a text longer than {SEEN_BYTES} bytes is always parsed"
+                    );
+                }
+            }
+        }
+        // Right after it is read, a text is remembered.
+        seen.value("31/12/2025", |_| Some(7));
+        assert_eq!(seen.value("31/12/2025", |_| None), Some(7));
+    }
+
+    /// A field's memo is kept from chunk to chunk, and starts again for other formats: the same
+    /// text reads as another day under `%m/%d/%Y`.
+    #[test]
+    fn a_memo_is_kept_for_its_formats_only() {
+        let memo = Memo::default();
+        let read = |format: &str, text: &str| {
+            let f = Format::new(format, Temporal::Date).expect("supported");
+            let kernel = column(vec![f], Temporal::Date, memo.clone());
+            let c = StringChunked::from_slice("c".into(), &[text]).into_column();
+            let out = kernel(c).expect("kernel");
+            out.date().expect("dates").physical().get(0)
+        };
+        let day = |y, m, d| {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+            NaiveDate::from_ymd_opt(y, m, d).map(|x| (x - epoch).num_days() as i32)
+        };
+        assert_eq!(read("%d/%m/%Y", "01/02/2024"), day(2024, 2, 1));
+        assert_eq!(
+            read("%d/%m/%Y", "01/02/2024"),
+            day(2024, 2, 1),
+            "the next chunk"
+        );
+        assert_eq!(
+            read("%m/%d/%Y", "01/02/2024"),
+            day(2024, 1, 2),
+            "other formats"
+        );
+        assert_eq!(read("%d/%m/%Y", "01/02/2024"), day(2024, 2, 1), "and back");
+        assert!(memo.0.lock().is_ok_and(|m| m.formats == ["%d/%m/%Y"]));
+    }
 
     fn date(f: &str, s: &str) -> Option<NaiveDate> {
         let f = Format::new(f, Temporal::Date).expect("a supported format");

@@ -11,7 +11,7 @@
 
 use polars::prelude::{DataType, Expr, NULL, StrptimeOptions, TimeUnit, coalesce, col, lit, when};
 
-use super::dates::{Format, Temporal};
+use super::dates::{Format, Memo, Temporal};
 use super::length::Length;
 use super::messages::RuleKind;
 use super::words::Words;
@@ -43,7 +43,13 @@ fn strips(f: &Field) -> bool {
 /// field's [`CellKind`] column when the source has typed cells: a typed cell is read as what it
 /// is (a date cell is a date whatever its display format), an error cell has no text (it fails
 /// only the [`RuleKind::CellError`] rule).
-pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape, kind: Option<Expr>) -> (Expr, Expr) {
+pub fn text_and_typed(
+    raw: Expr,
+    f: &Field,
+    shape: Shape,
+    kind: Option<Expr>,
+    memo: &Memo,
+) -> (Expr, Expr) {
     let text = if shape.padded && strips(f) {
         raw.str().strip_chars(lit(NULL))
     } else {
@@ -83,7 +89,7 @@ pub fn text_and_typed(raw: Expr, f: &Field, shape: Shape, kind: Option<Expr>) ->
             }
         }
         ty => {
-            let declared = parse(text.clone(), ty);
+            let declared = parse(text.clone(), ty, memo);
             match kind {
                 Some(k) => cell_parse(text.clone(), ty)
                     .into_iter()
@@ -183,7 +189,9 @@ fn has_shape(c: Expr, ty: &FieldType) -> Option<Expr> {
 }
 
 /// Parses clean text into the field's type; null where it does not parse.
-pub(super) fn parse(c: Expr, ty: &FieldType) -> Expr {
+///
+/// `memo` keeps what a date kernel read from one chunk to the next (see [`Memo`]).
+pub(super) fn parse(c: Expr, ty: &FieldType, memo: &Memo) -> Expr {
     match ty {
         FieldType::String | FieldType::Email | FieldType::Url | FieldType::Uuid => c,
         FieldType::Integer { thousands } => c.map(
@@ -215,29 +223,30 @@ pub(super) fn parse(c: Expr, ty: &FieldType) -> Expr {
             super::words::boolean_column(Words::new(true_values), Words::new(false_values)),
             super::parse::output(DataType::Boolean),
         ),
-        FieldType::Date { formats } => temporal(c, formats, Temporal::Date),
-        FieldType::Datetime { formats } => temporal(c, formats, Temporal::Datetime),
+        FieldType::Date { formats } => temporal(c, formats, Temporal::Date, memo),
+        FieldType::Datetime { formats } => temporal(c, formats, Temporal::Datetime, memo),
     }
 }
 
 /// Dates and date-times: the first format that reads the text wins. Formats the hand-written
 /// parser takes (see [`super::dates`]) run there, the others with polars' `strptime`.
-pub(super) fn temporal(c: Expr, formats: &[String], kind: Temporal) -> Expr {
+pub(super) fn temporal(c: Expr, formats: &[String], kind: Temporal, memo: &Memo) -> Expr {
     let compiled: Vec<Option<Format>> = formats.iter().map(|f| Format::new(f, kind)).collect();
-    let kernel = |c: Expr, formats: Vec<Format>| {
+    let kernel = |c: Expr, formats: Vec<Format>, memo: Memo| {
         c.map(
-            super::dates::column(formats, kind),
+            super::dates::column(formats, kind, memo),
             super::parse::output(super::dates::dtype(kind)),
         )
     };
     if compiled.iter().all(Option::is_some) {
-        return kernel(c, compiled.into_iter().flatten().collect());
+        return kernel(c, compiled.into_iter().flatten().collect(), memo.clone());
     }
     let attempts = formats
         .iter()
         .zip(compiled)
         .map(|(f, k)| match k {
-            Some(k) => kernel(c.clone(), vec![k]),
+            // One kernel per format here: each reads with its own memo, made for the chunk.
+            Some(k) => kernel(c.clone(), vec![k], Memo::default()),
             None => polars_temporal(c.clone(), f, kind),
         })
         .collect();

@@ -181,7 +181,11 @@ fn check(values: &[Option<String>], formats: &[&str], kind: Temporal) -> Result<
             .map(|f| exprs::polars_temporal(col("c"), f, kind))
             .collect(),
     );
-    same(values, exprs::temporal(col("c"), &formats, kind), theirs)
+    same(
+        values,
+        exprs::temporal(col("c"), &formats, kind, &super::dates::Memo::default()),
+        theirs,
+    )
 }
 
 proptest! {
@@ -401,7 +405,7 @@ proptest! {
             .then(polars::prelude::lit(false))
             .otherwise(polars::prelude::lit(polars::prelude::NULL).cast(polars::prelude::DataType::Boolean));
         let ty = crate::plan::FieldType::Boolean { true_values: t, false_values: f };
-        prop_assert_eq!(same(&values, exprs::parse(col("c"), &ty), theirs), Ok(()));
+        prop_assert_eq!(same(&values, exprs::parse(col("c"), &ty, &super::dates::Memo::default()), theirs), Ok(()));
     }
 }
 

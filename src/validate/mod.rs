@@ -94,6 +94,9 @@ pub struct Validator {
     typed_cells: bool,
     rules: Vec<Rule>,
     uniques: Vec<UniqueState>,
+    /// Per field, what its date kernel has read so far: a chunk's expressions are built anew,
+    /// and the same dates come back chunk after chunk.
+    memos: Vec<dates::Memo>,
 }
 
 impl Validator {
@@ -107,8 +110,10 @@ impl Validator {
             typed_cells,
             rules: Vec::new(),
             uniques: Vec::new(),
+            memos: Vec::new(),
         };
         let Some(s) = structure else { return v };
+        v.memos = s.fields.iter().map(|_| dates::Memo::default()).collect();
         for (fi, f) in s.fields.iter().enumerate() {
             v.field_col
                 .push(crate::source::find_column(header, &f.column).unwrap_or(0));
@@ -165,7 +170,8 @@ impl Validator {
         let mut masks = Vec::new();
         for (fi, f) in s.fields.iter().enumerate() {
             let raw = col(column_name(self.field_col[fi]));
-            let (text, typed) = exprs::text_and_typed(raw, f, shape(fi), self.kind(fi));
+            let memo = self.memos.get(fi).cloned().unwrap_or_default();
+            let (text, typed) = exprs::text_and_typed(raw, f, shape(fi), self.kind(fi), &memo);
             stage1.push(text.alias(exprs::clean_name(fi)));
             stage1.push(typed.alias(f.name.as_str()));
             masks.extend(
