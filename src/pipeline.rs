@@ -467,14 +467,13 @@ struct TargetWriter {
 /// Hands each writer the rows of the targets it owns. False when a writer has stopped (on an
 /// error, reported when it is joined).
 fn hand_to_writers(writers: &[TargetWriter], projected: Projected) -> bool {
-    let mut rows: Vec<Option<Option<TargetRows>>> =
-        projected.targets.into_iter().map(Some).collect();
+    let mut rows = projected.targets;
     for w in writers {
         let mine = w
             .share
             .targets
             .iter()
-            .map(|&ti| rows.get_mut(ti).and_then(Option::take).flatten())
+            .map(|&ti| rows.get_mut(ti).and_then(Option::take))
             .collect();
         if w.tx.send(mine).is_err() {
             return false;

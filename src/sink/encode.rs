@@ -825,8 +825,8 @@ mod tests {
         assert!(!json_escapes(b""));
     }
 
-    /// The hand-written texts are polars' own casts (decimals at the default scale without
-    /// trailing zeros).
+    /// Typed decimals are written as `decimal_text` writes them, whether their unscaled value fits
+    /// 64 bits or not.
     #[test]
     fn typed_decimals_are_written_as_their_text_on_both_sides_of_64_bits() {
         let big = i128::from(u64::MAX);
@@ -862,6 +862,8 @@ mod tests {
         }
     }
 
+    /// The hand-written texts are polars' own casts (decimals at the default scale without
+    /// trailing zeros).
     #[test]
     fn number_and_boolean_texts_match_polars_casts() {
         let cast = |s: &Series| -> Vec<Option<String>> {

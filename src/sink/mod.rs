@@ -256,7 +256,7 @@ impl Sinks {
             if self.targets[ti].grouper.is_some() {
                 self.gather(ti, &rows)?;
             } else {
-                self.write_rows(ti, &rows.columns, &rows.partition, &rows.rows())?;
+                self.write_rows(ti, &rows.columns, &rows.partition, rows.rows())?;
             }
         }
         Ok(())
@@ -340,20 +340,20 @@ impl Sinks {
         ti: usize,
         columns: &[TextColumn],
         keys: &[StringChunked],
-        rows: &[usize],
+        rows: Vec<usize>,
     ) -> Result<(), SinkError> {
         // Group rows by partition, keeping input order within each: each file is opened once
         // per chunk, however the partitions interleave.
         let mut groups: Vec<(Vec<Option<String>>, Vec<usize>)> = Vec::new();
         if keys.is_empty() {
-            groups.push((Vec::new(), rows.to_vec()));
+            groups.push((Vec::new(), rows));
         } else {
             // Keys borrow the chunk's text; only a partition seen for the first time is copied.
             let keys: Vec<TextArray> = keys.iter().map(TextArray::from_text).collect();
             let mut index: HashMap<Vec<Option<&str>>, usize, foldhash::fast::RandomState> =
                 HashMap::default();
             let mut key: Vec<Option<&str>> = Vec::with_capacity(keys.len());
-            for &i in rows {
+            for i in rows {
                 key.clear();
                 key.extend(keys.iter().map(|k| k.get(i)));
                 let g = match index.get(key.as_slice()) {
@@ -731,45 +731,53 @@ pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
             max_open: cap,
         }];
     }
-    let weight = |t: &Target| {
-        let columns = project::output_columns(t, binding).0.len().max(1);
-        columns
-            * match t.format {
-                Format::Csv | Format::Tsv => 1,
-                Format::Json | Format::Ndjson => 2,
-                Format::Xlsx => 8,
-            }
-    };
+    let weight: Vec<usize> = plan
+        .targets
+        .iter()
+        .map(|t| {
+            let columns = project::output_columns(t, binding).0.len().max(1);
+            columns
+                * match t.format {
+                    Format::Csv | Format::Tsv => 1,
+                    Format::Json | Format::Ndjson => 2,
+                    Format::Xlsx => 8,
+                }
+        })
+        .collect();
     let mut order: Vec<usize> = (0..plan.targets.len()).collect();
     // Heaviest first, each to the least loaded writer; ties by mapping order.
-    order.sort_by_key(|&ti| std::cmp::Reverse(weight(&plan.targets[ti])));
+    order.sort_by_key(|&ti| std::cmp::Reverse(weight[ti]));
     let mut load = vec![0usize; n];
     let mut owned: Vec<Vec<usize>> = vec![Vec::new(); n];
     for ti in order {
         let k = (0..n).min_by_key(|&k| (load[k], k)).unwrap_or(0);
-        load[k] += weight(&plan.targets[ti]);
+        load[k] += weight[ti];
         owned[k].push(ti);
     }
     owned.retain(|o| !o.is_empty());
     for o in &mut owned {
         o.sort_unstable();
     }
-    let partitioned = |o: &[usize]| {
-        o.iter()
-            .any(|&ti| plan.targets[ti].path.fields().count() > 0)
-    };
+    let partitioned: Vec<bool> = owned
+        .iter()
+        .map(|o| {
+            o.iter()
+                .any(|&ti| plan.targets[ti].path.fields().count() > 0)
+        })
+        .collect();
     let even = cap / owned.len();
     let mut max_open: Vec<usize> = owned
         .iter()
-        .map(|o| if partitioned(o) { 0 } else { o.len().min(even) })
+        .zip(&partitioned)
+        .map(|(o, &p)| if p { 0 } else { o.len().min(even) })
         .collect();
     let mut rest = cap - max_open.iter().sum::<usize>();
-    for (k, o) in owned.iter().enumerate() {
-        if partitioned(o) {
-            let left = owned[k..].iter().filter(|o| partitioned(o)).count();
-            let take = rest / left.max(1);
-            max_open[k] = take;
-            rest -= take;
+    let mut left = partitioned.iter().filter(|p| **p).count();
+    for (open, &p) in max_open.iter_mut().zip(&partitioned) {
+        if p {
+            *open = rest / left;
+            rest -= *open;
+            left -= 1;
         }
     }
     owned

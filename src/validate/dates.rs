@@ -454,7 +454,7 @@ struct Seen {
 
 #[derive(Clone, Copy)]
 struct SeenSlot {
-    /// The text's bytes, zero-padded.
+    /// The text's bytes, as [`seen_key`] words them.
     key: [u64; 3],
     /// Its length; `u8::MAX` for an empty slot.
     len: u8,
