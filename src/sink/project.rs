@@ -22,17 +22,20 @@
 //! chunk (a third of the main thread's time on the shipped mapping).
 //!
 //! A run hands each target its columns: over every row of the chunk, with the rows it takes,
-//! when each column is a field as it stands or a literal (no filtered copy, no query); else
-//! through one query that filters the chunk and evaluates the expressions.
+//! when each column is a field as it stands, a literal, or a price in cents
+//! (`CAST(price * 100 AS INTEGER)`, computed here exactly as polars computes it) — no filtered
+//! copy, no query; else through one query that filters the chunk and evaluates the expressions.
 //!
 //! The writer threads ([`super::Sinks`]) then only write the text they are handed. Numbers, dates
 //! and booleans in their canonical text, which no check reads, are handed typed to a CSV or JSON
 //! target (not grouped): the writer writes their text straight into the file's buffer (see
 //! `sink/cells.rs`).
 
+use polars::chunked_array::cast::CastOptions;
 use polars::prelude::{
-    BooleanChunked, ChunkFilter, ChunkFull, Column, DataFrame, DataType, Expr, IntoColumn,
-    IntoLazy, NewChunkedArray, PolarsError, StringChunked, col,
+    BooleanChunked, ChunkFilter, ChunkFull, Column, DataFrame, DataType, DataTypeExpr, Expr,
+    Int32Chunked, Int64Chunked, IntoColumn, IntoLazy, LiteralValue, NewChunkedArray, Operator,
+    PolarsError, StringChunked, UnknownKind, col,
 };
 
 use super::SinkError;
@@ -238,10 +241,10 @@ impl Projector {
             let in_place: Option<Vec<Column>> = if self.dry_run {
                 cols_wanted
                     .iter()
-                    .map(|&i| in_place(&p.exprs[i], row))
+                    .map(|&i| in_place(&p.exprs[i], row, mask))
                     .collect()
             } else {
-                p.exprs.iter().map(|e| in_place(e, row)).collect()
+                p.exprs.iter().map(|e| in_place(e, row, mask)).collect()
             };
             let (cols, n, filtered) = match in_place {
                 Some(cols) => (cols, row.height(), false),
@@ -558,16 +561,94 @@ impl Projector {
 }
 
 /// An output column over every row of `row`, when it is a field as it stands (`col(x)`, maybe
-/// renamed) or a text literal: what cannot fail on any row, routed or not.
-fn in_place(e: &Expr, row: &DataFrame) -> Option<Column> {
+/// renamed), a text literal, or a decimal field times an integer cast to an integer (see
+/// [`scaled_integer`]): what gives every row `mask` takes the value the target's query would.
+fn in_place(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Column> {
     match e {
-        Expr::Alias(inner, _) => in_place(inner, row),
+        Expr::Alias(inner, _) => in_place(inner, row, mask),
         Expr::Column(name) => row.column(name).ok().cloned(),
         Expr::Literal(value) => value
             .extract_str()
             .map(|text| StringChunked::full("literal".into(), text, row.height()).into_column()),
+        Expr::Cast { .. } => scaled_integer(e, row, mask),
         _ => None,
     }
+}
+
+/// `CAST(price * 100 AS INTEGER)` (or `BIGINT`, or `100 * price`) over a decimal field: a price
+/// in cents, computed over the whole chunk without a query, exactly as polars computes it (the
+/// product, then rounded to the nearest integer, half to even). `None`, for the query to evaluate and
+/// report, when a row `mask` takes would not fit the integer type or 38 digits; a row it does
+/// not take is left null.
+fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Column> {
+    let Expr::Cast {
+        expr,
+        dtype: DataTypeExpr::Literal(to),
+        options: CastOptions::Strict,
+    } = e
+    else {
+        return None;
+    };
+    let Expr::BinaryExpr {
+        left,
+        op: Operator::Multiply,
+        right,
+    } = expr.as_ref()
+    else {
+        return None;
+    };
+    // An integer as SQL writes it (polars infers its type from the other operand).
+    let int = |e: &Expr| match e {
+        Expr::Literal(lit @ LiteralValue::Dyn(_)) => match lit.get_datatype() {
+            DataType::Unknown(UnknownKind::Int(k)) => Some(k),
+            _ => None,
+        },
+        _ => None,
+    };
+    let (name, factor) = match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(name), k) | (k, Expr::Column(name)) => (name, int(k)?),
+        _ => return None,
+    };
+    let (min, max) = match to {
+        DataType::Int32 => (i128::from(i32::MIN), i128::from(i32::MAX)),
+        DataType::Int64 => (i128::from(i64::MIN), i128::from(i64::MAX)),
+        _ => return None,
+    };
+    let column = row.column(name).ok()?;
+    let DataType::Decimal(_, scale) = column.dtype() else {
+        return None;
+    };
+    let unit = 10i128.checked_pow(u32::try_from(*scale).ok()?)?;
+    let limit = 10i128.pow(crate::plan::DECIMAL_PRECISION as u32);
+    let decimals = column.decimal().ok()?.physical();
+    let mut values: Vec<Option<i64>> = Vec::with_capacity(row.height());
+    for (i, v) in decimals.iter().enumerate() {
+        let Some(v) = v else {
+            values.push(None);
+            continue;
+        };
+        let whole = v
+            .checked_mul(factor)
+            .filter(|p| p.unsigned_abs() < limit.unsigned_abs())
+            .map(|p| nearest(p, unit))
+            .filter(|w| (min..=max).contains(w));
+        match whole {
+            Some(w) => values.push(i64::try_from(w).ok()),
+            None if mask.get(i) == Some(true) => return None,
+            None => values.push(None),
+        }
+    }
+    let name = column.name().clone();
+    Some(match to {
+        DataType::Int32 => Int32Chunked::from_iter_options(
+            name,
+            values
+                .into_iter()
+                .map(|v| v.and_then(|v| i32::try_from(v).ok())),
+        )
+        .into_column(),
+        _ => Int64Chunked::from_iter_options(name, values.into_iter()).into_column(),
+    })
 }
 
 /// The rows of `row` that `mask` selects, through `exprs`. The filter runs after the
@@ -582,6 +663,18 @@ fn select_where(
     let mut frame = row.clone();
     frame.with_column(mask.clone().with_name(MASK.into()).into_column())?;
     frame.lazy().filter(col(MASK)).select(exprs).collect()
+}
+
+/// `x / unit` rounded to the nearest integer, half to even: how polars casts a decimal to an
+/// integer.
+fn nearest(x: i128, unit: i128) -> i128 {
+    let (q, r) = (x / unit, x % unit);
+    let (twice, unit) = (r.unsigned_abs() * 2, unit.unsigned_abs());
+    if twice > unit || (twice == unit && q % 2 != 0) {
+        q + x.signum()
+    } else {
+        q
+    }
 }
 
 /// The positions of `text` whose first byte may start a formula (see [`formula_risk`]), read
@@ -733,6 +826,102 @@ mod tests {
             "+1 (555) 010-9999",
         ] {
             assert!(!formula_risk(safe), "{safe:?}");
+        }
+    }
+
+    /// What polars gives for `sql` over `values` at `scale`: the column, or that it fails.
+    fn by_polars(sql: &str, values: &[Option<i128>], scale: usize) -> Option<Vec<Option<i64>>> {
+        let frame = decimal_frame(values, scale);
+        let e = polars::sql::sql_expr(sql).expect("the expression parses");
+        let out = frame.lazy().select([e]).collect().ok()?;
+        let c = out.columns().first()?.cast(&DataType::Int64).ok()?;
+        Some(c.i64().ok()?.iter().collect())
+    }
+
+    fn decimal_frame(values: &[Option<i128>], scale: usize) -> DataFrame {
+        use polars::prelude::{Int128Chunked, NewChunkedArray};
+        let price = Int128Chunked::from_iter_options("price".into(), values.iter().copied())
+            .into_decimal(crate::plan::DECIMAL_PRECISION, scale)
+            .expect("a decimal column");
+        DataFrame::new(values.len(), vec![price.into_column()]).expect("a frame")
+    }
+
+    fn natively(sql: &str, values: &[Option<i128>], scale: usize) -> Option<Vec<Option<i64>>> {
+        let frame = decimal_frame(values, scale);
+        let e = polars::sql::sql_expr(sql).expect("the expression parses");
+        let all = BooleanChunked::full("mask".into(), true, values.len());
+        let c = in_place(&e, &frame, &all)?.cast(&DataType::Int64).ok()?;
+        Some(c.i64().ok()?.iter().collect())
+    }
+
+    #[test]
+    fn cents_are_what_the_query_gives() {
+        // 0,29 × 100 = 29 exactly; a fraction of a cent is rounded to the nearest, half to even,
+        // on both sides of zero, as in the query; 21,474,836.48 € in cents does not fit an
+        // INTEGER, and the query says so.
+        let values = [
+            Some(29),
+            Some(-1999),
+            Some(-5),
+            Some(5),
+            Some(15),
+            Some(-25),
+            None,
+            Some(12_345_678),
+            Some(0),
+        ];
+        for sql in [
+            "CAST(price * 100 AS INTEGER)",
+            "CAST(100 * price AS BIGINT)",
+            "CAST(price * 1000 AS INTEGER)",
+            "CAST(price * 0 AS INTEGER)",
+            "CAST(price * -7 AS BIGINT)",
+        ] {
+            for scale in [0, 1, 2, 3] {
+                // Both fail where a product does not fit (12,345,678 × 1000 as an INTEGER).
+                let theirs = by_polars(sql, &values, scale);
+                assert_eq!(
+                    natively(sql, &values, scale),
+                    theirs,
+                    "{sql} at scale {scale}"
+                );
+            }
+        }
+        let big = [Some(2_147_483_648)];
+        assert_eq!(by_polars("CAST(price * 100 AS INTEGER)", &big, 2), None);
+        assert_eq!(natively("CAST(price * 100 AS INTEGER)", &big, 2), None);
+        assert!(natively("CAST(price * 100 AS BIGINT)", &big, 2).is_some());
+        // Not a field times an integer: left to the query.
+        for sql in [
+            "CAST(price * 1.5 AS INTEGER)",
+            "CAST(price + 100 AS INTEGER)",
+            "CAST(price * 100 AS DOUBLE)",
+            "TRY_CAST(price * 100 AS INTEGER)",
+        ] {
+            assert_eq!(natively(sql, &values, 2), None, "{sql}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn scaled_integers_match_polars(
+            values in proptest::collection::vec(
+                proptest::option::of(-10_000_000_000_000i128..10_000_000_000_000), 1..40),
+            scale in 0usize..6,
+            factor in proptest::prop_oneof![
+                proptest::strategy::Just(100i64), proptest::strategy::Just(1),
+                proptest::strategy::Just(-1000), -1_000_000i64..1_000_000],
+            bigint in proptest::bool::ANY,
+        ) {
+            let to = if bigint { "BIGINT" } else { "INTEGER" };
+            let sql = format!("CAST(price * {factor} AS {to})");
+            let theirs = by_polars(&sql, &values, scale);
+            let ours = natively(&sql, &values, scale);
+            // Where the native kernel answers, it answers what polars does; where polars
+            // fails, the kernel hands the chunk to the query.
+            if ours.is_some() || theirs.is_none() {
+                proptest::prop_assert_eq!(ours, theirs);
+            }
         }
     }
 }
