@@ -37,6 +37,7 @@ use polars::prelude::{
     Int32Chunked, Int64Chunked, IntoColumn, IntoLazy, LiteralValue, NewChunkedArray, Operator,
     PolarsError, StringChunked, UnknownKind, col,
 };
+use polars_arrow::array::{Array, PrimitiveArray};
 
 use super::SinkError;
 use super::cells::Values;
@@ -619,35 +620,83 @@ fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Co
         return None;
     };
     let unit = 10i128.checked_pow(u32::try_from(*scale).ok()?)?;
-    let limit = 10i128.pow(crate::plan::DECIMAL_PRECISION as u32);
-    let decimals = column.decimal().ok()?.physical();
-    let mut values: Vec<Option<i64>> = Vec::with_capacity(row.height());
-    for (i, v) in decimals.iter().enumerate() {
-        let Some(v) = v else {
-            values.push(None);
-            continue;
-        };
-        let whole = v
-            .checked_mul(factor)
-            .filter(|p| p.unsigned_abs() < limit.unsigned_abs())
-            .map(|p| nearest(p, unit))
-            .filter(|w| (min..=max).contains(w));
-        match whole {
-            Some(w) => values.push(i64::try_from(w).ok()),
-            None if mask.get(i) == Some(true) => return None,
-            None => values.push(None),
+    let limit = 10u128.pow(crate::plan::DECIMAL_PRECISION as u32);
+    // v × factor / unit = v × m / d: cents at scale 2 are v × 1, with nothing to divide.
+    let (m, d) = {
+        let (mut a, mut b) = (factor.unsigned_abs(), unit.unsigned_abs());
+        while b != 0 {
+            (a, b) = (b, a % b);
         }
+        let g = i128::try_from(a.max(1)).ok()?;
+        (factor / g, unit / g)
+    };
+    let (m64, d64) = (i64::try_from(m).ok()?, i64::try_from(d).ok()?);
+    let g = factor.checked_div(m).unwrap_or(1);
+    let whole = |v: i128| -> Option<i128> {
+        // Most values: 64-bit arithmetic (an i128 division is several times slower).
+        let w = match i64::try_from(v).ok().and_then(|v| v.checked_mul(m64)) {
+            Some(p) if (i128::from(p) * g).unsigned_abs() < limit => match d64 {
+                1 => i128::from(p),
+                _ => i128::from(nearest(p, d64)),
+            },
+            _ => v
+                .checked_mul(factor)
+                .filter(|p| p.unsigned_abs() < limit)
+                .map(|p| nearest(p, unit))?,
+        };
+        (min..=max).contains(&w).then_some(w)
+    };
+    // Below this magnitude a value needs one 64-bit multiplication and no check: the product
+    // fits the integer type, and it is far from 38 digits.
+    let quick = match d64 == 1 && g.unsigned_abs() < 10u128.pow(18) {
+        true => max.unsigned_abs() / m.unsigned_abs().max(1),
+        false => 0,
+    };
+    let decimals = column.decimal().ok()?.physical().rechunk();
+    let mut values: Vec<i64> = Vec::with_capacity(row.height());
+    let mut nulls = Vec::new();
+    for array in decimals.downcast_iter() {
+        for (k, &v) in array.values().iter().enumerate() {
+            if v.unsigned_abs() <= quick {
+                values.push(v as i64 * m64);
+                continue;
+            }
+            match whole(v) {
+                Some(w) => values.push(w as i64),
+                None if array.is_valid(k) && mask.get(values.len()) == Some(true) => return None,
+                None => {
+                    nulls.push(values.len());
+                    values.push(0);
+                }
+            }
+        }
+    }
+    // The field's nulls, and the rows the target does not take whose value would not fit.
+    let mut validity = decimals
+        .downcast_iter()
+        .next()
+        .and_then(|a| a.validity().cloned());
+    if !nulls.is_empty() {
+        let mut valid = match validity {
+            Some(v) => v.make_mut(),
+            None => polars_arrow::bitmap::MutableBitmap::from_len_set(values.len()),
+        };
+        for i in nulls {
+            valid.set(i, false);
+        }
+        validity = Some(valid.into());
     }
     let name = column.name().clone();
     Some(match to {
-        DataType::Int32 => Int32Chunked::from_iter_options(
-            name,
-            values
-                .into_iter()
-                .map(|v| v.and_then(|v| i32::try_from(v).ok())),
-        )
-        .into_column(),
-        _ => Int64Chunked::from_iter_options(name, values.into_iter()).into_column(),
+        DataType::Int32 => {
+            let narrow = values.into_iter().map(|v| v as i32).collect();
+            let array = PrimitiveArray::<i32>::from_vec(narrow).with_validity(validity);
+            Int32Chunked::with_chunk(name, array).into_column()
+        }
+        _ => {
+            let array = PrimitiveArray::<i64>::from_vec(values).with_validity(validity);
+            Int64Chunked::with_chunk(name, array).into_column()
+        }
     })
 }
 
@@ -667,13 +716,26 @@ fn select_where(
 
 /// `x / unit` rounded to the nearest integer, half to even: how polars casts a decimal to an
 /// integer.
-fn nearest(x: i128, unit: i128) -> i128 {
+fn nearest<T>(x: T, unit: T) -> T
+where
+    T: Copy
+        + PartialOrd
+        + std::ops::Div<Output = T>
+        + std::ops::Rem<Output = T>
+        + std::ops::Add<Output = T>
+        + std::ops::Sub<Output = T>
+        + From<i8>,
+{
     let (q, r) = (x / unit, x % unit);
-    let (twice, unit) = (r.unsigned_abs() * 2, unit.unsigned_abs());
-    if twice > unit || (twice == unit && q % 2 != 0) {
-        q + x.signum()
-    } else {
-        q
+    let zero = T::from(0);
+    let abs = |v: T| if v < zero { zero - v } else { v };
+    // Compared with what is left to the next integer, not doubled: no overflow near 10^38.
+    let (r, rest) = (abs(r), abs(unit) - abs(r));
+    let away = r > rest || (r == rest && q % T::from(2) != zero);
+    match (away, x < zero) {
+        (false, _) => q,
+        (true, false) => q + T::from(1),
+        (true, true) => q - T::from(1),
     }
 }
 
@@ -887,10 +949,33 @@ mod tests {
                 );
             }
         }
+        // Past 64 bits: 10^12 + ½ (half to even), 10^12 + 1 + ½, a product of 38 digits.
+        let wide = [
+            Some(10i128.pow(30) + 5 * 10i128.pow(17)),
+            Some(10i128.pow(30) + 15 * 10i128.pow(17)),
+            Some(-(10i128.pow(30) + 5 * 10i128.pow(17))),
+        ];
+        let sql = "CAST(price * 100 AS BIGINT)";
+        let expected = vec![
+            Some(1_000_000_000_000),
+            Some(1_000_000_000_002),
+            Some(-1_000_000_000_000),
+        ];
+        assert_eq!(by_polars(sql, &wide, 20), Some(expected.clone()));
+        assert_eq!(natively(sql, &wide, 20), Some(expected));
+        assert_eq!(by_polars(sql, &[Some(10i128.pow(37))], 20), None);
+        assert_eq!(natively(sql, &[Some(10i128.pow(37))], 20), None);
         let big = [Some(2_147_483_648)];
         assert_eq!(by_polars("CAST(price * 100 AS INTEGER)", &big, 2), None);
         assert_eq!(natively("CAST(price * 100 AS INTEGER)", &big, 2), None);
         assert!(natively("CAST(price * 100 AS BIGINT)", &big, 2).is_some());
+        // A row the target does not take is not written: it may not fit.
+        let frame = decimal_frame(&[Some(2_147_483_648), Some(29), None], 2);
+        let e = polars::sql::sql_expr("CAST(price * 100 AS INTEGER)").expect("parses");
+        let taken = BooleanChunked::from_slice("mask".into(), &[false, true, true]);
+        let cents = in_place(&e, &frame, &taken).expect("computed in place");
+        let cents: Vec<Option<i32>> = cents.i32().expect("integers").iter().collect();
+        assert_eq!(cents, [None, Some(29), None]);
         // Not a field times an integer: left to the query.
         for sql in [
             "CAST(price * 1.5 AS INTEGER)",
@@ -906,8 +991,14 @@ mod tests {
         #[test]
         fn scaled_integers_match_polars(
             values in proptest::collection::vec(
-                proptest::option::of(-10_000_000_000_000i128..10_000_000_000_000), 1..40),
-            scale in 0usize..6,
+                proptest::option::of(proptest::prop_oneof![
+                    -10_000_000_000_000i128..10_000_000_000_000,
+                    // Past 64 bits, and near the 38 digits a decimal holds.
+                    -10i128.pow(37)..10i128.pow(37),
+                ]),
+                1..40,
+            ),
+            scale in proptest::prop_oneof![0usize..6, 6usize..38],
             factor in proptest::prop_oneof![
                 proptest::strategy::Just(100i64), proptest::strategy::Just(1),
                 proptest::strategy::Just(-1000), -1_000_000i64..1_000_000],
