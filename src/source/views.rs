@@ -150,19 +150,35 @@ fn inline(window: &[u8], len: usize) -> View {
         b.copy_from_slice(&window[i..i + 4]);
         u32::from_le_bytes(b)
     };
-    // The bytes of word `i` that belong to the value.
-    let keep = |i: usize| match len.saturating_sub(4 * i) {
-        0 => 0,
-        n if n >= 4 => u32::MAX,
-        n => (1u32 << (8 * n)) - 1,
-    };
+    let keep = KEEP.get(len).copied().unwrap_or([u32::MAX; 3]);
     View {
         length: len as u32,
-        prefix: word(0) & keep(0),
-        buffer_idx: word(4) & keep(1),
-        offset: word(8) & keep(2),
+        prefix: word(0) & keep[0],
+        buffer_idx: word(4) & keep[1],
+        offset: word(8) & keep[2],
     }
 }
+
+/// For each length up to 12, the bytes of each of the view's three words that belong to a value
+/// of that length: looked up, not worked out for every value.
+const KEEP: [[u32; 3]; 13] = {
+    let mut keep = [[0u32; 3]; 13];
+    let mut len = 0;
+    while len <= 12 {
+        let mut word = 0;
+        while word < 3 {
+            let n = if len > 4 * word { len - 4 * word } else { 0 };
+            keep[len][word] = match n {
+                0 => 0,
+                1..=3 => (1u32 << (8 * n)) - 1,
+                _ => u32::MAX,
+            };
+            word += 1;
+        }
+        len += 1;
+    }
+    keep
+};
 
 /// The views over `buffers` as text.
 #[expect(
