@@ -17,8 +17,8 @@
 //! per order, orders scattered across the file — into nested JSON order payloads
 //! (`group_by = ["order_id"]`, batches of 1,000 orders). Its baseline is a bare read of that file.
 //! Each measurement is the best of three runs. Peak RSS and CPU time come from rowferry's own
-//! `report.json` (`resources`): CPU time in the kernel tells a slower file system (it grows when
-//! outputs deleted a moment before are written again) from slower code.
+//! `report.json` (`resources`): CPU time in the kernel tells a slower file system or machine (see
+//! `rowferry` below) from slower code.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -238,6 +238,19 @@ fn best<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
 }
 
 /// Like [`best`] for functions that time themselves (leaving their set-up out).
+/// Truncates every file under `dir` to nothing, keeping the files.
+fn empty_files(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            empty_files(&entry.path())?;
+        } else {
+            File::options().write(true).open(entry.path())?.set_len(0)?;
+        }
+    }
+    Ok(())
+}
+
 fn best_timed<T>(mut f: impl FnMut() -> (Duration, T)) -> (Duration, T) {
     let mut best: Option<(Duration, T)> = None;
     for _ in 0..RUNS {
@@ -279,6 +292,12 @@ fn bare_read_with(path: &Path, delimiter: u8) -> u64 {
 /// creates a thousand files right after the last run's thousand were deleted spends up to half a
 /// second in the kernel for it, more with every run. That cost is the file system's, and it
 /// would drift with the order of the runs.
+///
+/// A run's files are emptied once it is measured (their inodes stay): the page cache that held
+/// them is free for the next run. Kept, every run's output took memory the machine had not
+/// used yet, and on a virtual machine whose host hands memory over on first touch, copying into
+/// such pages made the kernel's share of a run grow from 0.2 s to more than 1 s (measured:
+/// `copy_folio_from_iter_atomic`), a cost of the host, not of the code measured.
 fn rowferry(
     command: &str,
     mapping: &Path,
@@ -307,6 +326,7 @@ fn rowferry(
         "rowferry {command} failed: {status}"
     );
     let report = std::fs::read_to_string(out.join("_report/report.json")).expect("report.json");
+    empty_files(out).expect("empty the run's files");
     let report: serde_json::Value = serde_json::from_str(&report).expect("report.json is JSON");
     let r = &report["resources"];
     let ms = |key: &str| Duration::from_millis(r[key].as_u64().unwrap_or(0));
