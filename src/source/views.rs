@@ -163,11 +163,11 @@ fn inline(window: &[u8], len: usize) -> View {
 /// of that length: looked up, not worked out for every value.
 const KEEP: [[u32; 3]; 13] = {
     let mut keep = [[0u32; 3]; 13];
-    let mut len = 0;
+    let mut len: usize = 0;
     while len <= 12 {
         let mut word = 0;
         while word < 3 {
-            let n = if len > 4 * word { len - 4 * word } else { 0 };
+            let n = len.saturating_sub(4 * word);
             keep[len][word] = match n {
                 0 => 0,
                 1..=3 => (1u32 << (8 * n)) - 1,
