@@ -20,6 +20,7 @@
 //! kept for what stops a run (an unreadable mapping or input, a failed write).
 
 pub mod cli;
+pub mod engine;
 pub mod enrich;
 pub mod issue;
 mod mask;

@@ -1,7 +1,7 @@
 //! The rows a boolean mask selects, read from its bits a word at a time rather than value by
 //! value. Validation, routing and projection walk their masks this way.
 
-use polars::prelude::BooleanChunked;
+use polars::prelude::{BooleanChunked, NewChunkedArray};
 
 /// The positions where `mask` is true (and not null), in order.
 pub fn true_positions(mask: &BooleanChunked) -> Vec<usize> {
@@ -18,12 +18,23 @@ pub fn true_positions(mask: &BooleanChunked) -> Vec<usize> {
     out
 }
 
+/// A mask of `len` values, true at `positions` (each below `len`) and false elsewhere.
+pub fn from_positions(len: usize, positions: &[usize]) -> BooleanChunked {
+    let mut bits = vec![false; len];
+    for &p in positions {
+        if let Some(b) = bits.get_mut(p) {
+            *b = true;
+        }
+    }
+    BooleanChunked::from_slice("mask".into(), &bits)
+}
+
 #[cfg(test)]
 mod tests {
     use polars::prelude::{BooleanChunked, ChunkedArray, NewChunkedArray};
     use proptest::prelude::*;
 
-    use super::true_positions;
+    use super::{from_positions, true_positions};
 
     proptest! {
         #[test]
@@ -45,7 +56,8 @@ mod tests {
                 .filter(|(_, v)| **v == Some(true))
                 .map(|(i, _)| i)
                 .collect();
-            prop_assert_eq!(true_positions(&mask), expected);
+            prop_assert_eq!(true_positions(&mask), expected.clone());
+            prop_assert_eq!(true_positions(&from_positions(mask.len(), &expected)), expected);
         }
     }
 }

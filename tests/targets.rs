@@ -139,6 +139,112 @@ columns.id = "id"
     assert_eq!(dry["rows"], report["rows"]);
 }
 
+/// A value a column cannot be computed for (cents past `INTEGER`'s range) rejects its row, as
+/// `unencodable`, in a run and in a dry run alike, by the native cents kernel and by a query;
+/// the other rows are written.
+#[test]
+fn a_value_a_column_cannot_compute_rejects_its_row() {
+    for cents in [
+        "CAST(balance * 100 AS INTEGER)",
+        "CAST(balance * 100 + 0 AS INTEGER)",
+    ] {
+        let p = Project::new();
+        p.file("data.csv", "id,balance\n1,12.5\n2,30000000\n3,-7.25\n4,\n")
+            .file(
+                "mapping.toml",
+                format!(
+                    r#"[source]
+path = "data.csv"
+structure = "c"
+
+[structures.c.fields]
+id      = {{ type = "integer" }}
+balance = {{ type = "decimal", scale = 2 }}
+
+[targets.cents]
+path = "cents.csv"
+columns.id = "id"
+columns.cents = "{cents}"
+"#
+                ),
+            );
+        let r = run(&p, &[]);
+        assert_eq!(r.code, 1, "{cents}: {}", r.stderr);
+        assert_eq!(
+            p.read("out/cents.csv"),
+            "id,cents\n1,1250\n3,-725\n4,\n",
+            "{cents}"
+        );
+        assert_eq!(
+            p.error_codes(),
+            [(3, "cents".to_string(), "unencodable".to_string())],
+            "{cents}"
+        );
+        let message = &p.errors()[0]["message"];
+        assert!(
+            message.contains(cents) && message.contains("BIGINT"),
+            "{message}"
+        );
+        let report = p.report();
+        assert_eq!(report["rows"]["rejected"], 1, "{cents}");
+        assert_eq!(report["conservation"]["holds"], true);
+        // The dry run rejects what the run rejects, though no check reads the column.
+        let r = p.validate();
+        assert_eq!(r.code, 1, "{cents}: {}", r.stderr);
+        assert_eq!(
+            p.error_codes(),
+            [(3, "cents".to_string(), "unencodable".to_string())],
+            "{cents}"
+        );
+        assert_eq!(p.report()["rows"], report["rows"], "{cents}");
+    }
+}
+
+/// A check or a `when` that cannot compute a value of the data (a strict `CAST` past its range)
+/// stops the run with what to change in the mapping, not as a bug, and writes nothing.
+#[test]
+fn an_expression_a_value_breaks_names_the_fix() {
+    for (check, when) in [
+        ("CAST(balance * 100 AS INTEGER) > 0", "true"),
+        ("balance > 0", "CAST(balance * 100 AS INTEGER) > -1000"),
+    ] {
+        let p = Project::new();
+        p.file("data.csv", "id,balance\n1,12.5\n2,30000000\n").file(
+            "mapping.toml",
+            format!(
+                r#"[source]
+path = "data.csv"
+structure = "c"
+
+[structures.c.fields]
+id      = {{ type = "integer" }}
+balance = {{ type = "decimal", scale = 2 }}
+
+[[structures.c.checks]]
+name = "positive"
+rule = "{check}"
+field = "balance"
+
+[targets.all]
+path = "all.csv"
+when = "{when}"
+columns.id = "id"
+"#
+            ),
+        );
+        let r = run(&p, &[]);
+        assert_eq!(r.code, 2, "{check} / {when}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("starting at row 2")
+                && r.stderr.contains("TRY_CAST")
+                && !r.stderr.contains("bug"),
+            "{}",
+            r.stderr
+        );
+        assert!(!p.path().join("out/all.csv").exists());
+    }
+}
+
 #[test]
 fn validate_finds_unencodable_values_without_writing() {
     let p = customers(

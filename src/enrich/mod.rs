@@ -65,7 +65,7 @@ pub enum EnrichError {
     #[error("{}", .0.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))]
     Columns(Vec<Diagnostic>),
     #[error(
-        "the enrich stage failed on the chunk starting at row {row}: {source}; this is a bug in rowferry, please report it with the mapping"
+        "enriching the chunk starting at row {row} failed: {source}; {}", crate::engine::advice(.source)
     )]
     Engine {
         row: u64,

@@ -13,11 +13,11 @@ use crate::issue::{Code, Issue, Severity};
 use crate::plan::{Plan, Unrouted};
 use crate::source::Batch;
 
-/// An internal failure of the engine while routing.
+/// A failure of the engine while routing: a value a `when` cannot compute, or a bug.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
     #[error(
-        "routing failed on the chunk starting at row {row}: {source}; this is a bug in rowferry, please report it with the mapping"
+        "routing the chunk starting at row {row} failed: {source}; {}", crate::engine::advice(.source)
     )]
     Engine {
         row: u64,

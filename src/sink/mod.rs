@@ -51,7 +51,7 @@ pub enum SinkError {
         source: std::io::Error,
     },
     #[error(
-        "target `{target}` failed on the chunk starting at row {row}: {source}; this is a bug in rowferry, please report it with the mapping"
+        "target `{target}` failed on the chunk starting at row {row}: {source}; {}", crate::engine::advice(.source)
     )]
     Engine {
         target: String,

@@ -9,7 +9,11 @@
 //!
 //! - `unencodable` (an error: the row is rejected, and written to no target): a character the
 //!   CSV target's `encoding` does not have; a delimiter, quote or line break in a value of a
-//!   `quote_style = "never"` target; text longer than an XLSX cell holds (32,767 characters).
+//!   `quote_style = "never"` target; text longer than an XLSX cell holds (32,767 characters); a
+//!   column its expression cannot compute for the row (`CAST(price * 100 AS INTEGER)` past the
+//!   range of an INTEGER). Such rows are found by halving the chunk's rows until each failing
+//!   one is alone, only when the target's query fails; a dry run evaluates the columns no check
+//!   reads for this alone, so that it rejects what a run would.
 //! - `formula-risk` (a warning): text in a CSV target that starts with `=`, `+`, `-`, `@`, a tab
 //!   or a carriage return, which a spreadsheet may run as a formula. `[run] formula_guard`
 //!   decides: `warn` writes it unchanged, `escape` writes it with a leading `'`, `off` says
@@ -223,13 +227,45 @@ impl Projector {
                 row: first_row,
                 source,
             };
-            let at = crate::mask::true_positions(mask);
+            let mut at = crate::mask::true_positions(mask);
             // A dry run projects only the columns a check reads.
             let cols_wanted: Vec<usize> = if self.dry_run {
                 self.checked_columns(p, row).map_err(engine)?
             } else {
                 (0..p.names.len()).collect()
             };
+            // A row whose value a column cannot be computed for (an integer past its type's
+            // range) is rejected: in a run when the target's query fails on it, in a dry run by
+            // evaluating the columns no check reads as well, so that it rejects what a run would.
+            let mut uncomputable = |cols: &[usize], at: &mut Vec<usize>| {
+                let failing = failing_rows(row, at, &p.exprs, cols);
+                for &(r, ci, ref reason) in &failing {
+                    rejects[r] = true;
+                    issues.push(Issue {
+                        row: rows[r],
+                        line: lines[r],
+                        code: Code::Unencodable,
+                        severity: Severity::Error,
+                        field: p.names[ci].clone(),
+                        column: String::new(),
+                        value: String::new(),
+                        message: uncomputable_message(p, ci, reason),
+                    });
+                }
+                at.retain(|r| !failing.iter().any(|f| f.0 == *r));
+                !failing.is_empty()
+            };
+            if self.dry_run {
+                let unchecked: Vec<usize> = (0..p.names.len())
+                    .filter(|i| !cols_wanted.contains(i))
+                    .filter(|&i| !plain(&p.exprs[i]))
+                    .filter(|&i| in_place(&p.exprs[i], row, mask).is_none())
+                    .collect();
+                let exprs: Vec<Expr> = unchecked.iter().map(|&i| p.exprs[i].clone()).collect();
+                if !exprs.is_empty() && select_where(row, mask, exprs).is_err() {
+                    uncomputable(&unchecked, &mut at);
+                }
+            }
             if cols_wanted.is_empty() && self.dry_run {
                 out.push(None);
                 positions.push(at);
@@ -255,7 +291,18 @@ impl Projector {
                     if !self.dry_run {
                         exprs.extend_from_slice(&p.exprs[p.names.len()..]);
                     }
-                    let projected = select_where(row, mask, exprs).map_err(engine)?;
+                    let projected = match select_where(row, mask, exprs.clone()) {
+                        Ok(projected) => projected,
+                        // Rows a column cannot be computed for are rejected, and the others
+                        // projected without them; a failure no row explains is a bug.
+                        Err(error) => {
+                            if !uncomputable(&cols_wanted, &mut at) {
+                                return Err(engine(error));
+                            }
+                            let kept = crate::mask::from_positions(row.height(), &at);
+                            select_where(row, &kept, exprs).map_err(engine)?
+                        }
+                    };
                     (projected.columns().to_vec(), projected.height(), true)
                 }
             };
@@ -576,6 +623,15 @@ fn in_place(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Column> 
     }
 }
 
+/// Whether `e` is a field as it stands or a literal (maybe renamed): what every row can compute.
+fn plain(e: &Expr) -> bool {
+    match e {
+        Expr::Alias(inner, _) => plain(inner),
+        Expr::Column(_) | Expr::Literal(_) => true,
+        _ => false,
+    }
+}
+
 /// `CAST(price * 100 AS INTEGER)` (or `BIGINT`, or `100 * price`) over a decimal field: a price
 /// in cents, computed over the whole chunk without a query, exactly as polars computes it (the
 /// product, then rounded to the nearest integer, half to even). `None`, for the query to evaluate and
@@ -698,6 +754,61 @@ fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Co
             Int64Chunked::with_chunk(name, array).into_column()
         }
     })
+}
+
+/// The rows among `at` for which one of the output columns `cols` (indices into `exprs`) cannot
+/// be computed, each with the first such column and polars' reason. Rows are halved until each
+/// failing one is alone: a few queries per failing row, none when nothing fails.
+fn failing_rows(
+    row: &DataFrame,
+    at: &[usize],
+    exprs: &[Expr],
+    cols: &[usize],
+) -> Vec<(usize, usize, String)> {
+    let wanted: Vec<Expr> = cols.iter().filter_map(|&i| exprs.get(i).cloned()).collect();
+    let fails = |rows: &[usize], exprs: Vec<Expr>| {
+        let mask = crate::mask::from_positions(row.height(), rows);
+        select_where(row, &mask, exprs).err()
+    };
+    let mut found = Vec::new();
+    let mut pending = vec![at];
+    while let Some(rows) = pending.pop() {
+        if rows.is_empty() || fails(rows, wanted.clone()).is_none() {
+            continue;
+        }
+        if let [r] = rows {
+            // Which column: the first one that fails alone.
+            for &ci in cols {
+                let Some(e) = exprs.get(ci) else { continue };
+                if let Some(error) = fails(rows, vec![e.clone()]) {
+                    found.push((*r, ci, error.to_string()));
+                    break;
+                }
+            }
+            continue;
+        }
+        let (low, high) = rows.split_at(rows.len() / 2);
+        // Lower rows first: issues come in row order.
+        pending.push(high);
+        pending.push(low);
+    }
+    found
+}
+
+/// Why column `ci` of target `p` cannot be written for a row, and what to do about it.
+fn uncomputable_message(p: &Projection, ci: usize, reason: &str) -> String {
+    let name = &p.names[ci];
+    let expression = p
+        .target
+        .columns
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(name.as_str(), |(_, sql)| sql.text.as_str());
+    format!(
+        "target `{}`: column `{name}` = `{expression}` cannot be computed for this row ({reason}); \
+         correct the value, or give the column a type that holds it (BIGINT, DOUBLE)",
+        p.target.name
+    )
 }
 
 /// The rows of `row` that `mask` selects, through `exprs`. The filter runs after the

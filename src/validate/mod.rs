@@ -34,11 +34,11 @@ use crate::issue::{Code, Issue, Severity};
 use crate::plan::{FieldType, Structure};
 use crate::source::{Batch, column_name, kind_column_name};
 
-/// An internal failure of the engine, not of the data.
+/// A failure of the engine on a chunk: a value an expression cannot compute, or a bug.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     #[error(
-        "the validation engine failed on the chunk starting at row {row}: {source}; this is a bug in rowferry, please report it with the mapping"
+        "validating the chunk starting at row {row} failed: {source}; {}", crate::engine::advice(.source)
     )]
     Engine {
         row: u64,
