@@ -141,7 +141,8 @@ columns.id = "id"
 
 /// A value a column cannot be computed for (cents past `INTEGER`'s range) rejects its row, as
 /// `unencodable`, in a run and in a dry run alike, by the native cents kernel and by a query;
-/// the other rows are written.
+/// the other rows are written. The text column fails on the same row: the dry run, which
+/// checks that one's text, must not stumble on the row it has already rejected.
 #[test]
 fn a_value_a_column_cannot_compute_rejects_its_row() {
     for cents in [
@@ -165,6 +166,7 @@ balance = {{ type = "decimal", scale = 2 }}
 path = "cents.csv"
 columns.id = "id"
 columns.cents = "{cents}"
+columns.label = "CAST({cents} AS VARCHAR)"
 "#
                 ),
             );
@@ -172,7 +174,7 @@ columns.cents = "{cents}"
         assert_eq!(r.code, 1, "{cents}: {}", r.stderr);
         assert_eq!(
             p.read("out/cents.csv"),
-            "id,cents\n1,1250\n3,-725\n4,\n",
+            "id,cents,label\n1,1250,1250\n3,-725,-725\n4,,\n",
             "{cents}"
         );
         assert_eq!(

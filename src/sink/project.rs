@@ -266,6 +266,10 @@ impl Projector {
                     uncomputable(&unchecked, &mut at);
                 }
             }
+            // The rows the target still takes, when some were rejected above.
+            let reduced = (at.len() != mask.sum().unwrap_or(0) as usize)
+                .then(|| crate::mask::from_positions(row.height(), &at));
+            let mask = reduced.as_ref().unwrap_or(mask);
             if cols_wanted.is_empty() && self.dry_run {
                 out.push(None);
                 positions.push(at);
