@@ -202,16 +202,11 @@ columns.label = "CAST({cents} AS VARCHAR)"
     }
 }
 
-/// A check or a `when` that cannot compute a value of the data (a strict `CAST` past its range)
-/// stops the run with what to change in the mapping, not as a bug, and writes nothing.
-#[test]
-fn an_expression_a_value_breaks_names_the_fix() {
-    for (check, when) in [
-        ("CAST(balance * 100 AS INTEGER) > 0", "true"),
-        ("balance > 0", "CAST(balance * 100 AS INTEGER) > -1000"),
-    ] {
-        let p = Project::new();
-        p.file("data.csv", "id,balance\n1,12.5\n2,30000000\n").file(
+/// A mapping over `id,balance` with check `check` and a target `all` taking `when`.
+fn cents_rules(check: &str, when: &str) -> Project {
+    let p = Project::new();
+    p.file("data.csv", "id,balance\n1,12.5\n2,30000000\n3,7\n")
+        .file(
             "mapping.toml",
             format!(
                 r#"[source]
@@ -234,17 +229,54 @@ columns.id = "id"
 "#
             ),
         );
-        let r = run(&p, &[]);
-        assert_eq!(r.code, 2, "{check} / {when}: {}", r.stderr);
-        assert!(
-            r.stderr.contains("starting at row 2")
-                && r.stderr.contains("TRY_CAST")
-                && !r.stderr.contains("bug"),
-            "{}",
-            r.stderr
-        );
-        assert!(!p.path().join("out/all.csv").exists());
-    }
+    p
+}
+
+/// A check that cannot be evaluated for a row (a strict `CAST` past its range) rejects that row
+/// as `check-failed`, saying why, in a run and in a dry run; the others are checked and written.
+#[test]
+fn a_check_a_value_breaks_rejects_its_row() {
+    let p = cents_rules("CAST(balance * 100 AS INTEGER) > 1000", "true");
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(p.read("out/all.csv"), "id\n1\n");
+    assert_eq!(
+        p.error_codes(),
+        [
+            (3, "balance".to_string(), "check-failed".to_string()),
+            (4, "balance".to_string(), "check-failed".to_string())
+        ]
+    );
+    let errors = p.errors();
+    assert!(
+        errors[0]["message"].contains("cannot be evaluated")
+            && errors[0]["message"].contains("TRY_CAST"),
+        "{}",
+        errors[0]["message"]
+    );
+    assert!(!errors[1]["message"].contains("cannot be evaluated"));
+    let report = p.report();
+    assert_eq!(report["rows"]["rejected"], 2);
+    let r = p.validate();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(p.report()["rows"], report["rows"]);
+}
+
+/// A `when` that cannot compute a value of the data stops the run with what to change in the
+/// mapping, not as a bug, and writes nothing.
+#[test]
+fn a_when_a_value_breaks_names_the_fix() {
+    let p = cents_rules("balance > 0", "CAST(balance * 100 AS INTEGER) > -1000");
+    let r = run(&p, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("starting at row 2")
+            && r.stderr.contains("TRY_CAST")
+            && !r.stderr.contains("bug"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.path().join("out/all.csv").exists());
 }
 
 #[test]

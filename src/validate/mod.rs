@@ -27,7 +27,8 @@ mod words;
 use std::sync::Arc;
 
 use polars::prelude::{
-    BooleanChunked, Column, DataFrame, Expr, IntoLazy, PolarsError, StringChunked, col,
+    BooleanChunked, Column, DataFrame, Expr, IntoLazy, IntoSeries, NewChunkedArray, PolarsError,
+    StringChunked, col,
 };
 
 use crate::issue::{Code, Issue, Severity};
@@ -222,14 +223,20 @@ impl Validator {
             source,
         };
         let (stage1, stage2) = self.expressions(&structure, batch);
-        let out = batch
+        let mut issues: Vec<Issue> = Vec::new();
+        let out = match batch
             .frame
             .clone()
             .lazy()
-            .with_columns(stage1)
-            .with_columns(stage2)
+            .with_columns(stage1.clone())
+            .with_columns(stage2.clone())
             .collect()
-            .map_err(engine)?;
+        {
+            Ok(out) => out,
+            Err(error) => self
+                .around_broken_checks(&structure, batch, stage1, stage2, &mut issues)
+                .ok_or_else(|| engine(error))?,
+        };
 
         let raw: Vec<&StringChunked> = self
             .field_col
@@ -237,7 +244,6 @@ impl Validator {
             .map(|&ci| batch.frame.column(&column_name(ci)).and_then(|c| c.str()))
             .collect::<Result<_, _>>()
             .map_err(engine)?;
-        let mut issues: Vec<Issue> = Vec::new();
         for rule in &self.rules {
             let mask: &BooleanChunked = out
                 .column(&rule.mask)
@@ -279,6 +285,113 @@ impl Validator {
         };
         validated.reject_errored(&batch.rows);
         Ok(validated)
+    }
+
+    /// A chunk on which a `check` cannot be evaluated for some rows (a strict `CAST` past its
+    /// type's range): each such row gets a `check-failed` issue saying why, and the check's
+    /// mask is computed over the other rows. The chunk's columns, or `None` when no check
+    /// explains the failure (the caller reports the engine's error).
+    fn around_broken_checks(
+        &self,
+        structure: &Structure,
+        batch: &Batch,
+        stage1: Vec<Expr>,
+        mut stage2: Vec<Expr>,
+        issues: &mut Vec<Issue>,
+    ) -> Option<DataFrame> {
+        let typed = batch
+            .frame
+            .clone()
+            .lazy()
+            .with_columns(stage1)
+            .collect()
+            .ok()?;
+        let n = typed.height();
+        let fails = |rows: std::ops::Range<usize>, e: &Expr| {
+            typed
+                .slice(rows.start as i64, rows.len())
+                .lazy()
+                .select([e.clone()])
+                .collect()
+                .err()
+        };
+        let mut broken = false;
+        for (k, rule) in self.rules.iter().enumerate() {
+            let messages::RuleKind::Check(ci) = rule.kind else {
+                continue;
+            };
+            let (Some(expr), Some(check)) = (stage2.get(k).cloned(), structure.checks.get(ci))
+            else {
+                continue;
+            };
+            if fails(0..n, &expr).is_none() {
+                continue;
+            }
+            // The rows it fails on, by halving; lower rows first.
+            let mut failing = Vec::new();
+            let mut pending = Vec::new();
+            pending.push(0..n);
+            while let Some(rows) = pending.pop() {
+                if rows.is_empty() {
+                    continue;
+                }
+                let Some(error) = fails(rows.clone(), &expr) else {
+                    continue;
+                };
+                if rows.len() == 1 {
+                    failing.push((rows.start, error.to_string()));
+                    continue;
+                }
+                let mid = rows.start + rows.len() / 2;
+                pending.push(mid..rows.end);
+                pending.push(rows.start..mid);
+            }
+            if failing.is_empty() {
+                return None;
+            }
+            broken = true;
+            // The mask over the other rows; a row it cannot be evaluated for has its own issue.
+            let mut mask = vec![false; n];
+            let mut start = 0;
+            for end in failing.iter().map(|f| f.0).chain([n]) {
+                if end > start {
+                    let part = typed
+                        .slice(start as i64, end - start)
+                        .lazy()
+                        .select([expr.clone()])
+                        .collect()
+                        .ok()?;
+                    let values = part.columns().first()?.bool().ok()?.clone();
+                    for (i, v) in values.iter().enumerate() {
+                        mask[start + i] = v.unwrap_or(false);
+                    }
+                }
+                start = end + 1;
+            }
+            let column = BooleanChunked::from_slice(rule.mask.as_str().into(), &mask);
+            stage2[k] = polars::prelude::lit(column.into_series()).alias(rule.mask.as_str());
+            let field = check.field.map(|fi| &structure.fields[fi]);
+            for (i, reason) in failing {
+                issues.push(Issue {
+                    row: batch.rows[i],
+                    line: batch.lines[i],
+                    code: Code::CheckFailed,
+                    severity: check.severity,
+                    field: field.map(|f| f.name.clone()).unwrap_or_default(),
+                    column: field.map(|f| f.column.clone()).unwrap_or_default(),
+                    value: String::new(),
+                    message: format!(
+                        "the check `{}` cannot be evaluated for this row ({reason}); cast to a \
+                         wider type (BIGINT, DOUBLE) in its rule, or use TRY_CAST(…)",
+                        check.name
+                    ),
+                });
+            }
+        }
+        if !broken {
+            return None;
+        }
+        typed.lazy().with_columns(stage2).collect().ok()
     }
 
     /// First occurrence wins: later rows with the same key get `duplicate-key`.
