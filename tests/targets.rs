@@ -262,21 +262,29 @@ fn a_check_a_value_breaks_rejects_its_row() {
     assert_eq!(p.report()["rows"], report["rows"]);
 }
 
-/// A `when` that cannot compute a value of the data stops the run with what to change in the
-/// mapping, not as a bug, and writes nothing.
+/// A `when` that cannot be evaluated for a row rejects that row (where it goes cannot be told),
+/// saying why, in a run and in a dry run; the others are routed and written.
 #[test]
-fn a_when_a_value_breaks_names_the_fix() {
+fn a_when_a_value_breaks_rejects_its_row() {
     let p = cents_rules("balance > 0", "CAST(balance * 100 AS INTEGER) > -1000");
     let r = run(&p, &[]);
-    assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("starting at row 2")
-            && r.stderr.contains("TRY_CAST")
-            && !r.stderr.contains("bug"),
-        "{}",
-        r.stderr
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(p.read("out/all.csv"), "id\n1\n3\n");
+    assert_eq!(
+        p.error_codes(),
+        [(3, String::new(), "unrouted".to_string())]
     );
-    assert!(!p.path().join("out/all.csv").exists());
+    let message = &p.errors()[0]["message"];
+    assert!(
+        message.contains("`when` of target `all`") && message.contains("TRY_CAST"),
+        "{message}"
+    );
+    let report = p.report();
+    assert_eq!(report["rows"]["rejected"], 1);
+    assert_eq!(report["conservation"]["holds"], true);
+    let r = p.validate();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(p.report()["rows"], report["rows"]);
 }
 
 #[test]

@@ -3,10 +3,13 @@
 //! `route` owns the targets' `when` predicates and the `unrouted` policy. Every predicate is a
 //! polars expression evaluated over the whole chunk at once; a null result does not take the
 //! row. A row goes to every target whose predicate holds (fan-out). An accepted row that no target
-//! takes is *unrouted*: counted, warned about, or rejected, as `[run] unrouted` says.
+//! takes is *unrouted*: counted, warned about, or rejected, as `[run] unrouted` says. A row a
+//! predicate cannot be evaluated for (a strict `CAST` past its range) is rejected as `unrouted`,
+//! since where it goes cannot be told; the predicate is applied to the chunk's other rows.
 
 use polars::prelude::{
-    BooleanChunked, DataFrame, Expr, IntoLazy, NewChunkedArray, PolarsError, lit,
+    BooleanChunked, Column, DataFrame, Expr, IntoColumn, IntoLazy, NewChunkedArray, PolarsError,
+    lit,
 };
 
 use crate::issue::{Code, Issue, Severity};
@@ -40,6 +43,8 @@ pub struct Routed {
 /// Evaluates every target's `when` over chunks.
 pub struct Router {
     whens: Vec<Expr>,
+    /// The targets' names, for the issues of rows a `when` cannot be evaluated for.
+    names: Vec<String>,
     policy: Unrouted,
 }
 
@@ -54,6 +59,7 @@ impl Router {
                     None => lit(true),
                 })
                 .collect(),
+            names: plan.targets.iter().map(|t| t.name.clone()).collect(),
             policy: plan.run.unrouted,
         }
     }
@@ -72,10 +78,6 @@ impl Router {
             source,
         };
         let n = row.height();
-        let accepted = BooleanChunked::from_slice(
-            "accepted".into(),
-            &rejected.iter().map(|r| !r).collect::<Vec<_>>(),
-        );
         if self.whens.is_empty() {
             return Ok(Routed {
                 masks: Vec::new(),
@@ -89,9 +91,18 @@ impl Router {
             .enumerate()
             .map(|(i, w)| w.clone().alias(format!("w{i}")))
             .collect();
-        let evaluated = row.clone().lazy().select(exprs).collect().map_err(engine)?;
+        let evaluated = match row.clone().lazy().select(exprs).collect() {
+            Ok(evaluated) => evaluated.columns().to_vec(),
+            Err(error) => self
+                .around_broken_whens(row, batch, rejected, issues)
+                .ok_or_else(|| engine(error))?,
+        };
+        let accepted = BooleanChunked::from_slice(
+            "accepted".into(),
+            &rejected.iter().map(|r| !r).collect::<Vec<_>>(),
+        );
         let mut masks = Vec::with_capacity(self.whens.len());
-        for c in evaluated.columns() {
+        for c in &evaluated {
             let m = c.bool().map_err(engine)?;
             // A literal predicate is a single value: broadcast it.
             let m = if m.len() == n {
@@ -148,5 +159,54 @@ impl Router {
             routed,
             unrouted,
         })
+    }
+
+    /// The chunk's `when` values when some cannot be evaluated for a row (a strict `CAST` past
+    /// its range): where such a row goes cannot be told, so it is rejected, saying why, and
+    /// goes nowhere. `None` when no row explains the failure (the caller reports the engine's
+    /// error).
+    fn around_broken_whens(
+        &self,
+        row: &DataFrame,
+        batch: &Batch,
+        rejected: &mut [bool],
+        issues: &mut Vec<Issue>,
+    ) -> Option<Vec<Column>> {
+        let mut columns = Vec::with_capacity(self.whens.len());
+        let mut broken = false;
+        for (when, name) in self.whens.iter().zip(&self.names) {
+            if let Ok(evaluated) = row.clone().lazy().select([when.clone()]).collect() {
+                columns.push(evaluated.columns().first()?.clone());
+                continue;
+            }
+            let crate::engine::Broken {
+                rows: failing,
+                values,
+            } = crate::engine::around_broken_rows(row, when)?;
+            broken = true;
+            for (i, reason) in failing {
+                // An accepted row: a rejected one is routed nowhere anyway.
+                if rejected[i] {
+                    continue;
+                }
+                rejected[i] = true;
+                issues.push(Issue {
+                    row: batch.rows[i],
+                    line: batch.lines[i],
+                    code: Code::Unrouted,
+                    severity: Severity::Error,
+                    field: String::new(),
+                    column: String::new(),
+                    value: String::new(),
+                    message: format!(
+                        "the `when` of target `{name}` cannot be evaluated for this row \
+                         ({reason}); cast to a wider type (BIGINT, DOUBLE) in it, or use \
+                         TRY_CAST(…)"
+                    ),
+                });
+            }
+            columns.push(BooleanChunked::from_slice("w".into(), &values).into_column());
+        }
+        broken.then_some(columns)
     }
 }

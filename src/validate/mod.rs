@@ -10,6 +10,11 @@
 //! `enum` and boolean fields ([`words`]), the text types' shapes ([`shapes`]), simple patterns
 //! ([`pattern`]) and lengths ([`length`]). The one piece of state that crosses chunks is the set
 //! of keys already seen by each `unique` rule — the only memory that grows with the input.
+//!
+//! A `check` is the user's own expression and may fail on a value (a strict `CAST` past its
+//! type's range): the rows it cannot be evaluated for are found and rejected as `check-failed`,
+//! saying why, and the check is applied to the chunk's other rows (see
+//! [`crate::engine::around_broken_rows`]).
 
 mod column;
 mod dates;
@@ -306,15 +311,6 @@ impl Validator {
             .with_columns(stage1)
             .collect()
             .ok()?;
-        let n = typed.height();
-        let fails = |rows: std::ops::Range<usize>, e: &Expr| {
-            typed
-                .slice(rows.start as i64, rows.len())
-                .lazy()
-                .select([e.clone()])
-                .collect()
-                .err()
-        };
         let mut broken = false;
         for (k, rule) in self.rules.iter().enumerate() {
             let messages::RuleKind::Check(ci) = rule.kind else {
@@ -324,50 +320,20 @@ impl Validator {
             else {
                 continue;
             };
-            if fails(0..n, &expr).is_none() {
+            if typed
+                .clone()
+                .lazy()
+                .select([expr.clone()])
+                .collect()
+                .is_ok()
+            {
                 continue;
             }
-            // The rows it fails on, by halving; lower rows first.
-            let mut failing = Vec::new();
-            let mut pending = Vec::new();
-            pending.push(0..n);
-            while let Some(rows) = pending.pop() {
-                if rows.is_empty() {
-                    continue;
-                }
-                let Some(error) = fails(rows.clone(), &expr) else {
-                    continue;
-                };
-                if rows.len() == 1 {
-                    failing.push((rows.start, error.to_string()));
-                    continue;
-                }
-                let mid = rows.start + rows.len() / 2;
-                pending.push(mid..rows.end);
-                pending.push(rows.start..mid);
-            }
-            if failing.is_empty() {
-                return None;
-            }
+            let crate::engine::Broken {
+                rows: failing,
+                values: mask,
+            } = crate::engine::around_broken_rows(&typed, &expr)?;
             broken = true;
-            // The mask over the other rows; a row it cannot be evaluated for has its own issue.
-            let mut mask = vec![false; n];
-            let mut start = 0;
-            for end in failing.iter().map(|f| f.0).chain([n]) {
-                if end > start {
-                    let part = typed
-                        .slice(start as i64, end - start)
-                        .lazy()
-                        .select([expr.clone()])
-                        .collect()
-                        .ok()?;
-                    let values = part.columns().first()?.bool().ok()?.clone();
-                    for (i, v) in values.iter().enumerate() {
-                        mask[start + i] = v.unwrap_or(false);
-                    }
-                }
-                start = end + 1;
-            }
             let column = BooleanChunked::from_slice(rule.mask.as_str().into(), &mask);
             stage2[k] = polars::prelude::lit(column.into_series()).alias(rule.mask.as_str());
             let field = check.field.map(|fi| &structure.fields[fi]);
