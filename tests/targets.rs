@@ -149,27 +149,17 @@ fn a_value_a_column_cannot_compute_rejects_its_row() {
         "CAST(balance * 100 AS INTEGER)",
         "CAST(balance * 100 + 0 AS INTEGER)",
     ] {
-        let p = Project::new();
-        p.file("data.csv", "id,balance\n1,12.5\n2,30000000\n3,-7.25\n4,\n")
-            .file(
-                "mapping.toml",
-                format!(
-                    r#"[source]
-path = "data.csv"
-structure = "c"
-
-[structures.c.fields]
-id      = {{ type = "integer" }}
-balance = {{ type = "decimal", scale = 2 }}
-
-[targets.cents]
+        let p = balances(
+            "id,balance\n1,12.5\n2,30000000\n3,-7.25\n4,\n",
+            &format!(
+                r#"[targets.cents]
 path = "cents.csv"
 columns.id = "id"
 columns.cents = "{cents}"
 columns.label = "CAST({cents} AS VARCHAR)"
 "#
-                ),
-            );
+            ),
+        );
         let r = run(&p, &[]);
         assert_eq!(r.code, 1, "{cents}: {}", r.stderr);
         assert_eq!(
@@ -202,14 +192,14 @@ columns.label = "CAST({cents} AS VARCHAR)"
     }
 }
 
-/// A mapping over `id,balance` with check `check` and a target `all` taking `when`.
-fn cents_rules(check: &str, when: &str) -> Project {
+/// A project over `data` (`id,balance`, typed integer and decimal), whose mapping ends with
+/// `rest`.
+fn balances(data: &str, rest: &str) -> Project {
     let p = Project::new();
-    p.file("data.csv", "id,balance\n1,12.5\n2,30000000\n3,7\n")
-        .file(
-            "mapping.toml",
-            format!(
-                r#"[source]
+    p.file("data.csv", data).file(
+        "mapping.toml",
+        format!(
+            r#"[source]
 path = "data.csv"
 structure = "c"
 
@@ -217,7 +207,18 @@ structure = "c"
 id      = {{ type = "integer" }}
 balance = {{ type = "decimal", scale = 2 }}
 
-[[structures.c.checks]]
+{rest}"#
+        ),
+    );
+    p
+}
+
+/// [`balances`] with check `check` and a target `all` taking `when`.
+fn cents_rules(check: &str, when: &str) -> Project {
+    balances(
+        "id,balance\n1,12.5\n2,30000000\n3,7\n",
+        &format!(
+            r#"[[structures.c.checks]]
 name = "positive"
 rule = "{check}"
 field = "balance"
@@ -227,9 +228,8 @@ path = "all.csv"
 when = "{when}"
 columns.id = "id"
 "#
-            ),
-        );
-    p
+        ),
+    )
 }
 
 /// A check that cannot be evaluated for a row (a strict `CAST` past its range) rejects that row
