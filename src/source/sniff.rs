@@ -55,16 +55,23 @@ pub(super) fn quote(head: &[u8], newline: u8, delimiter: Option<u8>) -> u8 {
 /// delimiter.
 fn quoted_fields(head: &[u8], quote: u8, newline: u8, delimiters: &[u8]) -> usize {
     let mut count = 0;
-    for line in head.split(|&b| b == newline) {
+    // Lines and quotes are found with `memchr`: the head is up to a megabyte of text, read
+    // before any row, and most of its lines hold no quote.
+    let mut start = 0;
+    while start <= head.len() {
+        let end = memchr::memchr(newline, &head[start..]).map_or(head.len(), |at| start + at);
+        let line = &head[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut i = 0;
-        while i < line.len() {
-            let opens = line[i] == quote && (i == 0 || delimiters.contains(&line[i - 1]));
+        while let Some(at) = memchr::memchr(quote, &line[i..]) {
+            i += at;
+            let opens = i == 0 || delimiters.contains(&line[i - 1]);
             if !opens {
                 i += 1;
                 continue;
             }
-            let Some(close) = line[i + 1..].iter().position(|&b| b == quote) else {
+            let Some(close) = memchr::memchr(quote, &line[i + 1..]) else {
                 break;
             };
             let after = i + 1 + close + 1;
@@ -72,6 +79,9 @@ fn quoted_fields(head: &[u8], quote: u8, newline: u8, delimiters: &[u8]) -> usiz
                 count += 1;
             }
             i = after;
+            if i >= line.len() {
+                break;
+            }
         }
     }
     count
@@ -258,6 +268,45 @@ mod tests {
         assert_eq!(sniff(b"single\nline\n"), b',');
         // One line: the most fields.
         assert_eq!(sniff(b"a;b;c,d"), b';');
+    }
+
+    /// The byte-by-byte count `quoted_fields` replaced.
+    fn quoted_fields_bytewise(head: &[u8], quote: u8, newline: u8, delimiters: &[u8]) -> usize {
+        let mut count = 0;
+        for line in head.split(|&b| b == newline) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let mut i = 0;
+            while i < line.len() {
+                let opens = line[i] == quote && (i == 0 || delimiters.contains(&line[i - 1]));
+                if !opens {
+                    i += 1;
+                    continue;
+                }
+                let Some(close) = line[i + 1..].iter().position(|&b| b == quote) else {
+                    break;
+                };
+                let after = i + 1 + close + 1;
+                if after == line.len() || delimiters.contains(&line[after]) {
+                    count += 1;
+                }
+                i = after;
+            }
+        }
+        count
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoted_fields_counts_as_byte_by_byte(head in "[a'\";,\r\n]{0,40}") {
+            for quote in [b'\'', b'"'] {
+                for delimiters in [&b";"[..], &b",;"[..]] {
+                    proptest::prop_assert_eq!(
+                        quoted_fields(head.as_bytes(), quote, b'\n', delimiters),
+                        quoted_fields_bytewise(head.as_bytes(), quote, b'\n', delimiters)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
