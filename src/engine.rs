@@ -30,25 +30,10 @@ pub fn around_broken_rows(frame: &DataFrame, expr: &Expr) -> Option<Broken> {
             .select([expr.clone()])
             .collect()
     };
-    let mut broken = Vec::new();
-    let mut pending = Vec::new();
-    pending.push(0..n);
-    while let Some(rows) = pending.pop() {
-        if rows.is_empty() {
-            continue;
-        }
-        let Err(error) = over(rows.clone()) else {
-            continue;
-        };
-        if rows.len() == 1 {
-            broken.push((rows.start, error.to_string()));
-            continue;
-        }
-        let mid = rows.start + rows.len() / 2;
-        // Lower rows first: issues come in row order.
-        pending.push(mid..rows.end);
-        pending.push(rows.start..mid);
-    }
+    let broken: Vec<(usize, String)> = failing(n, |rows| over(rows).err())
+        .into_iter()
+        .map(|(i, error)| (i, error.to_string()))
+        .collect();
     if broken.is_empty() {
         return None;
     }
@@ -76,6 +61,35 @@ pub fn around_broken_rows(frame: &DataFrame, expr: &Expr) -> Option<Broken> {
         rows: broken,
         values,
     })
+}
+
+/// The indices in `0..n` that `fails` rejects alone, each with its error, in order: `fails`
+/// is asked about halves of a failing range until each failing index is alone, so a few calls
+/// per such index, and one when none fails.
+pub fn failing(
+    n: usize,
+    fails: impl Fn(std::ops::Range<usize>) -> Option<PolarsError>,
+) -> Vec<(usize, PolarsError)> {
+    let mut found = Vec::new();
+    let mut pending = Vec::new();
+    pending.push(0..n);
+    while let Some(rows) = pending.pop() {
+        if rows.is_empty() {
+            continue;
+        }
+        let Some(error) = fails(rows.clone()) else {
+            continue;
+        };
+        if rows.len() == 1 {
+            found.push((rows.start, error));
+            continue;
+        }
+        let mid = rows.start + rows.len() / 2;
+        // Lower indices first: issues come in row order.
+        pending.push(mid..rows.end);
+        pending.push(rows.start..mid);
+    }
+    found
 }
 
 /// What [`around_broken_rows`] found.

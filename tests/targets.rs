@@ -22,8 +22,23 @@ const CUSTOMERS: &str = "id,name,city,joined,balance,active\n\
 3,\"Smith; Jones\",Leeds,,0,true\n";
 
 fn customers(target: &str) -> Project {
+    typed_project(
+        CUSTOMERS,
+        r#"id      = { type = "integer" }
+name    = { type = "string" }
+city    = { type = "string" }
+joined  = { type = "date" }
+balance = { type = "decimal", scale = 2 }
+active  = { type = "boolean" }"#,
+        &format!("{target}\n"),
+    )
+}
+
+/// A project over `data.csv` holding `data`, checked against structure `c` of `fields`, whose
+/// mapping ends with `rest`.
+fn typed_project(data: &str, fields: &str, rest: &str) -> Project {
     let p = Project::new();
-    p.file("data.csv", CUSTOMERS).file(
+    p.file("data.csv", data).file(
         "mapping.toml",
         format!(
             r#"[source]
@@ -31,15 +46,9 @@ path = "data.csv"
 structure = "c"
 
 [structures.c.fields]
-id      = {{ type = "integer" }}
-name    = {{ type = "string" }}
-city    = {{ type = "string" }}
-joined  = {{ type = "date" }}
-balance = {{ type = "decimal", scale = 2 }}
-active  = {{ type = "boolean" }}
+{fields}
 
-{target}
-"#
+{rest}"#
         ),
     );
     p
@@ -195,22 +204,12 @@ columns.label = "CAST({cents} AS VARCHAR)"
 /// A project over `data` (`id,balance`, typed integer and decimal), whose mapping ends with
 /// `rest`.
 fn balances(data: &str, rest: &str) -> Project {
-    let p = Project::new();
-    p.file("data.csv", data).file(
-        "mapping.toml",
-        format!(
-            r#"[source]
-path = "data.csv"
-structure = "c"
-
-[structures.c.fields]
-id      = {{ type = "integer" }}
-balance = {{ type = "decimal", scale = 2 }}
-
-{rest}"#
-        ),
-    );
-    p
+    typed_project(
+        data,
+        r#"id      = { type = "integer" }
+balance = { type = "decimal", scale = 2 }"#,
+        rest,
+    )
 }
 
 /// [`balances`] with check `check` and a target `all` taking `when`.

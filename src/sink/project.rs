@@ -761,8 +761,8 @@ fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Co
 }
 
 /// The rows among `at` for which one of the output columns `cols` (indices into `exprs`) cannot
-/// be computed, each with the first such column and polars' reason. Rows are halved until each
-/// failing one is alone: a few queries per failing row, none when nothing fails.
+/// be computed, each with the first such column and polars' reason (see
+/// [`crate::engine::failing`]).
 fn failing_rows(
     row: &DataFrame,
     at: &[usize],
@@ -774,29 +774,17 @@ fn failing_rows(
         let mask = crate::mask::from_positions(row.height(), rows);
         select_where(row, &mask, exprs).err()
     };
-    let mut found = Vec::new();
-    let mut pending = vec![at];
-    while let Some(rows) = pending.pop() {
-        if rows.is_empty() || fails(rows, wanted.clone()).is_none() {
-            continue;
-        }
-        if let [r] = rows {
+    crate::engine::failing(at.len(), |k| fails(&at[k], wanted.clone()))
+        .into_iter()
+        .filter_map(|(k, _)| {
+            let r = at[k];
             // Which column: the first one that fails alone.
-            for &ci in cols {
-                let Some(e) = exprs.get(ci) else { continue };
-                if let Some(error) = fails(rows, vec![e.clone()]) {
-                    found.push((*r, ci, error.to_string()));
-                    break;
-                }
-            }
-            continue;
-        }
-        let (low, high) = rows.split_at(rows.len() / 2);
-        // Lower rows first: issues come in row order.
-        pending.push(high);
-        pending.push(low);
-    }
-    found
+            cols.iter().find_map(|&ci| {
+                let error = fails(&[r], vec![exprs.get(ci)?.clone()])?;
+                Some((r, ci, error.to_string()))
+            })
+        })
+        .collect()
 }
 
 /// Why column `ci` of target `p` cannot be written for a row, and what to do about it.
