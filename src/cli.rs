@@ -96,18 +96,18 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Check { mapping, sets } => match plan::load(&mapping, None, &sets) {
-            Ok(plan) => match plan::bind(&plan, None) {
-                Ok(_) => {
-                    println!("{}", describe(&plan));
+            Ok(plan) => match plan::bind(&plan, None).and_then(|_| missing_lookups(&plan)) {
+                Ok(()) => {
+                    say(&format!("{}\n", describe(&plan)));
                     EXIT_OK
                 }
                 Err(items) => {
-                    eprintln!("{}", plan.mapping.diagnostics(items));
+                    complain(&plan.mapping.diagnostics(items).to_string());
                     EXIT_FAILED
                 }
             },
             Err(e) => {
-                eprintln!("{}", error_text(&e.to_string()));
+                complain(&error_text(&e.to_string()));
                 EXIT_FAILED
             }
         },
@@ -139,35 +139,50 @@ fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
     match result {
         Ok(result) => {
             if !options.quiet {
-                print!("{}", result.summary);
+                say(&result.summary);
             }
             match result.outcome {
                 Outcome::Clean => EXIT_OK,
                 Outcome::Rejected => EXIT_REJECTED,
                 Outcome::NothingWritten => {
-                    eprintln!(
-                        "error: no row was written to any target; the report says why (rejected or unrouted rows)"
+                    complain(
+                        "error: no row was written to any target; the report says why (rejected or unrouted rows)",
                     );
                     EXIT_FAILED
                 }
                 Outcome::Stopped => {
-                    eprintln!(
+                    complain(&format!(
                         "error: the run was stopped: {}; no target was written and the report covers the rows read until then",
                         result
                             .report
                             .stop_reason
                             .as_deref()
                             .unwrap_or("a threshold was exceeded")
-                    );
+                    ));
                     EXIT_FAILED
                 }
             }
         }
         Err(e) => {
-            eprintln!("{}", error_text(&e.to_string()));
+            complain(&error_text(&e.to_string()));
             EXIT_FAILED
         }
     }
+}
+
+/// Writes to stdout. A closed stdout (`rowferry run m.toml | head -1`) is not an error of the
+/// run: the outputs are committed and the exit code still says how it went.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Writes a line to stderr; a closed stderr is ignored like a closed stdout.
+fn complain(text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
 }
 
 /// Rendered diagnostics already start with `error`; plain errors get the prefix.
@@ -176,6 +191,33 @@ fn error_text(message: &str) -> String {
         message.to_string()
     } else {
         format!("error: {message}")
+    }
+}
+
+/// A lookup whose file is missing makes a mapping that cannot run, though `check` reads no
+/// data: say so where the lookup is declared.
+fn missing_lookups(plan: &plan::Plan) -> Result<(), Vec<plan::Diagnostic>> {
+    let missing: Vec<plan::Diagnostic> = plan
+        .lookups
+        .iter()
+        .filter(|l| !l.source.path.exists())
+        .map(|l| {
+            plan::Diagnostic::at(
+                l.span.clone(),
+                format!(
+                    "lookup `{}` reads `{}`, which does not exist",
+                    l.name,
+                    l.source.path.display()
+                ),
+            )
+            .label("file not found")
+            .help("a path in the mapping is relative to the mapping file; one given with --set to the working directory")
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing)
     }
 }
 

@@ -150,6 +150,11 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         .clone()
         .unwrap_or_else(|| default_out_dir(&plan.mapping.path));
     let writes_targets = job == Job::Run && !plan.targets.is_empty();
+    // What the run reads: a commit never replaces it.
+    let reads: Vec<PathBuf> = std::iter::once(plan.source.path.clone())
+        .chain(plan.lookups.iter().map(|l| l.source.path.clone()))
+        .chain(std::iter::once(plan.mapping.path.clone()))
+        .collect();
     let staging = Staging::begin(
         &out_dir,
         if writes_targets {
@@ -157,6 +162,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         } else {
             Mode::Entries
         },
+        &reads,
     )?;
     let mut writer = ReportWriter::create(staging.dir(), &info.header, info.delimiter)?;
     writer.tally.routing = !plan.targets.is_empty();

@@ -83,6 +83,7 @@ fn file_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(".rowferry-"))
         .collect();
     names.sort();
     names
@@ -107,6 +108,7 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     }
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
+    out.retain(|name, _| !name.starts_with(".rowferry-"));
     out
 }
 

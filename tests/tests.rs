@@ -5,6 +5,7 @@
 mod util;
 
 mod check;
+mod commit;
 mod corpus;
 mod csv_inputs;
 mod examples;

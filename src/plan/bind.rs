@@ -70,7 +70,14 @@ pub fn bind(plan: &Plan, header: Option<&[String]>) -> Result<Binding, Vec<Diagn
             .flat_map(|s| s.fields.iter())
             .filter_map(|f| find_column(header, &f.column))
             .collect();
-        for (ci, h) in header.iter().enumerate() {
+        // A `rejects.csv` fed back ends with `_row`, `_line`, `_errors`: the report keeps them,
+        // the targets do not get them.
+        let width = if header.ends_with(&super::REJECT_COLUMNS.map(String::from)) {
+            header.len() - 3
+        } else {
+            header.len()
+        };
+        for (ci, h) in header.iter().enumerate().take(width) {
             if claimed.contains(&ci) {
                 continue;
             }

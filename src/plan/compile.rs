@@ -827,15 +827,22 @@ impl Compiler {
             }
             for format in formats {
                 if let Err(why) = check_format(format) {
+                    let help = match strftime_for(format) {
+                        Some(s) => format!(
+                            "did you mean \"{s}\"? Formats use strftime codes (%d day, %m month, %Y year, %H:%M:%S time)"
+                        ),
+                        None => {
+                            "use chrono's strftime syntax, e.g. \"%d/%m/%Y\" or \"%Y-%m-%d %H:%M\""
+                                .into()
+                        }
+                    };
                     self.err(
                         Diagnostic::at(
                             fmt.span(),
                             format!("`{format}` is not a valid date format: {why}"),
                         )
                         .label("invalid format")
-                        .help(
-                            "use chrono's strftime syntax, e.g. \"%d/%m/%Y\" or \"%Y-%m-%d %H:%M\"",
-                        ),
+                        .help(help),
                     );
                 }
             }
@@ -1252,7 +1259,54 @@ fn check_format(format: &str) -> Result<(), String> {
     if StrftimeItems::new(format).any(|i| matches!(i, Item::Error)) {
         return Err("it has an unknown `%` directive".into());
     }
+    // Without a single code the format matches only its own text: every date would be rejected.
+    if !StrftimeItems::new(format).any(|i| matches!(i, Item::Numeric(..) | Item::Fixed(_))) {
+        return Err("it has no `%` code, so it matches no date".into());
+    }
     Ok(())
+}
+
+/// The strftime format meant by a spreadsheet-style one (`dd/mm/yyyy` → `%d/%m/%Y`), when it
+/// reads as one.
+pub(super) fn strftime_for(format: &str) -> Option<String> {
+    if format.contains('%') {
+        return None;
+    }
+    let mut out = String::new();
+    let mut rest = format;
+    let mut any = false;
+    let mut after_hour = false;
+    while !rest.is_empty() {
+        let lower = rest.to_ascii_lowercase();
+        let (code, len) = if lower.starts_with("yyyy") {
+            ("%Y", 4)
+        } else if lower.starts_with("yy") {
+            ("%y", 2)
+        } else if lower.starts_with("dd") {
+            ("%d", 2)
+        } else if lower.starts_with("hh") {
+            after_hour = true;
+            ("%H", 2)
+        } else if rest.starts_with("MM") || (lower.starts_with("mm") && !after_hour) {
+            ("%m", 2)
+        } else if lower.starts_with("mm") || lower.starts_with("mi") || lower.starts_with("nn") {
+            ("%M", 2)
+        } else if lower.starts_with("ss") {
+            ("%S", 2)
+        } else {
+            let c = rest.chars().next()?;
+            if c.is_ascii_alphabetic() {
+                return None;
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        };
+        any = true;
+        out.push_str(code);
+        rest = &rest[len..];
+    }
+    any.then_some(out)
 }
 
 pub(super) fn polars_message(e: &polars::prelude::PolarsError) -> String {

@@ -383,17 +383,41 @@ impl Compiler {
             };
             let template = self.path_template(path, names);
             let format = self.format(t, path);
-            if let Some(other) = template.as_ref().and_then(|tp| {
-                out.iter()
-                    .find(|o| o.path.text == tp.text)
-                    .map(|o| o.name.clone())
+            if let Some((other, other_path, how)) = template.as_ref().and_then(|tp| {
+                out.iter().find_map(|o| {
+                    super::paths::overlap(&o.path, tp)
+                        .map(|how| (o.name.clone(), o.path.text.clone(), how))
+                })
             }) {
-                self.err(
-                    Diagnostic::at(
-                        path.span(),
+                use super::paths::Overlap;
+                let (msg, label) = match how {
+                    Overlap::SameFile if other_path == path.get_ref().as_str() => (
                         format!("targets `{other}` and `{name}` write the same path"),
-                    )
-                    .label("already written"),
+                        "already written",
+                    ),
+                    Overlap::SameFile => (
+                        format!(
+                            "targets `{other}` (`{other_path}`) and `{name}` could write the same file: one would overwrite the other's rows"
+                        ),
+                        "could be the same file",
+                    ),
+                    Overlap::FileIsFolder => (
+                        format!(
+                            "a file of target `{other}` (`{other_path}`) could be a folder target `{name}` writes into"
+                        ),
+                        "folder could be a file",
+                    ),
+                    Overlap::FolderIsFile => (
+                        format!(
+                            "a file of target `{name}` could be a folder target `{other}` (`{other_path}`) writes into"
+                        ),
+                        "file could be a folder",
+                    ),
+                };
+                self.err(
+                    Diagnostic::at(path.span(), msg)
+                        .label(label)
+                        .help("give each target a folder or a file-name prefix of its own, e.g. \"stock/{warehouse}.csv\" and \"stock-summary/all.csv\""),
                 );
             }
             let batch_size = match &t.batch_size {
@@ -609,10 +633,18 @@ impl Compiler {
                 "targets stay under the output folder: write e.g. \"stock/{warehouse}.csv\"",
             );
         }
-        Some(PathTemplate {
+        let template = PathTemplate {
             text: text.clone(),
             parts,
-        })
+        };
+        if let Some(why) = super::paths::reserved(&template) {
+            return bad(
+                self,
+                format!("target path `{text}` cannot be used: {why}"),
+                "choose another path under the output folder",
+            );
+        }
+        Some(template)
     }
 
     fn format(&mut self, t: &RawTarget, path: &Spanned<String>) -> Option<Format> {

@@ -13,9 +13,14 @@ pub mod raw;
 mod bind;
 mod compile;
 mod flow;
+mod paths;
 
 pub use bind::{Binding, RowField, RowOrigin, bind};
 pub use compile::hex;
+
+/// The columns `rejects.csv` adds to the input's: where each row was, and why it was rejected.
+/// An input that ends with them is a `rejects.csv` fed back.
+pub const REJECT_COLUMNS: [&str; 3] = ["_row", "_line", "_errors"];
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -235,7 +235,8 @@ fn apply_set<'i>(
 }
 
 /// The value of `set`: TOML when it parses as a value, else the text itself; a relative string
-/// on a `path` key is joined onto `cwd`.
+/// on a `path` key of an input (source, lookup) is joined onto `cwd`. A target's path stays
+/// relative: it is relative to the output folder.
 fn set_value<'i>(set: &'i SetArg, cwd: &Path) -> Result<DeValue<'i>, Diagnostic> {
     let value = match DeValue::parse(&set.value) {
         Ok(v) => v.into_inner(),
@@ -244,6 +245,7 @@ fn set_value<'i>(set: &'i SetArg, cwd: &Path) -> Result<DeValue<'i>, Diagnostic>
     match value {
         DeValue::String(s)
             if set.key.last().is_some_and(|k| k == "path")
+                && set.key.first().is_none_or(|k| k != "targets")
                 && !s.is_empty()
                 && Path::new(s.as_ref()).is_relative() =>
         {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::issue::{Code, Issue, Severity};
+use crate::plan::REJECT_COLUMNS;
 use crate::source::{Batch, column_name};
 use crate::validate::Validated;
 
@@ -131,6 +132,8 @@ pub struct ReportWriter {
     errors: csv::Writer<BufWriter<File>>,
     rejects: csv::Writer<BufWriter<File>>,
     width: usize,
+    /// The input is a `rejects.csv` fed back: its last three columns are [`REJECT_COLUMNS`].
+    refed: bool,
     delimiter: u8,
     pub tally: Tally,
 }
@@ -169,14 +172,20 @@ impl ReportWriter {
                 "row", "line", "stage", "code", "field", "column", "value", "message", "severity",
             ],
         )?;
+        // A `rejects.csv` fed back already ends with `_row`, `_line`, `_errors`: it keeps that
+        // one set, so it can be fixed and fed back again, as often as needed.
+        let refed = header.ends_with(&REJECT_COLUMNS.map(String::from));
         let mut rejects_header: Vec<&str> = header.iter().map(String::as_str).collect();
-        rejects_header.extend(["_row", "_line", "_errors"]);
+        if !refed {
+            rejects_header.extend(REJECT_COLUMNS);
+        }
         w(&mut rejects, "rejects.csv", &rejects_header)?;
         Ok(ReportWriter {
             staging,
             errors,
             rejects,
             width: header.len(),
+            refed,
             delimiter,
             tally: Tally::default(),
         })
@@ -206,6 +215,7 @@ impl ReportWriter {
         for issue in &all {
             self.tally.count(issue);
             let (row, line) = (issue.row.to_string(), issue.line.to_string());
+            let (value, message) = (visible(&issue.value), visible(&issue.message));
             self.errors
                 .write_record([
                     row.as_str(),
@@ -214,8 +224,8 @@ impl ReportWriter {
                     issue.code.as_str(),
                     issue.field.as_str(),
                     issue.column.as_str(),
-                    issue.value.as_str(),
-                    issue.message.as_str(),
+                    &value,
+                    &message,
                     issue.severity.as_str(),
                 ])
                 .map_err(|e| csv_io(e, &path))?;
@@ -280,9 +290,20 @@ impl ReportWriter {
                     summary = error_summary(std::iter::once(&r.issue));
                 }
             }
-            record.push(row.to_string());
-            record.push(line.to_string());
-            record.push(summary);
+            if self.refed {
+                // The row's place in the original export stays; its errors are this run's.
+                let n = record.len();
+                for (k, now) in [(n - 3, row), (n - 2, line)] {
+                    if record[k].trim().is_empty() {
+                        record[k] = now.to_string();
+                    }
+                }
+                record[n - 1] = summary;
+            } else {
+                record.push(row.to_string());
+                record.push(line.to_string());
+                record.push(summary);
+            }
             self.rejects
                 .write_record(&record)
                 .map_err(|e| csv_io(e, &path))?;
@@ -305,6 +326,16 @@ impl ReportWriter {
         })?;
         json.push(b'\n');
         fs::write(&json_path, json).map_err(io(json_path.clone()))
+    }
+}
+
+/// A NUL byte, which a spreadsheet or a text tool would cut the line at, written as `\0` in
+/// `errors.csv` (the value is shown, not fed back; `rejects.csv` keeps the bytes as read).
+fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        text.replace('\0', "\\0").into()
+    } else {
+        text.into()
     }
 }
 

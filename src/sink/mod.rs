@@ -832,6 +832,11 @@ fn render(t: &Target, key: &[Option<String>], batch: u64, suffix: Option<&str>) 
             PathPart::Batch => s.push_str(&format!("{batch:04}")),
         }
     }
+    // A value never names the report's folder (`{region}/x.csv` with region `_report`).
+    let first = s.split(['/', '\\']).next().unwrap_or("");
+    if first.eq_ignore_ascii_case(crate::report::REPORT_DIR) {
+        s.insert(0, '_');
+    }
     PathBuf::from(s)
 }
 
@@ -847,7 +852,7 @@ pub fn sanitise(value: Option<&str>) -> String {
         .chars()
         .map(|c| match c {
             '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
-            c if c.is_control() => '_',
+            c if c.is_control() || invisible(c) => '_',
             c => c,
         })
         .collect();
@@ -868,9 +873,16 @@ pub fn sanitise(value: Option<&str>) -> String {
     let reserved = matches!(
         stem.as_str(),
         "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
-    ) || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-        && stem.len() == 4
-        && stem.as_bytes()[3].is_ascii_digit());
+    ) || stem
+        .strip_prefix("COM")
+        .or_else(|| stem.strip_prefix("LPT"))
+        .is_some_and(|n| {
+            let mut n = n.chars();
+            // Windows reserves the superscript digits too (`COM¹`).
+            n.next()
+                .is_some_and(|d| d.is_ascii_digit() || matches!(d, '¹' | '²' | '³'))
+                && n.next().is_none()
+        });
     if reserved {
         out.insert(0, '_');
     }
@@ -883,6 +895,24 @@ pub fn sanitise(value: Option<&str>) -> String {
         out.truncate(end);
     }
     out
+}
+
+/// Characters that change how a name is shown without showing themselves: bidirectional
+/// overrides (`U+202E` makes `gpj.exe` read `exe.jpg`), zero-width characters, the soft hyphen
+/// and other format characters.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// A short, stable tag that tells apart values that sanitise to the same name.
@@ -1008,6 +1038,11 @@ columns."a.name" = "name"
             (Some("nul.txt"), "_nul.txt"),
             (Some("Com1"), "_Com1"),
             (Some("LPT9.csv"), "_LPT9.csv"),
+            (Some("COM¹"), "_COM¹"),
+            (Some("lpt³.txt"), "_lpt³.txt"),
+            (Some("COM10"), "COM10"),
+            (Some("invoice\u{202E}fdp.exe"), "invoice_fdp.exe"),
+            (Some("a\u{200B}b"), "a_b"),
             (Some("COMPANY"), "COMPANY"),
             (Some("Nord-Est"), "Nord-Est"),
             (Some("trailing."), "trailing_"),

@@ -351,7 +351,7 @@ pub struct Fingerprint {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error(
-        "cannot open the input `{path}`: {source}; check the path (relative paths in a mapping are relative to the mapping file)"
+        "cannot open the input `{path}`: {source}; check the path (a path written in the mapping is relative to the mapping file, one given with --input or --set to the working directory)"
     )]
     Open {
         path: PathBuf,
