@@ -9,6 +9,7 @@ mod commit;
 mod corpus;
 mod csv_inputs;
 mod examples;
+mod hardening;
 mod payloads;
 mod properties;
 mod rules;

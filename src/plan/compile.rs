@@ -1194,10 +1194,16 @@ impl Compiler {
             .message
             .clone()
             .unwrap_or_else(|| format!("check `{name}` failed: {}", rule.get_ref()));
+        let schema = super::arith::schema(
+            structure
+                .fields
+                .iter()
+                .map(|f| (f.name.as_str(), f.ty.dtype())),
+        );
         Some(Check {
             name,
             rule: rule.get_ref().clone(),
-            expr,
+            expr: super::arith::checked(expr, &schema),
             field,
             message,
             severity,

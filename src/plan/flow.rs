@@ -25,6 +25,9 @@ pub(super) struct Names {
     pub deferred: Vec<(String, Range<usize>)>,
 }
 
+/// The deepest a dotted column name may nest JSON objects: deeper is no import format, and the
+/// writers must not recurse without bound.
+const MAX_NESTING: usize = 32;
 impl Names {
     fn resolve(&mut self, name: &str, span: Range<usize>) {
         if !self.known.iter().any(|k| k == name) && !self.deferred.iter().any(|(d, _)| d == name) {
@@ -1044,9 +1047,25 @@ impl Compiler {
 
     /// Dotted JSON column names build nested objects: `a.b` and `a` cannot both be values.
     /// `name[].x` columns (grouped targets only) are the items of array `name`.
+    /// Dotted column names nest JSON objects, at most [`MAX_NESTING`] levels deep.
     fn nesting(&mut self, columns: &IndexMap<String, Range<usize>>, grouped: bool) {
         let names: Vec<&String> = columns.keys().collect();
         for (name, span) in columns {
+            let depth = name.split('.').count();
+            if depth > MAX_NESTING {
+                self.err(
+                    Diagnostic::at(
+                        span.clone(),
+                        format!(
+                            "column `{}…` nests {depth} levels deep; JSON targets nest at most {MAX_NESTING}",
+                            name.chars().take(40).collect::<String>()
+                        ),
+                    )
+                    .label("too deep")
+                    .help("use fewer dots in the column name (each dot opens a JSON object)"),
+                );
+                continue;
+            }
             if name.contains("[]") {
                 let ok = match name.split_once("[]") {
                     Some((array, item)) => {

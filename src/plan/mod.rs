@@ -10,11 +10,13 @@ pub mod keys;
 pub mod overrides;
 pub mod raw;
 
+mod arith;
 mod bind;
 mod compile;
 mod flow;
 mod paths;
 
+pub use arith::{checked as checked_arithmetic, schema as typed_schema};
 pub use bind::{Binding, RowField, RowOrigin, bind};
 pub use compile::hex;
 

@@ -114,14 +114,25 @@ pub struct Checked {
 }
 
 /// Output column names and their expressions: every field first for a passthrough target.
+///
+/// Integer arithmetic in the expressions is checked: a value past its type's range fails the
+/// row's column instead of wrapping (see [`crate::plan::checked_arithmetic`]).
 pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>) {
+    let schema = crate::plan::typed_schema(
+        binding
+            .row
+            .iter()
+            .map(|f| (f.name.as_str(), f.dtype.clone())),
+    );
+    let checked =
+        |sql: &crate::plan::SqlExpr| crate::plan::checked_arithmetic(sql.expr.clone(), &schema);
     let mut exprs = Vec::new();
     let mut names: Vec<String> = Vec::new();
     if t.passthrough {
         for f in &binding.row {
             let replaced = t.columns.iter().find(|(n, _)| n == &f.name);
             exprs.push(match replaced {
-                Some((_, sql)) => sql.expr.clone(),
+                Some((_, sql)) => checked(sql),
                 None => col(f.name.as_str()),
             });
             names.push(f.name.clone());
@@ -131,7 +142,7 @@ pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>)
         if names.contains(name) {
             continue;
         }
-        exprs.push(sql.expr.clone());
+        exprs.push(checked(sql));
         names.push(name.clone());
     }
     (names, exprs)

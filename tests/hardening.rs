@@ -1,0 +1,83 @@
+//! Inputs and mappings built to break rowferry: values never wrap, nothing recurses without
+//! bound, and a bad mapping is a diagnostic, never a crash.
+
+use crate::util::Project;
+
+#[test]
+fn integer_arithmetic_past_its_range_rejects_the_row_instead_of_wrapping() {
+    let p = Project::new();
+    p.file(
+        "mapping.toml",
+        r#"[source]
+path = "data.csv"
+structure = "s"
+
+[structures.s.fields]
+id = {}
+qty = { type = "integer" }
+
+[[structures.s.checks]]
+name = "no_wrap"
+rule = "qty - 9000000000000000000 < qty"
+
+[targets.t]
+path = "t.csv"
+columns.id = "id"
+columns.double = "qty * 2"
+columns.more = "CAST(qty AS BIGINT) * 3 + 1"
+"#,
+    )
+    .file(
+        "data.csv",
+        "id,qty\na,21\nb,4611686018427387904\nc,3074457345618258604\nd,-1000000000000000000\n",
+    );
+    for command in ["run", "validate"] {
+        let r = p.run(&[command, "mapping.toml", "--out", "out", "--quiet"]);
+        assert_eq!(r.code, 1, "{command}: {}", r.stderr);
+        let codes = p.error_codes();
+        // b doubles past i64, c's `* 3 + 1` passes it (the columns), d's subtraction too (the check).
+        assert_eq!(
+            codes,
+            [
+                (3, "double".to_string(), "unencodable".to_string()),
+                (4, "more".to_string(), "unencodable".to_string()),
+                (5, "".to_string(), "check-failed".to_string()),
+            ],
+            "{command}: {:?}",
+            p.errors()
+        );
+    }
+    assert_eq!(p.read("out/t.csv"), "id,double,more\na,42,64\n");
+}
+
+#[test]
+fn a_column_nested_past_the_limit_is_a_plan_error() {
+    let p = Project::new();
+    let deep = vec!["a"; 40_000].join(".");
+    p.file(
+        "mapping.toml",
+        format!(
+            "[source]\npath = \"data.csv\"\n\n[targets.t]\npath = \"t.json\"\ncolumns.\"{deep}\" = \"x\"\n"
+        ),
+    )
+    .file("data.csv", "x\n1\n");
+    for args in [
+        &["check", "mapping.toml"][..],
+        &["run", "mapping.toml", "-q"],
+    ] {
+        let r = p.run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("levels deep"), "{args:?}: {}", r.stderr);
+    }
+    // 32 levels are a JSON import's business.
+    let ok = vec!["a"; 32].join(".");
+    p.file(
+        "mapping.toml",
+        format!(
+            "[source]\npath = \"data.csv\"\n\n[targets.t]\npath = \"t.json\"\ncolumns.\"{ok}\" = \"x\"\n"
+        ),
+    );
+    let r = p.run(&["run", "mapping.toml", "-q", "--out", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(p.read("out/t.json").contains(&"{\"a\":".repeat(32)));
+}
