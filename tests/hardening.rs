@@ -48,6 +48,23 @@ columns.more = "CAST(qty AS BIGINT) * 3 + 1"
         );
     }
     assert_eq!(p.read("out/t.csv"), "id,double,more\na,42,64\n");
+    // A `when` that would wrap does not route the row anywhere: it is rejected, saying why.
+    p.file("data.csv", "id,qty\na,21\ne,2305843009213693952\n");
+    let r = p.run(&[
+        "run",
+        "mapping.toml",
+        "--out",
+        "out",
+        "--quiet",
+        "--set",
+        "targets.t.when=qty * 4 > 0",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        p.error_codes(),
+        [(3, "".to_string(), "unrouted".to_string())]
+    );
+    assert_eq!(p.read("out/t.csv"), "id,double,more\na,42,64\n");
 }
 
 #[test]

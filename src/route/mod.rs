@@ -50,12 +50,21 @@ pub struct Router {
 
 impl Router {
     pub fn new(plan: &Plan) -> Self {
+        // Integer arithmetic in a `when` never wraps (see `plan::checked_arithmetic`): the
+        // declared fields are the typed columns it can read.
+        let schema = crate::plan::typed_schema(
+            plan.structure
+                .iter()
+                .flat_map(|s| s.fields.iter())
+                .map(|f| (f.name.as_str(), f.ty.dtype())),
+        );
         Router {
             whens: plan
                 .targets
                 .iter()
                 .map(|t| match &t.when {
-                    Some(w) => w.expr.clone().fill_null(lit(false)),
+                    Some(w) => crate::plan::checked_arithmetic(w.expr.clone(), &schema)
+                        .fill_null(lit(false)),
                     None => lit(true),
                 })
                 .collect(),
