@@ -22,8 +22,11 @@
 pub mod cli;
 pub mod engine;
 pub mod enrich;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod issue;
 mod mask;
+pub mod panics;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

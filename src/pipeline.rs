@@ -68,6 +68,13 @@ pub enum RunError {
         "rows are unaccounted for: {0}. This is a bug in rowferry; nothing was written, please report it"
     )]
     Conservation(String),
+    #[error(
+        "rowferry failed while {stage} ({message}); nothing was written. This is a bug in rowferry or a library it uses: please report it with the mapping and, if you can, the rows"
+    )]
+    Internal {
+        stage: &'static str,
+        message: String,
+    },
 }
 
 /// How a completed run ended.
@@ -222,21 +229,34 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
 
     let mut fingerprint = None;
     let mut stop_reason = None;
+    let mut writer_stopped = false;
     for message in checked_rx.iter() {
         match message {
             Checked::Batch(batch, mut validated) => {
-                let row = enricher.rows(&batch, &validated.typed, &mut validated.issues)?;
-                validated.reject_errored(&batch.rows);
-                let routed =
-                    router.route(&row, &batch, &mut validated.rejected, &mut validated.issues)?;
-                // Every value is checked against its target, in a dry run too.
-                let (projected, checked) = projector.project(
-                    &row,
-                    &routed.masks,
-                    (&batch.rows, &batch.lines),
-                    &mut validated.rejected,
-                    &mut validated.issues,
-                )?;
+                let stages = crate::panics::contain(|| -> Result<_, RunError> {
+                    let row = enricher.rows(&batch, &validated.typed, &mut validated.issues)?;
+                    validated.reject_errored(&batch.rows);
+                    let routed = router.route(
+                        &row,
+                        &batch,
+                        &mut validated.rejected,
+                        &mut validated.issues,
+                    )?;
+                    // Every value is checked against its target, in a dry run too.
+                    let (projected, checked) = projector.project(
+                        &row,
+                        &routed.masks,
+                        (&batch.rows, &batch.lines),
+                        &mut validated.rejected,
+                        &mut validated.issues,
+                    )?;
+                    Ok((routed, projected, checked))
+                })
+                .map_err(|message| RunError::Internal {
+                    stage: "enriching, routing and projecting rows",
+                    message,
+                })?;
+                let (routed, projected, checked) = stages?;
                 // Row order, then stage order within a row.
                 validated.issues.sort_by_key(|i| i.row);
                 for (n, taken) in per_target.iter_mut().zip(&projected.rows) {
@@ -244,6 +264,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
                 }
                 if !writers.is_empty() && !hand_to_writers(&writers, projected) {
                     // A writer stopped on an error: it is reported below.
+                    writer_stopped = true;
                     break;
                 }
                 writer.write_chunk(&batch, &validated)?;
@@ -263,8 +284,23 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     }
     drop(checked_rx);
     // A stopped run leaves the other threads blocked on a closed channel: they end on their own.
-    let _ = checker.join();
-    let _ = reader.join();
+    let checker_ended = checker.join();
+    let reader_ended = reader.join();
+    // The input is read to its end, a threshold stopped the run, or a writer failed (reported
+    // below): anything else would be rows lost without a word.
+    if fingerprint.is_none() && stop_reason.is_none() && !writer_stopped {
+        let stage = if reader_ended.is_err() {
+            "reading the input"
+        } else if checker_ended.is_err() {
+            "validating rows"
+        } else {
+            "handing rows between stages"
+        };
+        return Err(RunError::Internal {
+            stage,
+            message: "the stage stopped before the end of the input".into(),
+        });
+    }
     progress.finish_and_clear();
     let written = if writers.is_empty() {
         None
@@ -440,8 +476,16 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
 }
 
 fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) {
+    let path = source.info().path.clone();
     loop {
-        match source.next_batch(CHUNK_ROWS) {
+        let next = crate::panics::contain(|| source.next_batch(CHUNK_ROWS)).unwrap_or_else(|e| {
+            Err(SourceError::Read {
+                path: path.clone(),
+                line: 0,
+                message: format!("the reader failed on this input: {e}"),
+            })
+        });
+        match next {
             Ok(Some(batch)) => {
                 if tx.send(Message::Batch(batch)).is_err() {
                     return;
@@ -492,9 +536,13 @@ fn hand_to_writers(writers: &[TargetWriter], projected: Projected) -> bool {
 fn check_all(mut validator: Validator, rx: mpsc::Receiver<Message>, tx: mpsc::SyncSender<Checked>) {
     for message in rx {
         let checked = match message {
-            Message::Batch(batch) => match validator.validate(&batch) {
-                Ok(validated) => Checked::Batch(batch, validated),
-                Err(e) => Checked::Failed(e.into()),
+            Message::Batch(batch) => match crate::panics::contain(|| validator.validate(&batch)) {
+                Ok(Ok(validated)) => Checked::Batch(batch, validated),
+                Ok(Err(e)) => Checked::Failed(e.into()),
+                Err(message) => Checked::Failed(RunError::Internal {
+                    stage: "validating rows",
+                    message,
+                }),
             },
             Message::Done(f) => Checked::Done(f),
             Message::Failed(e) => Checked::Failed(e.into()),

@@ -98,3 +98,34 @@ fn a_column_nested_past_the_limit_is_a_plan_error() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(p.read("out/t.json").contains(&"{\"a\":".repeat(32)));
 }
+
+#[test]
+fn an_expression_the_sql_engine_panics_on_is_a_diagnostic() {
+    let p = Project::new();
+    for (rule, column) in [
+        ("day + INTERVAL 'rday' > day", "day"),
+        ("day IS NOT NULL", "day - INTERVAL '3 fortnights'"),
+    ] {
+        p.file(
+            "mapping.toml",
+            format!(
+                "[source]\npath = \"data.csv\"\nstructure = \"s\"\n\n[structures.s.fields]\nday = {{ type = \"date\" }}\n\n[[structures.s.checks]]\nname = \"c\"\nrule = \"{rule}\"\n\n[targets.t]\npath = \"t.csv\"\ncolumns.d = \"{column}\"\n"
+            ),
+        )
+        .file("data.csv", "day\n2024-01-31\n");
+        for args in [
+            &["check", "mapping.toml"][..],
+            &["run", "mapping.toml", "-q"],
+        ] {
+            let r = p.run(args);
+            assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+            assert!(
+                r.stderr.contains("is not a valid SQL expression")
+                    && r.stderr.contains("cannot read it")
+                    && !r.stderr.contains("panicked"),
+                "{args:?}: {}",
+                r.stderr
+            );
+        }
+    }
+}

@@ -9,6 +9,7 @@ mod commit;
 mod corpus;
 mod csv_inputs;
 mod examples;
+mod fuzz_replay;
 mod hardening;
 mod payloads;
 mod properties;

@@ -14,6 +14,11 @@ use polars::prelude::{DataType, Expr, Field, Operator, Schema};
 /// `expr` with every integer `+`, `-` and `*` checked, given the types of the columns it reads.
 /// Parts whose type cannot be told from `schema` are left as they are.
 pub fn checked(expr: Expr, schema: &Schema) -> Expr {
+    let original = expr.clone();
+    crate::panics::contain(|| rewrite(expr, schema)).unwrap_or(original)
+}
+
+fn rewrite(expr: Expr, schema: &Schema) -> Expr {
     expr.map_expr(|e| match &e {
         Expr::BinaryExpr { left, op, right }
             if matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) =>

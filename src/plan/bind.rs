@@ -188,20 +188,22 @@ fn type_check(plan: &Plan, row: &[RowField], unresolved: &[&str], errs: &mut Vec
         if roots.iter().any(|r| unresolved.contains(&r.as_str())) {
             return None;
         }
-        Some(
+        let typed = crate::panics::contain(|| {
             empty
                 .clone()
                 .lazy()
                 .select([sql.expr.clone().alias("value")])
                 .collect()
-                .map_err(|e| polars_message(&e))
-                .and_then(|df| {
-                    df.columns()
-                        .first()
-                        .map(|c| c.dtype().clone())
-                        .ok_or_else(|| "no value".to_string())
-                }),
-        )
+        });
+        Some(match typed {
+            Ok(result) => result.map_err(|e| polars_message(&e)).and_then(|df| {
+                df.columns()
+                    .first()
+                    .map(|c| c.dtype().clone())
+                    .ok_or_else(|| "no value".to_string())
+            }),
+            Err(panic) => Err(format!("the SQL engine cannot evaluate it: {panic}")),
+        })
     };
     for t in &plan.targets {
         if let Some(w) = &t.when {

@@ -1114,7 +1114,7 @@ impl Compiler {
             },
             None => None,
         };
-        let expr = match polars::sql::sql_expr(rule.get_ref()) {
+        let expr = match parse_sql(rule.get_ref()) {
             Ok(e) => e,
             Err(e) => {
                 self.err(
@@ -1123,7 +1123,7 @@ impl Compiler {
                         format!("the rule of check `{name}` is not a valid SQL expression"),
                     )
                     .label("invalid SQL")
-                    .help(polars_message(&e)),
+                    .help(e),
                 );
                 return None;
             }
@@ -1159,8 +1159,11 @@ impl Compiler {
             .iter()
             .map(|f| Series::new_empty(f.name.as_str().into(), &f.ty.dtype()).into())
             .collect();
-        let outcome = DataFrame::new(0, columns)
-            .and_then(|df| df.lazy().select([expr.clone().alias("check")]).collect());
+        let outcome = crate::panics::contain(|| {
+            DataFrame::new(0, columns)
+                .and_then(|df| df.lazy().select([expr.clone().alias("check")]).collect())
+        })
+        .unwrap_or_else(|panic| Err(polars::prelude::PolarsError::ComputeError(panic.into())));
         match outcome {
             Ok(df) => {
                 match df.columns().first().map(|c| c.dtype().clone()) {
@@ -1313,6 +1316,19 @@ pub(super) fn strftime_for(format: &str) -> Option<String> {
         rest = &rest[len..];
     }
     any.then_some(out)
+}
+
+/// A SQL expression of the mapping, parsed. The SQL engine's own panics on odd input (an
+/// `INTERVAL` it cannot read) are contained and reported like its errors.
+pub fn parse_sql(text: &str) -> Result<polars::prelude::Expr, String> {
+    match crate::panics::contain(|| polars::sql::sql_expr(text)) {
+        Ok(Ok(e)) => Ok(e),
+        Ok(Err(e)) => Err(polars_message(&e)),
+        Err(panic) => Err(one_line(&format!(
+            "the SQL engine cannot read it: {}",
+            panic.split(" (").next().unwrap_or(&panic)
+        ))),
+    }
 }
 
 pub(super) fn polars_message(e: &polars::prelude::PolarsError) -> String {

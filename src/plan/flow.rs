@@ -11,7 +11,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use toml::Spanned;
 
-use super::compile::{Compiler, polars_message};
+use super::compile::Compiler;
 use super::diagnostic::Diagnostic;
 use super::raw::{RawColumn, RawColumnSpec, RawEnrich, RawLookup, RawTarget};
 use super::{
@@ -531,7 +531,7 @@ impl Compiler {
     }
 
     fn sql(&mut self, text: &Spanned<String>, what: &str, names: &mut Names) -> Option<SqlExpr> {
-        match polars::sql::sql_expr(text.get_ref()) {
+        match super::compile::parse_sql(text.get_ref()) {
             Ok(expr) => {
                 for root in expr.clone().meta().root_names() {
                     names.resolve(root.as_str(), text.span());
@@ -546,7 +546,7 @@ impl Compiler {
                 self.err(
                     Diagnostic::at(text.span(), format!("{what} is not a valid SQL expression"))
                         .label("invalid SQL")
-                        .help(polars_message(&e)),
+                        .help(e),
                 );
                 None
             }

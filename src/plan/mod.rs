@@ -18,7 +18,7 @@ mod paths;
 
 pub use arith::{checked as checked_arithmetic, schema as typed_schema};
 pub use bind::{Binding, RowField, RowOrigin, bind};
-pub use compile::hex;
+pub use compile::{hex, parse_sql};
 
 /// The columns `rejects.csv` adds to the input's: where each row was, and why it was rejected.
 /// An input that ends with them is a `rejects.csv` fed back.
@@ -55,7 +55,18 @@ pub fn load(path: &Path, input: Option<&Path>, sets: &[SetArg]) -> Result<Plan, 
         path: path.to_path_buf(),
         source,
     })?;
-    compile::compile(path, &text, input, sets).map_err(|d| PlanError::Invalid(Box::new(d)))
+    parse(path, &text, input, sets)
+}
+
+/// Compiles a mapping from its text, as [`load`] does from its file: `path` names it in
+/// diagnostics, and its relative paths are relative to `path`'s folder.
+pub fn parse(
+    path: &Path,
+    text: &str,
+    input: Option<&Path>,
+    sets: &[SetArg],
+) -> Result<Plan, PlanError> {
+    compile::compile(path, text, input, sets).map_err(|d| PlanError::Invalid(Box::new(d)))
 }
 
 /// Everything a run needs, checked.

@@ -67,9 +67,9 @@ fn meet(a: &[Tok], b: &[Tok]) -> bool {
 pub enum Overlap {
     /// Both could write the same file.
     SameFile,
-    /// A file of the first could be a folder the second writes into.
+    /// A file of the first is a folder the second writes into.
     FileIsFolder,
-    /// A file of the second could be a folder the first writes into.
+    /// A file of the second is a folder the first writes into.
     FolderIsFile,
 }
 
@@ -80,11 +80,16 @@ pub fn overlap(a: &PathTemplate, b: &PathTemplate) -> Option<Overlap> {
     if !ca.iter().zip(&cb).take(n).all(|(x, y)| meet(x, y)) {
         return None;
     }
-    Some(match ca.len().cmp(&cb.len()) {
-        std::cmp::Ordering::Equal => Overlap::SameFile,
-        std::cmp::Ordering::Less => Overlap::FileIsFolder,
-        std::cmp::Ordering::Greater => Overlap::FolderIsFile,
-    })
+    // A file that could be a folder only through a partition value (`{region}/x.csv` beside
+    // `summary.csv`, which needs a region named `summary.csv`) fails loudly if it ever happens
+    // (the file cannot be created); only literal paths are refused here.
+    let literal = |c: &[Vec<Tok>]| c.iter().take(n).flatten().all(|t| *t != Tok::Any);
+    match ca.len().cmp(&cb.len()) {
+        std::cmp::Ordering::Equal => Some(Overlap::SameFile),
+        _ if !(literal(&ca) && literal(&cb)) => None,
+        std::cmp::Ordering::Less => Some(Overlap::FileIsFolder),
+        std::cmp::Ordering::Greater => Some(Overlap::FolderIsFile),
+    }
 }
 
 /// Why a path's literal text cannot name an output, if it cannot: the report's folder and the
@@ -171,7 +176,9 @@ mod tests {
             ("api/p-{batch}.json", "api/p-0001.json", Some(SameFile)),
             ("a/{x}-b.csv", "a/c-{y}.csv", Some(SameFile)),
             ("p/x.csv", "p/x.csv/all.csv", Some(FileIsFolder)),
-            ("{w}/all.csv", "stock.csv", Some(FolderIsFile)),
+            ("p/x.csv/all.csv", "P/x.csv", Some(FolderIsFile)),
+            ("{w}/all.csv", "stock.csv", None),
+            ("p/{x}.csv", "p/a.csv/b.csv", None),
             ("stock/{w}.csv", "stock/{w}.json", None),
             ("a/{x}.csv", "b/{x}.csv", None),
             ("catalog.csv", "pricing.csv", None),
