@@ -173,6 +173,17 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     )?;
     let mut writer = ReportWriter::create(staging.dir(), &info.header, info.delimiter)?;
     writer.tally.routing = !plan.targets.is_empty();
+    // A column name a spreadsheet would run as a formula, in a dry run too.
+    for t in &plan.targets {
+        let (names, _) = crate::sink::project::output_columns(t, &binding);
+        let (_, risks) = crate::sink::project::csv_header(
+            t,
+            &names,
+            plan.run.formula_guard,
+            info.header_row.max(1),
+        );
+        writer.write_issues(&risks)?;
+    }
     // Targets are written on threads of their own, overlapping the next chunk's validation;
     // with more than one core, targets are shared among writers (see `sink::shares`).
     let writers = if writes_targets {

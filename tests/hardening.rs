@@ -129,3 +129,44 @@ fn an_expression_the_sql_engine_panics_on_is_a_diagnostic() {
         }
     }
 }
+
+#[test]
+fn a_header_cell_that_starts_like_a_formula_is_reported_and_escaped_on_request() {
+    let p = Project::new();
+    p.file(
+        "mapping.toml",
+        "[source]\npath = \"data.csv\"\n\n[targets.t]\npath = \"t.csv\"\n",
+    )
+    .file("data.csv", "id,=HYPERLINK(\"http://x\")\n1,2\n");
+    for command in ["validate", "run"] {
+        let r = p.run(&[command, "mapping.toml", "--out", "out", "-q"]);
+        assert_eq!(r.code, 0, "{command}: {}", r.stderr);
+        assert_eq!(
+            p.warning_codes(),
+            [(
+                1,
+                "=HYPERLINK(\"http://x\")".to_string(),
+                "formula-risk".to_string()
+            )],
+            "{command}"
+        );
+    }
+    assert_eq!(
+        p.read("out/t.csv"),
+        "id,\"=HYPERLINK(\"\"http://x\"\")\"\n1,2\n"
+    );
+    let r = p.run(&[
+        "run",
+        "mapping.toml",
+        "--out",
+        "out",
+        "-q",
+        "--set",
+        "run.formula_guard=escape",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        p.read("out/t.csv"),
+        "id,\"'=HYPERLINK(\"\"http://x\"\")\"\n1,2\n"
+    );
+}

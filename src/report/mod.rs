@@ -191,6 +191,35 @@ impl ReportWriter {
         })
     }
 
+    /// Writes issues that belong to no chunk (the header row's), before the first chunk, and
+    /// counts them. They reject no row.
+    pub fn write_issues(&mut self, issues: &[Issue]) -> Result<(), ReportError> {
+        let path = self.staging.join(REPORT_DIR).join("errors.csv");
+        for issue in issues {
+            self.tally.count(issue);
+            self.write_issue(issue, &path)?;
+        }
+        Ok(())
+    }
+
+    fn write_issue(&mut self, issue: &Issue, path: &Path) -> Result<(), ReportError> {
+        let (row, line) = (issue.row.to_string(), issue.line.to_string());
+        let (value, message) = (visible(&issue.value), visible(&issue.message));
+        self.errors
+            .write_record([
+                row.as_str(),
+                line.as_str(),
+                issue.code.stage().as_str(),
+                issue.code.as_str(),
+                issue.field.as_str(),
+                issue.column.as_str(),
+                &value,
+                &message,
+                issue.severity.as_str(),
+            ])
+            .map_err(|e| csv_io(e, path))
+    }
+
     /// Writes the issues and rejected rows of one chunk, in row order, and counts them.
     pub fn write_chunk(&mut self, batch: &Batch, validated: &Validated) -> Result<(), ReportError> {
         let t = &mut self.tally;
@@ -212,23 +241,9 @@ impl ReportWriter {
             .collect();
         all.sort_by_key(|i| i.row);
         let path = self.staging.join(REPORT_DIR).join("errors.csv");
-        for issue in &all {
+        for issue in all {
             self.tally.count(issue);
-            let (row, line) = (issue.row.to_string(), issue.line.to_string());
-            let (value, message) = (visible(&issue.value), visible(&issue.message));
-            self.errors
-                .write_record([
-                    row.as_str(),
-                    line.as_str(),
-                    issue.code.stage().as_str(),
-                    issue.code.as_str(),
-                    issue.field.as_str(),
-                    issue.column.as_str(),
-                    &value,
-                    &message,
-                    issue.severity.as_str(),
-                ])
-                .map_err(|e| csv_io(e, &path))?;
+            self.write_issue(issue, &path)?;
         }
 
         // rejects.csv: rejected rows as read, merged by row.

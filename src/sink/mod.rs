@@ -165,6 +165,8 @@ struct TargetSink {
     index: usize,
     target: Target,
     names: Vec<String>,
+    /// What a CSV file's header says: `names`, formula-like ones escaped when the guard says so.
+    header: Vec<String>,
     parts: usize,
     tree: encode::Tree,
     files: Vec<FileState>,
@@ -208,6 +210,7 @@ impl Sinks {
                 continue;
             };
             let (names, _) = project::output_columns(t, binding);
+            let (header, _) = project::csv_header(t, &names, plan.run.formula_guard, 0);
             let tree = encode::Tree::new(&names);
             // The run's grouping memory is shared between its grouped targets.
             let grouper = (!t.group_by.is_empty()).then(|| {
@@ -224,6 +227,7 @@ impl Sinks {
                 target: t.clone(),
                 parts: t.path.fields().count(),
                 names,
+                header,
                 tree,
                 files: Vec::new(),
                 partitions: HashMap::new(),
@@ -548,10 +552,12 @@ impl Sinks {
             .with_envelope(envelope.as_deref());
         if fresh {
             f.created = true;
-            encoder.start(&t.names).map_err(|source| SinkError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            encoder
+                .start(&t.header)
+                .map_err(|source| SinkError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
         } else {
             encoder.resume(f.records);
         }

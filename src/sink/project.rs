@@ -148,6 +148,52 @@ pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>)
     (names, exprs)
 }
 
+/// The header a CSV or TSV target writes: its column names, each that starts like a formula
+/// (`=HYPERLINK(…)` as a column of the input, passed through) written with a leading `'` under
+/// `formula_guard = "escape"`, and a `formula-risk` warning on the header row for each unless
+/// the guard is off.
+pub fn csv_header(
+    t: &Target,
+    names: &[String],
+    guard: FormulaGuard,
+    header_row: u64,
+) -> (Vec<String>, Vec<Issue>) {
+    if !matches!(t.format, Format::Csv | Format::Tsv) || guard == FormulaGuard::Off {
+        return (names.to_vec(), Vec::new());
+    }
+    let mut issues = Vec::new();
+    let header = names
+        .iter()
+        .map(|n| {
+            if !formula_risk(n) {
+                return n.clone();
+            }
+            let (written, how) = match guard {
+                FormulaGuard::Escape => (format!("'{n}"), "written with a leading `'`"),
+                _ => (
+                    n.clone(),
+                    "written unchanged (set [run] formula_guard = \"escape\" to neutralise it)",
+                ),
+            };
+            issues.push(Issue {
+                row: header_row,
+                line: header_row,
+                code: Code::FormulaRisk,
+                severity: Severity::Warning,
+                field: n.clone(),
+                column: n.clone(),
+                value: n.clone(),
+                message: format!(
+                    "target `{}`: the column name starts like a formula, which a spreadsheet may run when the file is opened; {how}",
+                    t.name
+                ),
+            });
+            written
+        })
+        .collect();
+    (header, issues)
+}
+
 /// Projects and checks every target's rows, chunk by chunk.
 pub struct Projector {
     targets: Vec<Projection>,
