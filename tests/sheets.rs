@@ -948,3 +948,100 @@ fn an_ods_workbook_reads_typed_cells_by_its_content() {
     );
     assert_eq!((r.read, r.skipped), (3, 1), "the empty row 3 is skipped");
 }
+
+/// An OLE compound file (the container of xls workbooks) holding one `Workbook` stream: header,
+/// one FAT sector, one directory sector, then the stream in 512-byte sectors (padded with zero
+/// bytes to 4096, so it lives in the FAT's sectors rather than the mini stream). `header` may
+/// change the header before it is written, to craft a broken container.
+fn ole_workbook(stream: &[u8], header_edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    const END_OF_CHAIN: u32 = 0xFFFF_FFFE;
+    const FREE: u32 = 0xFFFF_FFFF;
+    let put16 = |b: &mut [u8], at: usize, v: u16| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 = |b: &mut [u8], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let mut data = stream.to_vec();
+    data.resize(data.len().max(4096).div_ceil(512) * 512, 0);
+    let sectors = (data.len() / 512) as u32;
+    let mut header = vec![0u8; 512];
+    header[..8].copy_from_slice(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1");
+    put16(&mut header, 24, 0x003E); // minor version
+    put16(&mut header, 26, 3); // major version 3: 512-byte sectors
+    put16(&mut header, 28, 0xFFFE); // little-endian
+    put16(&mut header, 30, 9); // sector shift
+    put16(&mut header, 32, 6); // mini sector shift
+    put32(&mut header, 44, 1); // one FAT sector
+    put32(&mut header, 48, 1); // the directory starts at sector 1
+    put32(&mut header, 56, 4096); // mini stream cutoff
+    put32(&mut header, 60, END_OF_CHAIN); // no mini FAT
+    put32(&mut header, 68, END_OF_CHAIN); // no DIFAT sector
+    put32(&mut header, 76, 0); // the FAT is sector 0
+    for i in 1..109 {
+        put32(&mut header, 76 + 4 * i, FREE);
+    }
+    header_edit(&mut header);
+    let mut fat = vec![0u8; 512];
+    put32(&mut fat, 0, 0xFFFF_FFFD); // sector 0: the FAT itself
+    put32(&mut fat, 4, END_OF_CHAIN); // sector 1: the directory
+    for i in 2..128u32 {
+        let next = match i {
+            i if i < 2 + sectors - 1 => i + 1,
+            i if i == 2 + sectors - 1 => END_OF_CHAIN,
+            _ => FREE,
+        };
+        put32(&mut fat, 4 * i as usize, next);
+    }
+    let entry = |name: &str, kind: u8, child: u32, start: u32, len: u32| {
+        let mut e = vec![0u8; 128];
+        let utf16: Vec<u8> = name
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        e[..utf16.len()].copy_from_slice(&utf16);
+        put16(&mut e, 64, utf16.len() as u16);
+        e[66] = kind;
+        e[67] = 1; // black
+        put32(&mut e, 68, FREE); // left sibling
+        put32(&mut e, 72, FREE); // right sibling
+        put32(&mut e, 76, child);
+        put32(&mut e, 116, start);
+        put32(&mut e, 120, len);
+        e
+    };
+    let mut dir = Vec::new();
+    dir.extend(entry("Root Entry", 5, 1, END_OF_CHAIN, 0));
+    dir.extend(entry("Workbook", 2, FREE, 2, data.len() as u32));
+    dir.resize(512, 0);
+    [header, fat, dir, data].concat()
+}
+
+/// Crafted OLE files on which calamine's own parsers index out of bounds (its FAT lookup, its
+/// sector reader, its BIFF `ExternSheet` record): each is a clear error naming the file, exit
+/// 2, no panic message — as `.xls` and as a misnamed `.xlsx`.
+#[test]
+fn reader_panic_on_crafted_ole_files_is_a_clear_error() {
+    // An ExternSheet record (0x0017) too short for its count field.
+    let short_record = ole_workbook(&[0x17, 0x00, 0x00, 0x00], |_| {});
+    // No FAT sector listed: the directory chain is looked up in an empty FAT.
+    let no_fat = ole_workbook(&[0x0A, 0x00, 0x00, 0x00], |h| {
+        h[76..80].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+    });
+    // The FAT said to be in a sector past the end of the file.
+    let fat_past_end = ole_workbook(&[0x0A, 0x00, 0x00, 0x00], |h| {
+        h[76..80].copy_from_slice(&11u32.to_le_bytes());
+    });
+    for (what, bytes) in [
+        ("short record", &short_record),
+        ("no FAT", &no_fat),
+        ("FAT past the end", &fat_past_end),
+    ] {
+        for name in ["crafted.xls", "crafted.xlsx"] {
+            let err = broken(name, bytes);
+            assert!(
+                err.contains("is not a readable workbook (the xls reader failed on its structure)"),
+                "{what}, {name}: {err}"
+            );
+            assert!(err.contains("export the sheet as CSV"), "{what}: {err}");
+            assert!(!err.contains("panic"), "{what}: {err}");
+        }
+    }
+}

@@ -401,6 +401,10 @@ pub enum SourceError {
         reason: String,
     },
     #[error(
+        "`{path}` is not a readable workbook (the {format} reader failed on its structure); re-save it from a spreadsheet (Excel, LibreOffice) or export the sheet as CSV"
+    )]
+    ReaderFailed { path: PathBuf, format: &'static str },
+    #[error(
         "`{path}` is named or declared as a workbook ({format}) but holds text; if it is a CSV export, set `format = \"csv\"` in `[source]` (or rename the file)"
     )]
     TextNamedAsWorkbook { path: PathBuf, format: &'static str },

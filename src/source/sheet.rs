@@ -19,6 +19,11 @@
 //! has no ragged rows, but a row can hold a value outside the header's columns (when `range`
 //! does not bound the columns): that row is rejected as `ragged-row` with all its values, so
 //! nothing is dropped silently. Cells outside a declared `range` are not read at all.
+//!
+//! Broken files: calamine reports most damage as errors, which become [`SourceError::Corrupt`];
+//! on some crafted files it panics instead (indexing past its buffers). Every call into it runs
+//! under [`contained`], so such a panic is [`SourceError::ReaderFailed`] naming the file, with
+//! no panic message printed.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -214,12 +219,52 @@ impl RawRow {
 /// Where rows come from: a streaming reader thread (xlsx) or a loaded range (other formats).
 trait RowFeed: Send {
     /// The next row holding at least one cell, in sheet order.
-    fn next_row(&mut self) -> Result<Option<RawRow>, String>;
+    fn next_row(&mut self) -> Result<Option<RawRow>, FeedError>;
+}
+
+/// Why a feed stopped.
+#[derive(Debug)]
+enum FeedError {
+    /// The sheet is malformed; the reason fits after "is not a readable xlsx workbook: ".
+    Corrupt(String),
+    /// calamine panicked on the file's structure.
+    ReaderFailed,
+}
+
+thread_local! {
+    /// This thread is inside a call to calamine, where a panic means a malformed file: the
+    /// panic hook stays silent, and the panic becomes [`SourceError::ReaderFailed`].
+    static IN_READER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that says nothing for panics inside calamine ([`IN_READER`])
+/// and hands every other panic to the hook it replaces.
+fn silence_reader_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_READER.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, a call into calamine, with a panic inside it contained: `None` then. calamine
+/// indexes past the end of its buffers on some crafted files (its OLE and BIFF parsers); such
+/// a file is a broken workbook, not a crash. Needs unwinding panics (no `panic = "abort"`).
+fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
+    silence_reader_panics();
+    let was = IN_READER.with(|q| q.replace(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    IN_READER.with(|q| q.set(was));
+    out
 }
 
 /// Rows of an xlsx sheet, read on a thread that owns the workbook.
 struct XlsxFeed {
-    rx: Option<Receiver<Result<Vec<RawRow>, String>>>,
+    rx: Option<Receiver<Result<Vec<RawRow>, FeedError>>>,
     thread: Option<JoinHandle<()>>,
     current: std::vec::IntoIter<RawRow>,
 }
@@ -234,10 +279,13 @@ impl XlsxFeed {
         let thread = std::thread::Builder::new()
             .name("rowferry-sheet".into())
             .spawn(move || {
-                if let Err(e) = stream_xlsx(&mut book, &sheet, &tx) {
-                    // The receiver may be gone (a `--limit` run): nothing to tell then.
-                    let _ = tx.send(Err(e));
-                }
+                let error = match contained(|| stream_xlsx(&mut book, &sheet, &tx)) {
+                    Some(Ok(())) => return,
+                    Some(Err(reason)) => FeedError::Corrupt(reason),
+                    None => FeedError::ReaderFailed,
+                };
+                // The receiver may be gone (a `--limit` run): nothing to tell then.
+                let _ = tx.send(Err(error));
             })
             .map_err(|e| format!("cannot start the sheet reader thread: {e}"))?;
         Ok(XlsxFeed {
@@ -249,7 +297,7 @@ impl XlsxFeed {
 }
 
 impl RowFeed for XlsxFeed {
-    fn next_row(&mut self) -> Result<Option<RawRow>, String> {
+    fn next_row(&mut self) -> Result<Option<RawRow>, FeedError> {
         loop {
             if let Some(row) = self.current.next() {
                 return Ok(Some(row));
@@ -259,13 +307,13 @@ impl RowFeed for XlsxFeed {
                 Ok(Ok(rows)) => self.current = rows.into_iter(),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
-                    // The thread is done: a panic inside calamine on a malformed sheet is a
-                    // broken file, not a crash.
+                    // The thread is done. Panics inside calamine are contained on the thread;
+                    // any other is still a broken file, not a crash.
                     self.rx = None;
                     if let Some(t) = self.thread.take()
                         && t.join().is_err()
                     {
-                        return Err("the sheet's XML could not be parsed".into());
+                        return Err(FeedError::ReaderFailed);
                     }
                     return Ok(None);
                 }
@@ -279,7 +327,7 @@ impl RowFeed for XlsxFeed {
 fn stream_xlsx(
     book: &mut Xlsx<BufReader<File>>,
     sheet: &str,
-    tx: &SyncSender<Result<Vec<RawRow>, String>>,
+    tx: &SyncSender<Result<Vec<RawRow>, FeedError>>,
 ) -> Result<(), String> {
     let mut cells = book
         .worksheet_cells_reader(sheet)
@@ -343,7 +391,7 @@ struct RangeFeed {
 }
 
 impl RowFeed for RangeFeed {
-    fn next_row(&mut self) -> Result<Option<RawRow>, String> {
+    fn next_row(&mut self) -> Result<Option<RawRow>, FeedError> {
         let Some((r0, c0)) = self.range.start() else {
             return Ok(None);
         };
@@ -833,7 +881,8 @@ impl SheetSource {
                 None => match self.feed.next_row() {
                     Ok(Some(row)) => row,
                     Ok(None) => return Ok(None),
-                    Err(reason) => return Err(self.corrupt(reason)),
+                    Err(FeedError::Corrupt(reason)) => return Err(self.corrupt(reason)),
+                    Err(FeedError::ReaderFailed) => return Err(self.reader_failed()),
                 },
             };
             if row.row > self.window.last_row {
@@ -848,6 +897,13 @@ impl SheetSource {
                 continue;
             }
             return Ok(Some(row));
+        }
+    }
+
+    fn reader_failed(&self) -> SourceError {
+        SourceError::ReaderFailed {
+            path: self.info.path.clone(),
+            format: self.info.format,
         }
     }
 
@@ -1211,10 +1267,23 @@ impl Chunk {
     }
 }
 
+/// Opens the workbook with the reader its format needs, a panic inside calamine contained.
+fn open_book(path: &Path, format: SheetFormat) -> Result<Sheets<BufReader<File>>, SourceError> {
+    contained(|| open_book_with(path, format)).unwrap_or_else(|| {
+        Err(SourceError::ReaderFailed {
+            path: path.to_path_buf(),
+            format: format.as_str(),
+        })
+    })
+}
+
 /// Opens the workbook with the reader its format needs. An OLE compound file is either an xls
 /// workbook or an encrypted xlsx (an `EncryptedPackage` stream), which calamine's xlsx reader
 /// recognises.
-fn open_book(path: &Path, format: SheetFormat) -> Result<Sheets<BufReader<File>>, SourceError> {
+fn open_book_with(
+    path: &Path,
+    format: SheetFormat,
+) -> Result<Sheets<BufReader<File>>, SourceError> {
     let file = |path: &Path| {
         File::open(path)
             .map(BufReader::new)
@@ -1378,7 +1447,22 @@ fn choose_sheet(
 /// The rows of `sheet` and the last used (row, column) if known, both 0-based.
 type Opened = (Box<dyn RowFeed>, Option<(u32, u32)>);
 
+/// Opens the rows of `sheet`, a panic inside calamine contained.
 fn feed(
+    book: Sheets<BufReader<File>>,
+    path: &Path,
+    format: SheetFormat,
+    sheet: &str,
+) -> Result<Opened, SourceError> {
+    contained(|| feed_with(book, path, format, sheet)).unwrap_or_else(|| {
+        Err(SourceError::ReaderFailed {
+            path: path.to_path_buf(),
+            format: format.as_str(),
+        })
+    })
+}
+
+fn feed_with(
     book: Sheets<BufReader<File>>,
     path: &Path,
     format: SheetFormat,
