@@ -1045,3 +1045,86 @@ fn reader_panic_on_crafted_ole_files_is_a_clear_error() {
         }
     }
 }
+
+/// calamine's ods reader keeps 1,048,576 rows and 16,384 columns of a sheet and drops the rest
+/// without an error; a sheet it may have cut is an error naming the sheet, never a silent
+/// truncation. LibreOffice's filler (empty rows and columns repeated to the sheet's end) is
+/// not data, and such a sheet reads.
+#[test]
+fn sheet_cap_of_a_reader_is_an_error_not_a_truncation() {
+    let text = |s: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="string"><text:p>{s}</text:p></table:table-cell>"#
+        )
+    };
+    let number =
+        |v: u32| format!(r#"<table:table-cell office:value-type="float" office:value="{v}"/>"#);
+    let header = format!("<table:table-row>{}</table:table-row>", text("n"));
+    let empty_rows = |n: u32| {
+        format!(
+            r#"<table:table-row table:number-rows-repeated="{n}"><table:table-cell/></table:table-row>"#
+        )
+    };
+    let cases = [
+        (
+            "a data row repeated past the last row",
+            format!(
+                r#"{header}<table:table-row table:number-rows-repeated="1100000">{}</table:table-row>"#,
+                number(1)
+            ),
+            "reaches row 1048576",
+        ),
+        (
+            "rows written one by one past the last row",
+            format!(
+                "{header}{}{}",
+                empty_rows(1_048_570),
+                (0..10)
+                    .map(|i| format!("<table:table-row>{}</table:table-row>", number(i)))
+                    .collect::<String>()
+            ),
+            "spans 1048581 rows but the ods reader kept only 1048576 of them",
+        ),
+        (
+            "a row past the last column",
+            format!(
+                r#"{header}<table:table-row><table:table-cell table:number-columns-repeated="20000" office:value-type="float" office:value="1"/></table:table-row>"#
+            ),
+            "reaches column XFD (16384)",
+        ),
+    ];
+    for (what, rows, reason) in cases {
+        let p = Project::new();
+        ods(&p.path().join("big.ods"), &rows);
+        p.file("mapping.toml", "[source]\npath = \"big.ods\"\n");
+        let run = p.validate();
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("sheet `Stock` of") && run.stderr.contains("big.ods"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(reason), "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("export it as CSV"),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+
+    // Three rows, then LibreOffice's filler to the sheet's last row and column.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("filler.ods");
+    let filler_cells = r#"<table:table-cell table:number-columns-repeated="16383"/>"#;
+    let rows = format!(
+        "<table:table-row>{}{filler_cells}</table:table-row><table:table-row>{}{filler_cells}</table:table-row><table:table-row>{}{filler_cells}</table:table-row>{}",
+        text("n"),
+        number(1),
+        number(2),
+        empty_rows(1_048_573)
+    );
+    ods(&path, &rows);
+    let r = read(&plan(path));
+    assert_eq!((r.rows.len(), r.read), (2, 2));
+    assert_eq!(texts(&r, 3), ["2"]);
+}

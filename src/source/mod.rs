@@ -442,6 +442,14 @@ pub enum SourceError {
         place: String,
     },
     #[error(
+        "sheet `{sheet}` of `{path}` {reason}: rows or columns would be lost, so nothing is read. Split the sheet into smaller sheets and read each, or export it as CSV"
+    )]
+    SheetCutOff {
+        path: PathBuf,
+        sheet: String,
+        reason: String,
+    },
+    #[error(
         "range `{range}` of sheet `{sheet}` in `{path}` holds no value{used}; set `range` in `[source]` to the cells that hold the table"
     )]
     RangeOutside {

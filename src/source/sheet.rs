@@ -1496,10 +1496,53 @@ fn feed_with(
             let range = other
                 .worksheet_range(sheet)
                 .map_err(|e| corrupt(e.to_string()))?;
+            if let Some(reason) = cut_off(&range, format) {
+                return Err(SourceError::SheetCutOff {
+                    path: path.to_path_buf(),
+                    sheet: sheet.to_string(),
+                    reason,
+                });
+            }
             let used = range.end();
             Ok((Box::new(RangeFeed { range, next: 0 }), used))
         }
     }
+}
+
+/// The most rows and columns calamine's ods reader keeps of a sheet: it drops what lies past
+/// them without an error (a sheet of LibreOffice's "huge sheets" can hold more).
+const ODS_MAX_ROWS: u32 = 1_048_576;
+const ODS_MAX_COLUMNS: u32 = 16_384;
+
+/// Why a loaded range may have lost rows or columns, if it may have: it holds fewer rows than
+/// it spans (rows the reader counted but did not keep), or, for ods, it reaches the last row
+/// or column the reader keeps, past which it drops cells silently. xls and xlsb sheets cannot
+/// go past those limits: their formats end there.
+fn cut_off(range: &calamine::Range<Data>, format: SheetFormat) -> Option<String> {
+    let (height, _) = range.get_size();
+    let held = range.rows().count();
+    if held < height {
+        return Some(format!(
+            "spans {height} rows but the {} reader kept only {held} of them",
+            format.as_str()
+        ));
+    }
+    let (last_row, last_col) = range.end()?;
+    if format != SheetFormat::Ods {
+        return None;
+    }
+    if last_row + 1 >= ODS_MAX_ROWS {
+        return Some(format!(
+            "reaches row {ODS_MAX_ROWS}, the last row the ods reader keeps (it drops any row past it)"
+        ));
+    }
+    if last_col + 1 >= ODS_MAX_COLUMNS {
+        return Some(format!(
+            "reaches column {} ({ODS_MAX_COLUMNS}), the last column the ods reader keeps (it drops any column past it)",
+            column_letters(ODS_MAX_COLUMNS)
+        ));
+    }
+    None
 }
 
 /// `A5:F15`, `A3:K`, `B2` as the user wrote them (1-based).
