@@ -846,7 +846,9 @@ fn ods(path: &Path, rows: &str) {
 </manifest:manifest>"#,
     )
     .expect("manifest");
-    zip.start_file("content.xml", stored).expect("content");
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("content.xml", deflated).expect("content");
     let content = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">
@@ -1127,4 +1129,223 @@ fn sheet_cap_of_a_reader_is_an_error_not_a_truncation() {
     let r = read(&plan(path));
     assert_eq!((r.rows.len(), r.read), (2, 2));
     assert_eq!(texts(&r, 3), ["2"]);
+}
+
+/// Validates the workbook `name` of project `p` with `[source]` extra lines; returns the run.
+fn validate_book(p: &Project, name: &str, book: Book, source: &str) -> crate::util::Run {
+    workbook(p.path(), name, book);
+    p.file(
+        "mapping.toml",
+        format!("[source]\npath = \"{name}\"\n{source}\n"),
+    );
+    p.validate()
+}
+
+/// A row given twice in an xlsx (two `<row r="3">`), or with its cells out of order, is
+/// rejected as `malformed-row` with every value in file order — never one copy silently kept.
+/// Rows numbered out of order, a row given again further down, or a header given twice stop
+/// the run naming the sheet and the rows.
+#[test]
+fn malformed_row_given_twice_or_out_of_order_is_never_lost() {
+    let p = Project::new();
+    let mut sheet = Sheet::new("S")
+        .row(1, 1, vec![text("id"), text("name")])
+        .row(2, 1, vec![Cell::Number(1.0), text("a")])
+        .row(3, 1, vec![Cell::Number(2.0), text("b")])
+        .row(3, 1, vec![Cell::Number(3.0), text("c")]);
+    // Row 4: B4 written before A4.
+    sheet
+        .rows
+        .push((4, vec![(2, text("d")), (1, Cell::Number(4.0))]));
+    // Row 5 given in two `<row>` elements holding different cells: nothing repeats.
+    let sheet = sheet
+        .row(5, 1, vec![Cell::Number(5.0)])
+        .row(5, 2, vec![text("e")])
+        .row(6, 1, vec![Cell::Number(6.0), text("f")]);
+    let run = validate_book(&p, "twice.xlsx", Book::new(vec![sheet]), "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = p.errors();
+    let got: Vec<(&str, &str, &str)> = errors
+        .iter()
+        .map(|e| (e["row"].as_str(), e["code"].as_str(), e["value"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("3", "malformed-row", "A3=2, B3=b, A3=3, B3=c"),
+            ("4", "malformed-row", "B4=d, A4=4")
+        ]
+    );
+    assert!(
+        errors[0]["message"].contains("given more than once"),
+        "{errors:?}"
+    );
+    let rejects = read_csv(&p.path().join("out/_report/rejects.csv"), b',');
+    assert_eq!(rejects.len(), 2);
+    let report = p.report();
+    assert_eq!(report["rows"]["read"], 5);
+    assert_eq!(report["rows"]["accepted"], 3);
+    assert_eq!(report["rows"]["rejected"], 2);
+
+    // Rows going back: a row out of order, a row given again after others, a header twice.
+    let back = |rows: &[(u32, f64)], header_twice: bool| {
+        let mut s = Sheet::new("S").row(1, 1, vec![text("id")]);
+        if header_twice {
+            s = s.row(1, 1, vec![text("key")]);
+        }
+        for (r, v) in rows {
+            s = s.row(*r, 1, vec![Cell::Number(*v)]);
+        }
+        Book::new(vec![s])
+    };
+    for (what, book, says) in [
+        (
+            "out of order",
+            back(&[(2, 1.0), (4, 2.0), (3, 3.0)], false),
+            "gives row 3 after row 4",
+        ),
+        (
+            "again further down",
+            back(&[(2, 1.0), (3, 2.0), (2, 3.0)], false),
+            "gives row 2 after row 3",
+        ),
+        (
+            "header twice",
+            back(&[(2, 1.0)], true),
+            "gives its header row 1 more than once",
+        ),
+    ] {
+        let p = Project::new();
+        let run = validate_book(&p, "back.xlsx", book, "");
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(run.stderr.contains("sheet `S`"), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
+    }
+}
+
+/// Cells longer than `max_field_bytes` reject their row as `field-too-long` (the value cut to
+/// an excerpt), like a CSV field over the limit; so does a row whose cells hold too much text
+/// in all (a long shared string used in every cell). Values far past it (8 times), and parts
+/// read whole that unpack past `max_part_bytes`, stop the run before anything is unpacked into
+/// memory. The bombs are built here, small on disk, with small limits.
+#[test]
+fn field_too_long_and_unpacking_bombs_are_bounded() {
+    let limits = "max_field_bytes = 1000\nmax_part_bytes = 200000";
+    let rows = |cells: Vec<(Cell, Cell)>| {
+        let mut s = Sheet::new("S").row(1, 1, vec![text("id"), text("note")]);
+        for (i, (a, b)) in cells.into_iter().enumerate() {
+            s = s.row(i as u32 + 2, 1, vec![a, b]);
+        }
+        Book::new(vec![s])
+    };
+
+    // Long cells, shared and inline, under the 8× limit: their rows are rejected.
+    let p = Project::new();
+    let book = rows(vec![
+        (Cell::Number(1.0), text("fine")),
+        (Cell::Number(2.0), text(&"é".repeat(1500))),
+        (Cell::Number(3.0), Cell::Inline("x".repeat(5000))),
+        (Cell::Number(4.0), text("fine too")),
+    ]);
+    let run = validate_book(&p, "long.xlsx", book, limits);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = p.errors();
+    let got: Vec<(&str, &str, &str)> = errors
+        .iter()
+        .map(|e| (e["row"].as_str(), e["code"].as_str(), e["column"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("3", "field-too-long", "note"),
+            ("4", "field-too-long", "note")
+        ]
+    );
+    assert!(
+        errors[0]["message"].contains("cell B3 holds 3000 bytes"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0]["message"].contains("max_field_bytes"),
+        "{errors:?}"
+    );
+    assert!(errors[1]["value"].len() < 200, "an excerpt, not the value");
+    assert_eq!(p.report()["rows"]["accepted"], 2);
+
+    // A 900-byte shared string in 100 cells of one row: 90,000 bytes, past 64 × 1000.
+    let p = Project::new();
+    let wide: Vec<Cell> = (0..100).map(|_| text(&"w".repeat(900))).collect();
+    let header: Vec<Cell> = (0..100).map(|i| text(&format!("c{i}"))).collect();
+    let book = Book::new(vec![Sheet::new("S").row(1, 1, header).row(2, 1, wide).row(
+        3,
+        1,
+        vec![text("ok")],
+    )]);
+    let run = validate_book(&p, "wide.xlsx", book, limits);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = p.errors();
+    assert_eq!(
+        (errors[0]["row"].as_str(), errors[0]["code"].as_str()),
+        ("2", "field-too-long")
+    );
+    assert!(errors[0]["message"].contains("in all"), "{errors:?}");
+
+    // Bombs: values far past the limit, in the shared strings, in a cell, as white space, in an
+    // ods; a part read whole past `max_part_bytes`.
+    let bomb = "A".repeat(2_000_000);
+    let spaces = " ".repeat(2_000_000);
+    let many: Vec<(Cell, Cell)> = (0..500)
+        .map(|i| (Cell::Number(f64::from(i)), text(&format!("{i:0>500}"))))
+        .collect();
+    let field = "max_field_bytes = 1000";
+    for (what, book, source, says) in [
+        (
+            "shared string",
+            rows(vec![(Cell::Number(1.0), text(&bomb))]),
+            field,
+            "in shared string 3 (part `xl/sharedStrings.xml`)",
+        ),
+        (
+            "inline cell",
+            rows(vec![(Cell::Number(1.0), Cell::Inline(bomb.clone()))]),
+            field,
+            "at cell B2 (part `xl/worksheets/sheet1.xml`)",
+        ),
+        (
+            "white space",
+            rows(vec![(Cell::Number(1.0), Cell::Inline(spaces.clone()))]),
+            field,
+            "at cell B2",
+        ),
+        (
+            "shared strings in all",
+            rows(many),
+            limits,
+            "unpacks to 268743 bytes (`xl/sharedStrings.xml`), more than `max_part_bytes` (200000 bytes)",
+        ),
+    ] {
+        let p = Project::new();
+        let run = validate_book(&p, "bomb.xlsx", book, source);
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(run.stderr.contains("bomb.xlsx"), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
+        let size = std::fs::metadata(p.path().join("bomb.xlsx"))
+            .expect("size")
+            .len();
+        assert!(size < 100_000, "{what}: small on disk ({size} bytes)");
+    }
+    let p = Project::new();
+    ods(
+        &p.path().join("bomb.ods"),
+        &format!(
+            r#"<table:table-row><table:table-cell office:value-type="string"><text:p>{bomb}</text:p></table:table-cell></table:table-row>"#
+        ),
+    );
+    p.file(
+        "mapping.toml",
+        format!("[source]\npath = \"bomb.ods\"\n{field}\n"),
+    );
+    let run = p.validate();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("part `content.xml`"), "{}", run.stderr);
 }

@@ -442,6 +442,24 @@ pub enum SourceError {
         place: String,
     },
     #[error(
+        "`{path}` holds a part that unpacks to {size} bytes (`{part}`), more than `max_part_bytes` ({limit} bytes) allows for a part read whole into memory; if the workbook is genuine, raise `max_part_bytes` in `[source]`, else export the sheet as CSV"
+    )]
+    PartTooLarge {
+        path: PathBuf,
+        part: Box<str>,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "`{path}` holds a value or tag of more than {limit} bytes{place} (part `{part}`), too long to read (8 times `max_field_bytes`); if such values are genuine, raise `max_field_bytes` in `[source]`, else remove the value from the workbook or export the sheet as CSV"
+    )]
+    ValueTooLarge {
+        path: PathBuf,
+        part: Box<str>,
+        place: Box<str>,
+        limit: u64,
+    },
+    #[error(
         "sheet `{sheet}` of `{path}` {reason}: rows or columns would be lost, so nothing is read. Split the sheet into smaller sheets and read each, or export it as CSV"
     )]
     SheetCutOff {
