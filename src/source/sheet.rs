@@ -20,6 +20,16 @@
 //! does not bound the columns): that row is rejected as `ragged-row` with all its values, so
 //! nothing is dropped silently. Cells outside a declared `range` are not read at all.
 //!
+//! Nothing is lost silently. A row an xlsx gives twice (two `<row r="4">`) or with its cells
+//! out of order is rejected as `malformed-row` with every value, in file order; a row numbered
+//! below the one before it stops the run. A cell longer than `max_field_bytes` keeps only an
+//! excerpt and rejects its row as `field-too-long`, as does a row whose cells hold too much
+//! text in all ([`CellLimits`]). An ods sheet calamine may have cut (it keeps 1,048,576 rows
+//! and 16,384 columns) is [`SourceError::SheetCutOff`].
+//!
+//! Zip bombs: before calamine opens a zipped workbook, [`check_parts`] bounds what it will
+//! unpack: parts read whole by `max_part_bytes`, any one value by 8 × `max_field_bytes`.
+//!
 //! Broken files: calamine reports most damage as errors, which become [`SourceError::Corrupt`];
 //! on some crafted files it panics instead (indexing past its buffers). Every call into it runs
 //! under [`contained`], so such a panic is [`SourceError::ReaderFailed`] naming the file, with
