@@ -1309,13 +1309,13 @@ fn field_too_long_and_unpacking_bombs_are_bounded() {
             "inline cell",
             rows(vec![(Cell::Number(1.0), Cell::Inline(bomb.clone()))]),
             field,
-            "at cell B2 (part `xl/worksheets/sheet1.xml`)",
+            "near cell B2 (part `xl/worksheets/sheet1.xml`)",
         ),
         (
             "white space",
             rows(vec![(Cell::Number(1.0), Cell::Inline(spaces.clone()))]),
             field,
-            "at cell B2",
+            "near cell B2",
         ),
         (
             "shared strings in all",

@@ -1778,7 +1778,7 @@ fn check_parts_with(
     };
     let value_limit = max_field_bytes
         .saturating_mul(VALUE_BYTES_PER_FIELD_BYTE)
-        .saturating_add(64 << 10);
+        .saturating_add(SCAN_BUFFER as u64);
     for i in 0..zip.len() {
         let (name, size) = match zip.by_index_raw(i) {
             Ok(entry) if !entry.is_dir() => match entry.name() {
@@ -1802,7 +1802,11 @@ fn check_parts_with(
         let Ok(entry) = zip.by_index(i) else {
             continue;
         };
-        if let Some(place) = stretch_past(entry, value_limit) {
+        if let Some(at) = stretch_past(entry, value_limit) {
+            let place = match zip.by_index(i) {
+                Ok(entry) => place_in_part(entry, at),
+                Err(_) => String::new(),
+            };
             return Err(SourceError::ValueTooLarge {
                 path: path.to_path_buf(),
                 part: name.into(),
@@ -1864,47 +1868,70 @@ fn is_xml(name: &str) -> bool {
     lower.ends_with(".xml") || lower.ends_with(".rels")
 }
 
-/// Unpacks an XML part and finds the first stretch between two `<` longer than `limit`: where
-/// it is (`at cell B7`, `in shared string 3`, or at which byte), else `None`. An unpacking error
-/// ends the search: opening the part later reports it.
-fn stretch_past(mut part: impl Read, limit: u64) -> Option<String> {
-    let mut buf = vec![0u8; 64 << 10];
-    // Bytes since the last `<`, and where the stretch started.
-    let mut run: u64 = 0;
+/// Unpacks an XML part and finds the first stretch between two `<` longer than `limit`: the
+/// offset where it starts, else `None`. An unpacking error ends the search: opening the part
+/// later reports it.
+///
+/// Fast (the part is unpacked once more, and this should cost little beside that): a read
+/// of at most [`SCAN_BUFFER`] bytes, shorter than `limit`, cannot hold a whole stretch, so
+/// only stretches across reads count, from the last `<` of the reads before to the first of
+/// this one: two searches per read, each stopping at the first `<` from its end.
+fn stretch_past(mut part: impl Read, limit: u64) -> Option<u64> {
+    let mut buf = vec![0u8; SCAN_BUFFER];
     let mut offset: u64 = 0;
-    let mut cell: Option<String> = None;
-    let mut strings: u64 = 0;
-    let place = |cell: &Option<String>, strings: u64, at: u64| match cell {
-        Some(c) => format!(" at cell {c}"),
-        None if strings > 0 => format!(" in shared string {strings}"),
-        None => format!(" at byte {at} of the unpacked part"),
-    };
+    // Just past the last `<` seen (0 at the start of the part).
+    let mut since: u64 = 0;
     loop {
         let n = match part.read(&mut buf) {
             Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
         let chunk = &buf[..n];
-        let mut from = 0;
-        for at in memchr::memchr_iter(b'<', chunk) {
-            run += (at - from) as u64;
-            if run > limit {
-                return Some(place(&cell, strings, offset + at as u64 - run));
+        match memchr::memchr(b'<', chunk) {
+            Some(first) => {
+                if offset + first as u64 - since > limit {
+                    return Some(since);
+                }
+                let last = memchr::memrchr(b'<', chunk).unwrap_or(first);
+                since = offset + last as u64 + 1;
             }
-            run = 0;
-            from = at + 1;
-            let tag = &chunk[from..n.min(from + 32)];
+            None if offset + n as u64 - since > limit => return Some(since),
+            None => {}
+        }
+        offset += n as u64;
+    }
+}
+
+/// What [`stretch_past`] reads at once; a value limit is always longer.
+const SCAN_BUFFER: usize = 64 << 10;
+
+/// Where offset `at` of an unpacked XML part is: `near cell B7` (the last cell tag before it),
+/// `in shared string 3`, else `at byte N of the unpacked part`. Slow; for the error only.
+fn place_in_part(mut part: impl Read, at: u64) -> String {
+    let mut buf = vec![0u8; SCAN_BUFFER];
+    let mut offset: u64 = 0;
+    let mut cell: Option<String> = None;
+    let mut strings: u64 = 0;
+    while offset < at {
+        let n = match part.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n.min((at - offset).min(n as u64) as usize)];
+        for lt in memchr::memchr_iter(b'<', chunk) {
+            let tag = &buf[lt + 1..n.min(lt + 33)];
             if let Some(rest) = tag.strip_prefix(b"c ") {
                 cell = cell_ref(rest);
             } else if tag.starts_with(b"si>") || tag.starts_with(b"si ") {
                 strings += 1;
             }
         }
-        run += (n - from) as u64;
         offset += n as u64;
-        if run > limit {
-            return Some(place(&cell, strings, offset - run));
-        }
+    }
+    match cell {
+        Some(c) => format!(" near cell {c}"),
+        None if strings > 0 => format!(" in shared string {strings}"),
+        None => format!(" at byte {at} of the unpacked part"),
     }
 }
 
@@ -2131,6 +2158,31 @@ mod tests {
             text(Value::Text("007"), TimeClass::Unknown),
             ("007".into(), Some(CellKind::Text))
         );
+    }
+
+    #[test]
+    fn value_limit_stretches_are_found_across_reads() {
+        let limit = SCAN_BUFFER as u64 + 100;
+        let long = format!("<a>{}</a>", "x".repeat(SCAN_BUFFER + 200));
+        assert_eq!(stretch_past(long.as_bytes(), limit), Some(1));
+        let at_end = format!("<a/>{}", " ".repeat(SCAN_BUFFER + 200));
+        assert_eq!(stretch_past(at_end.as_bytes(), limit), Some(1));
+        let fine: String = (0..50_000)
+            .map(|i| format!("<c r=\"A{i}\"><v>{i}</v></c>"))
+            .collect();
+        assert_eq!(stretch_past(fine.as_bytes(), limit), None);
+        let just_under = format!("<a>{}</a>", "x".repeat(limit as usize - 2));
+        assert_eq!(stretch_past(just_under.as_bytes(), limit), None);
+        let cells = format!(
+            r#"<row><c r="A1"><v>1</v></c><c r="B1" t="inlineStr"><is><t>{}"#,
+            "x".repeat(10)
+        );
+        assert_eq!(
+            place_in_part(cells.as_bytes(), cells.len() as u64 - 5),
+            " near cell B1"
+        );
+        let strings = "<sst><si><t>a</t></si><si><t>bbbb";
+        assert_eq!(place_in_part(strings.as_bytes(), 30), " in shared string 2");
     }
 
     #[test]
