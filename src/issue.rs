@@ -35,6 +35,8 @@ pub enum Code {
     RaggedRow,
     BadQuoting,
     BadEncoding,
+    FieldTooLong,
+    MalformedRow,
     RequiredMissing,
     TypeMismatch,
     PatternMismatch,
@@ -50,10 +52,12 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 17] = [
         Code::RaggedRow,
         Code::BadQuoting,
         Code::BadEncoding,
+        Code::FieldTooLong,
+        Code::MalformedRow,
         Code::RequiredMissing,
         Code::TypeMismatch,
         Code::PatternMismatch,
@@ -73,6 +77,8 @@ impl Code {
             Code::RaggedRow => "ragged-row",
             Code::BadQuoting => "bad-quoting",
             Code::BadEncoding => "bad-encoding",
+            Code::FieldTooLong => "field-too-long",
+            Code::MalformedRow => "malformed-row",
             Code::RequiredMissing => "required-missing",
             Code::TypeMismatch => "type-mismatch",
             Code::PatternMismatch => "pattern-mismatch",
@@ -90,7 +96,11 @@ impl Code {
 
     pub fn stage(self) -> Stage {
         match self {
-            Code::RaggedRow | Code::BadQuoting | Code::BadEncoding => Stage::Source,
+            Code::RaggedRow
+            | Code::BadQuoting
+            | Code::BadEncoding
+            | Code::FieldTooLong
+            | Code::MalformedRow => Stage::Source,
             Code::LookupMiss => Stage::Enrich,
             Code::Unrouted => Stage::Route,
             Code::FormulaRisk | Code::Unencodable => Stage::Sink,

@@ -846,7 +846,9 @@ fn ods(path: &Path, rows: &str) {
 </manifest:manifest>"#,
     )
     .expect("manifest");
-    zip.start_file("content.xml", stored).expect("content");
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    zip.start_file("content.xml", deflated).expect("content");
     let content = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">
@@ -947,4 +949,403 @@ fn an_ods_workbook_reads_typed_cells_by_its_content() {
         ]
     );
     assert_eq!((r.read, r.skipped), (3, 1), "the empty row 3 is skipped");
+}
+
+/// An OLE compound file (the container of xls workbooks) holding one `Workbook` stream: header,
+/// one FAT sector, one directory sector, then the stream in 512-byte sectors (padded with zero
+/// bytes to 4096, so it lives in the FAT's sectors rather than the mini stream). `header` may
+/// change the header before it is written, to craft a broken container.
+fn ole_workbook(stream: &[u8], header_edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    const END_OF_CHAIN: u32 = 0xFFFF_FFFE;
+    const FREE: u32 = 0xFFFF_FFFF;
+    let put16 = |b: &mut [u8], at: usize, v: u16| b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 = |b: &mut [u8], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let mut data = stream.to_vec();
+    data.resize(data.len().max(4096).div_ceil(512) * 512, 0);
+    let sectors = (data.len() / 512) as u32;
+    let mut header = vec![0u8; 512];
+    header[..8].copy_from_slice(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1");
+    put16(&mut header, 24, 0x003E); // minor version
+    put16(&mut header, 26, 3); // major version 3: 512-byte sectors
+    put16(&mut header, 28, 0xFFFE); // little-endian
+    put16(&mut header, 30, 9); // sector shift
+    put16(&mut header, 32, 6); // mini sector shift
+    put32(&mut header, 44, 1); // one FAT sector
+    put32(&mut header, 48, 1); // the directory starts at sector 1
+    put32(&mut header, 56, 4096); // mini stream cutoff
+    put32(&mut header, 60, END_OF_CHAIN); // no mini FAT
+    put32(&mut header, 68, END_OF_CHAIN); // no DIFAT sector
+    put32(&mut header, 76, 0); // the FAT is sector 0
+    for i in 1..109 {
+        put32(&mut header, 76 + 4 * i, FREE);
+    }
+    header_edit(&mut header);
+    let mut fat = vec![0u8; 512];
+    put32(&mut fat, 0, 0xFFFF_FFFD); // sector 0: the FAT itself
+    put32(&mut fat, 4, END_OF_CHAIN); // sector 1: the directory
+    for i in 2..128u32 {
+        let next = match i {
+            i if i < 2 + sectors - 1 => i + 1,
+            i if i == 2 + sectors - 1 => END_OF_CHAIN,
+            _ => FREE,
+        };
+        put32(&mut fat, 4 * i as usize, next);
+    }
+    let entry = |name: &str, kind: u8, child: u32, start: u32, len: u32| {
+        let mut e = vec![0u8; 128];
+        let utf16: Vec<u8> = name
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        e[..utf16.len()].copy_from_slice(&utf16);
+        put16(&mut e, 64, utf16.len() as u16);
+        e[66] = kind;
+        e[67] = 1; // black
+        put32(&mut e, 68, FREE); // left sibling
+        put32(&mut e, 72, FREE); // right sibling
+        put32(&mut e, 76, child);
+        put32(&mut e, 116, start);
+        put32(&mut e, 120, len);
+        e
+    };
+    let mut dir = Vec::new();
+    dir.extend(entry("Root Entry", 5, 1, END_OF_CHAIN, 0));
+    dir.extend(entry("Workbook", 2, FREE, 2, data.len() as u32));
+    dir.resize(512, 0);
+    [header, fat, dir, data].concat()
+}
+
+/// Crafted OLE files on which calamine's own parsers index out of bounds (its FAT lookup, its
+/// sector reader, its BIFF `ExternSheet` record): each is a clear error naming the file, exit
+/// 2, no panic message — as `.xls` and as a misnamed `.xlsx`.
+#[test]
+fn reader_panic_on_crafted_ole_files_is_a_clear_error() {
+    // An ExternSheet record (0x0017) too short for its count field.
+    let short_record = ole_workbook(&[0x17, 0x00, 0x00, 0x00], |_| {});
+    // No FAT sector listed: the directory chain is looked up in an empty FAT.
+    let no_fat = ole_workbook(&[0x0A, 0x00, 0x00, 0x00], |h| {
+        h[76..80].copy_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+    });
+    // The FAT said to be in a sector past the end of the file.
+    let fat_past_end = ole_workbook(&[0x0A, 0x00, 0x00, 0x00], |h| {
+        h[76..80].copy_from_slice(&11u32.to_le_bytes());
+    });
+    for (what, bytes) in [
+        ("short record", &short_record),
+        ("no FAT", &no_fat),
+        ("FAT past the end", &fat_past_end),
+    ] {
+        for name in ["crafted.xls", "crafted.xlsx"] {
+            let err = broken(name, bytes);
+            assert!(
+                err.contains("is not a readable workbook (the xls reader failed on its structure)"),
+                "{what}, {name}: {err}"
+            );
+            assert!(err.contains("export the sheet as CSV"), "{what}: {err}");
+            assert!(!err.contains("panic"), "{what}: {err}");
+        }
+    }
+}
+
+/// calamine's ods reader keeps 1,048,576 rows and 16,384 columns of a sheet and drops the rest
+/// without an error; a sheet it may have cut is an error naming the sheet, never a silent
+/// truncation. LibreOffice's filler (empty rows and columns repeated to the sheet's end) is
+/// not data, and such a sheet reads.
+#[test]
+fn sheet_cap_of_a_reader_is_an_error_not_a_truncation() {
+    let text = |s: &str| {
+        format!(
+            r#"<table:table-cell office:value-type="string"><text:p>{s}</text:p></table:table-cell>"#
+        )
+    };
+    let number =
+        |v: u32| format!(r#"<table:table-cell office:value-type="float" office:value="{v}"/>"#);
+    let header = format!("<table:table-row>{}</table:table-row>", text("n"));
+    let empty_rows = |n: u32| {
+        format!(
+            r#"<table:table-row table:number-rows-repeated="{n}"><table:table-cell/></table:table-row>"#
+        )
+    };
+    let cases = [
+        (
+            "a data row repeated past the last row",
+            format!(
+                r#"{header}<table:table-row table:number-rows-repeated="1100000">{}</table:table-row>"#,
+                number(1)
+            ),
+            "reaches row 1048576",
+        ),
+        (
+            "rows written one by one past the last row",
+            format!(
+                "{header}{}{}",
+                empty_rows(1_048_570),
+                (0..10)
+                    .map(|i| format!("<table:table-row>{}</table:table-row>", number(i)))
+                    .collect::<String>()
+            ),
+            "spans 1048581 rows but the ods reader kept only 1048576 of them",
+        ),
+        (
+            "a row past the last column",
+            format!(
+                r#"{header}<table:table-row><table:table-cell table:number-columns-repeated="20000" office:value-type="float" office:value="1"/></table:table-row>"#
+            ),
+            "reaches column XFD (16384)",
+        ),
+    ];
+    for (what, rows, reason) in cases {
+        let p = Project::new();
+        ods(&p.path().join("big.ods"), &rows);
+        p.file("mapping.toml", "[source]\npath = \"big.ods\"\n");
+        let run = p.validate();
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("sheet `Stock` of") && run.stderr.contains("big.ods"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(reason), "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("export it as CSV"),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+
+    // Three rows, then LibreOffice's filler to the sheet's last row and column.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("filler.ods");
+    let filler_cells = r#"<table:table-cell table:number-columns-repeated="16383"/>"#;
+    let rows = format!(
+        "<table:table-row>{}{filler_cells}</table:table-row><table:table-row>{}{filler_cells}</table:table-row><table:table-row>{}{filler_cells}</table:table-row>{}",
+        text("n"),
+        number(1),
+        number(2),
+        empty_rows(1_048_573)
+    );
+    ods(&path, &rows);
+    let r = read(&plan(path));
+    assert_eq!((r.rows.len(), r.read), (2, 2));
+    assert_eq!(texts(&r, 3), ["2"]);
+}
+
+/// Validates the workbook `name` of project `p` with `[source]` extra lines; returns the run.
+fn validate_book(p: &Project, name: &str, book: Book, source: &str) -> crate::util::Run {
+    workbook(p.path(), name, book);
+    p.file(
+        "mapping.toml",
+        format!("[source]\npath = \"{name}\"\n{source}\n"),
+    );
+    p.validate()
+}
+
+/// A row given twice in an xlsx (two `<row r="3">`), or with its cells out of order, is
+/// rejected as `malformed-row` with every value in file order — never one copy silently kept.
+/// Rows numbered out of order, a row given again further down, or a header given twice stop
+/// the run naming the sheet and the rows.
+#[test]
+fn malformed_row_given_twice_or_out_of_order_is_never_lost() {
+    let p = Project::new();
+    let mut sheet = Sheet::new("S")
+        .row(1, 1, vec![text("id"), text("name")])
+        .row(2, 1, vec![Cell::Number(1.0), text("a")])
+        .row(3, 1, vec![Cell::Number(2.0), text("b")])
+        .row(3, 1, vec![Cell::Number(3.0), text("c")]);
+    // Row 4: B4 written before A4.
+    sheet
+        .rows
+        .push((4, vec![(2, text("d")), (1, Cell::Number(4.0))]));
+    // Row 5 given in two `<row>` elements holding different cells: nothing repeats.
+    let sheet = sheet
+        .row(5, 1, vec![Cell::Number(5.0)])
+        .row(5, 2, vec![text("e")])
+        .row(6, 1, vec![Cell::Number(6.0), text("f")]);
+    let run = validate_book(&p, "twice.xlsx", Book::new(vec![sheet]), "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = p.errors();
+    let got: Vec<(&str, &str, &str)> = errors
+        .iter()
+        .map(|e| (e["row"].as_str(), e["code"].as_str(), e["value"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("3", "malformed-row", "A3=2, B3=b, A3=3, B3=c"),
+            ("4", "malformed-row", "B4=d, A4=4")
+        ]
+    );
+    assert!(
+        errors[0]["message"].contains("given more than once"),
+        "{errors:?}"
+    );
+    let rejects = read_csv(&p.path().join("out/_report/rejects.csv"), b',');
+    assert_eq!(rejects.len(), 2);
+    let report = p.report();
+    assert_eq!(report["rows"]["read"], 5);
+    assert_eq!(report["rows"]["accepted"], 3);
+    assert_eq!(report["rows"]["rejected"], 2);
+
+    // Rows going back: a row out of order, a row given again after others, a header twice.
+    let back = |rows: &[(u32, f64)], header_twice: bool| {
+        let mut s = Sheet::new("S").row(1, 1, vec![text("id")]);
+        if header_twice {
+            s = s.row(1, 1, vec![text("key")]);
+        }
+        for (r, v) in rows {
+            s = s.row(*r, 1, vec![Cell::Number(*v)]);
+        }
+        Book::new(vec![s])
+    };
+    for (what, book, says) in [
+        (
+            "out of order",
+            back(&[(2, 1.0), (4, 2.0), (3, 3.0)], false),
+            "gives row 3 after row 4",
+        ),
+        (
+            "again further down",
+            back(&[(2, 1.0), (3, 2.0), (2, 3.0)], false),
+            "gives row 2 after row 3",
+        ),
+        (
+            "header twice",
+            back(&[(2, 1.0)], true),
+            "gives its header row 1 more than once",
+        ),
+    ] {
+        let p = Project::new();
+        let run = validate_book(&p, "back.xlsx", book, "");
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(run.stderr.contains("sheet `S`"), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
+    }
+}
+
+/// Cells longer than `max_field_bytes` reject their row as `field-too-long` (the value cut to
+/// an excerpt), like a CSV field over the limit; so does a row whose cells hold too much text
+/// in all (a long shared string used in every cell). Values far past it (8 times), and parts
+/// read whole that unpack past `max_part_bytes`, stop the run before anything is unpacked into
+/// memory. The bombs are built here, small on disk, with small limits.
+#[test]
+fn field_too_long_and_unpacking_bombs_are_bounded() {
+    let limits = "max_field_bytes = 1000\nmax_part_bytes = 200000";
+    let rows = |cells: Vec<(Cell, Cell)>| {
+        let mut s = Sheet::new("S").row(1, 1, vec![text("id"), text("note")]);
+        for (i, (a, b)) in cells.into_iter().enumerate() {
+            s = s.row(i as u32 + 2, 1, vec![a, b]);
+        }
+        Book::new(vec![s])
+    };
+
+    // Long cells, shared and inline, under the 8× limit: their rows are rejected.
+    let p = Project::new();
+    let book = rows(vec![
+        (Cell::Number(1.0), text("fine")),
+        (Cell::Number(2.0), text(&"é".repeat(1500))),
+        (Cell::Number(3.0), Cell::Inline("x".repeat(5000))),
+        (Cell::Number(4.0), text("fine too")),
+    ]);
+    let run = validate_book(&p, "long.xlsx", book, limits);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = p.errors();
+    let got: Vec<(&str, &str, &str)> = errors
+        .iter()
+        .map(|e| (e["row"].as_str(), e["code"].as_str(), e["column"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("3", "field-too-long", "note"),
+            ("4", "field-too-long", "note")
+        ]
+    );
+    assert!(
+        errors[0]["message"].contains("cell B3 holds 3000 bytes"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0]["message"].contains("max_field_bytes"),
+        "{errors:?}"
+    );
+    assert!(errors[1]["value"].len() < 200, "an excerpt, not the value");
+    assert_eq!(p.report()["rows"]["accepted"], 2);
+
+    // A 900-byte shared string in 100 cells of one row: 90,000 bytes, past 64 × 1000.
+    let p = Project::new();
+    let wide: Vec<Cell> = (0..100).map(|_| text(&"w".repeat(900))).collect();
+    let header: Vec<Cell> = (0..100).map(|i| text(&format!("c{i}"))).collect();
+    let book = Book::new(vec![Sheet::new("S").row(1, 1, header).row(2, 1, wide).row(
+        3,
+        1,
+        vec![text("ok")],
+    )]);
+    let run = validate_book(&p, "wide.xlsx", book, limits);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let errors = p.errors();
+    assert_eq!(
+        (errors[0]["row"].as_str(), errors[0]["code"].as_str()),
+        ("2", "field-too-long")
+    );
+    assert!(errors[0]["message"].contains("in all"), "{errors:?}");
+
+    // Bombs: values far past the limit, in the shared strings, in a cell, as white space, in an
+    // ods; a part read whole past `max_part_bytes`.
+    let bomb = "A".repeat(2_000_000);
+    let spaces = " ".repeat(2_000_000);
+    let many: Vec<(Cell, Cell)> = (0..500)
+        .map(|i| (Cell::Number(f64::from(i)), text(&format!("{i:0>500}"))))
+        .collect();
+    let field = "max_field_bytes = 1000";
+    for (what, book, source, says) in [
+        (
+            "shared string",
+            rows(vec![(Cell::Number(1.0), text(&bomb))]),
+            field,
+            "in shared string 3 (part `xl/sharedStrings.xml`)",
+        ),
+        (
+            "inline cell",
+            rows(vec![(Cell::Number(1.0), Cell::Inline(bomb.clone()))]),
+            field,
+            "near cell B2 (part `xl/worksheets/sheet1.xml`)",
+        ),
+        (
+            "white space",
+            rows(vec![(Cell::Number(1.0), Cell::Inline(spaces.clone()))]),
+            field,
+            "near cell B2",
+        ),
+        (
+            "shared strings in all",
+            rows(many),
+            limits,
+            "unpacks to 268743 bytes (`xl/sharedStrings.xml`), more than `max_part_bytes` (200000 bytes)",
+        ),
+    ] {
+        let p = Project::new();
+        let run = validate_book(&p, "bomb.xlsx", book, source);
+        assert_eq!(run.code, 2, "{what}: {}", run.stderr);
+        assert!(run.stderr.contains("bomb.xlsx"), "{what}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{what}: {}", run.stderr);
+        let size = std::fs::metadata(p.path().join("bomb.xlsx"))
+            .expect("size")
+            .len();
+        assert!(size < 100_000, "{what}: small on disk ({size} bytes)");
+    }
+    let p = Project::new();
+    ods(
+        &p.path().join("bomb.ods"),
+        &format!(
+            r#"<table:table-row><table:table-cell office:value-type="string"><text:p>{bomb}</text:p></table:table-cell></table:table-row>"#
+        ),
+    );
+    p.file(
+        "mapping.toml",
+        format!("[source]\npath = \"bomb.ods\"\n{field}\n"),
+    );
+    let run = p.validate();
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("part `content.xml`"), "{}", run.stderr);
 }

@@ -18,9 +18,9 @@ use super::keys;
 use super::overrides::SetArg;
 use super::raw::{RawCheck, RawField, RawMapping, RawRun, RawSource, RawStructure};
 use super::{
-    Bound, CellRange, Check, DEFAULT_MAX_FIELD_BYTES, Diagnostics, EnumRule, Field, FieldType,
-    FormulaGuard, HeaderNames, InputFormat, MappingFile, Plan, RunPolicy, SheetRef, SourcePlan,
-    Structure, TYPE_NAMES, UniqueKey, Unrouted,
+    Bound, CellRange, Check, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_PART_BYTES, Diagnostics,
+    EnumRule, Field, FieldType, FormulaGuard, HeaderNames, InputFormat, MappingFile, Plan,
+    RunPolicy, SheetRef, SourcePlan, Structure, TYPE_NAMES, UniqueKey, Unrouted,
 };
 use crate::issue::Severity;
 
@@ -286,6 +286,17 @@ impl Compiler {
                 DEFAULT_MAX_FIELD_BYTES
             }
         };
+        let max_part_bytes = match &s.max_part_bytes {
+            None => DEFAULT_MAX_PART_BYTES,
+            Some(m) if *m.get_ref() >= 1 => *m.get_ref() as u64,
+            Some(m) => {
+                self.err(
+                    Diagnostic::at(m.span(), "`max_part_bytes` must be 1 or more")
+                        .label("not a size"),
+                );
+                DEFAULT_MAX_PART_BYTES
+            }
+        };
         if let (Some(d), Some(q)) = (delimiter, quote)
             && d == q
         {
@@ -308,6 +319,7 @@ impl Compiler {
             sheet,
             range,
             max_field_bytes,
+            max_part_bytes,
             expected_columns: Vec::new(),
         })
     }

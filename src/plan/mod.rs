@@ -129,8 +129,13 @@ pub struct SourcePlan {
     pub sheet: Option<SheetRef>,
     /// Spreadsheets: the cells to read. `None`: the sheet's used cells.
     pub range: Option<CellRange>,
-    /// CSV: the longest field accepted; a longer one is a runaway quote (`bad-quoting`).
+    /// The longest field accepted. CSV: a longer one is a runaway quote (`bad-quoting`).
+    /// Workbooks: a longer cell rejects its row (`field-too-long`), and a value whose XML text
+    /// passes [`VALUE_BYTES_PER_FIELD_BYTE`] times this stops the run before it is unpacked.
     pub max_field_bytes: u64,
+    /// Workbooks: the most bytes a part of the workbook that is read whole into memory (the
+    /// shared strings, an xlsb sheet, an ods `content.xml`) may unpack to.
+    pub max_part_bytes: u64,
     /// Header names the mapping expects (the declared fields' columns), a hint for finding
     /// the header below a title block. Empty when nothing is declared.
     pub expected_columns: Vec<String>,
@@ -138,6 +143,13 @@ pub struct SourcePlan {
 
 /// The default of `max_field_bytes`: 1 MiB.
 pub const DEFAULT_MAX_FIELD_BYTES: u64 = 1 << 20;
+
+/// The default of `max_part_bytes`: 1 GiB.
+pub const DEFAULT_MAX_PART_BYTES: u64 = 1 << 30;
+
+/// A workbook value's XML text (escaped: `&quot;` is six bytes for one) may be this many times
+/// `max_field_bytes` before the workbook is refused rather than read.
+pub const VALUE_BYTES_PER_FIELD_BYTE: u64 = 8;
 
 impl SourcePlan {
     /// Reading `path` with every option left to detection.
@@ -156,6 +168,7 @@ impl SourcePlan {
             sheet: None,
             range: None,
             max_field_bytes: DEFAULT_MAX_FIELD_BYTES,
+            max_part_bytes: DEFAULT_MAX_PART_BYTES,
             expected_columns: Vec::new(),
         }
     }

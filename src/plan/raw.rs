@@ -64,8 +64,12 @@ pub struct RawSource {
     pub sheet: Option<Spanned<toml::Value>>,
     /// Spreadsheets: the cells to read, e.g. `A5:F15` or `A3:K` (to the last row).
     pub range: Option<Spanned<String>>,
-    /// CSV: the longest field accepted; a longer one is a runaway quote. Default 1 MiB.
+    /// The longest field accepted (CSV: a longer one is a runaway quote; workbooks: a longer
+    /// cell rejects its row). Default 1 MiB.
     pub max_field_bytes: Option<Spanned<i64>>,
+    /// Workbooks: the most bytes a part read whole (shared strings, an xlsb or ods sheet) may
+    /// unpack to. Default 1 GiB.
+    pub max_part_bytes: Option<Spanned<i64>>,
     /// The data structure the rows must satisfy. Without it every column is an optional string.
     pub structure: Option<Spanned<String>>,
 }

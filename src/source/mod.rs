@@ -401,6 +401,10 @@ pub enum SourceError {
         reason: String,
     },
     #[error(
+        "`{path}` is not a readable workbook (the {format} reader failed on its structure); re-save it from a spreadsheet (Excel, LibreOffice) or export the sheet as CSV"
+    )]
+    ReaderFailed { path: PathBuf, format: &'static str },
+    #[error(
         "`{path}` is named or declared as a workbook ({format}) but holds text; if it is a CSV export, set `format = \"csv\"` in `[source]` (or rename the file)"
     )]
     TextNamedAsWorkbook { path: PathBuf, format: &'static str },
@@ -436,6 +440,32 @@ pub enum SourceError {
         path: PathBuf,
         sheet: String,
         place: String,
+    },
+    #[error(
+        "`{path}` holds a part that unpacks to {size} bytes (`{part}`), more than `max_part_bytes` ({limit} bytes) allows for a part read whole into memory; if the workbook is genuine, raise `max_part_bytes` in `[source]`, else export the sheet as CSV"
+    )]
+    PartTooLarge {
+        path: PathBuf,
+        part: Box<str>,
+        size: u64,
+        limit: u64,
+    },
+    #[error(
+        "`{path}` holds a value or tag of more than {limit} bytes{place} (part `{part}`), too long to read (8 times `max_field_bytes`); if such values are genuine, raise `max_field_bytes` in `[source]`, else remove the value from the workbook or export the sheet as CSV"
+    )]
+    ValueTooLarge {
+        path: PathBuf,
+        part: Box<str>,
+        place: Box<str>,
+        limit: u64,
+    },
+    #[error(
+        "sheet `{sheet}` of `{path}` {reason}: rows or columns would be lost, so nothing is read. Split the sheet into smaller sheets and read each, or export it as CSV"
+    )]
+    SheetCutOff {
+        path: PathBuf,
+        sheet: String,
+        reason: String,
     },
     #[error(
         "range `{range}` of sheet `{sheet}` in `{path}` holds no value{used}; set `range` in `[source]` to the cells that hold the table"

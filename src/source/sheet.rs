@@ -19,6 +19,21 @@
 //! has no ragged rows, but a row can hold a value outside the header's columns (when `range`
 //! does not bound the columns): that row is rejected as `ragged-row` with all its values, so
 //! nothing is dropped silently. Cells outside a declared `range` are not read at all.
+//!
+//! Nothing is lost silently. A row an xlsx gives twice (two `<row r="4">`) or with its cells
+//! out of order is rejected as `malformed-row` with every value, in file order; a row numbered
+//! below the one before it stops the run. A cell longer than `max_field_bytes` keeps only an
+//! excerpt and rejects its row as `field-too-long`, as does a row whose cells hold too much
+//! text in all ([`CellLimits`]). An ods sheet calamine may have cut (it keeps 1,048,576 rows
+//! and 16,384 columns) is [`SourceError::SheetCutOff`].
+//!
+//! Zip bombs: before calamine opens a zipped workbook, [`check_parts`] bounds what it will
+//! unpack: parts read whole by `max_part_bytes`, any one value by 8 × `max_field_bytes`.
+//!
+//! Broken files: calamine reports most damage as errors, which become [`SourceError::Corrupt`];
+//! on some crafted files it panics instead (indexing past its buffers). Every call into it runs
+//! under [`contained`], so such a panic is [`SourceError::ReaderFailed`] naming the file, with
+//! no panic message printed.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -41,7 +56,9 @@ use super::{
     SourceReject, column_name, kind_column_name,
 };
 use crate::issue::{Code, Issue, Severity};
-use crate::plan::{CellRange, HeaderNames, InputFormat, SheetRef, SourcePlan};
+use crate::plan::{
+    CellRange, HeaderNames, InputFormat, SheetRef, SourcePlan, VALUE_BYTES_PER_FIELD_BYTE,
+};
 
 /// The workbook formats calamine reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,12 +175,47 @@ fn read_error(path: &Path, e: std::io::Error) -> SourceError {
 
 /// One sheet row as read: the cells that hold something, with their canonical text packed in
 /// one string (one allocation per row, not per cell).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RawRow {
     /// 0-based sheet row.
     row: u32,
     cells: Vec<RawCell>,
     text: String,
+    limits: CellLimits,
+    /// The first cell kept only as an excerpt, for being longer than `max_field_bytes` or for
+    /// taking the row's text past its limit: its column and its length in bytes. The row is
+    /// rejected (`field-too-long`).
+    oversize: Option<(u32, u64)>,
+    /// A cell came at or before the column of the cell before it: the row is given twice in
+    /// the file, or its cells are out of order. The row is rejected (`malformed-row`).
+    malformed: bool,
+}
+
+/// How much text a row keeps, from `max_field_bytes`.
+#[derive(Debug, Clone, Copy)]
+struct CellLimits {
+    /// A cell's text.
+    cell: usize,
+    /// All of a row's text: [`ROW_BYTES_PER_FIELD_BYTE`] cells at the limit. Without it a few
+    /// long shared strings used in every cell of a row would unpack into gigabytes.
+    row: usize,
+}
+
+/// A row's cells may hold this many times `max_field_bytes` of text in all.
+const ROW_BYTES_PER_FIELD_BYTE: u64 = 64;
+
+/// What is kept of a cell over the limit, for the rejected row: its first bytes.
+const EXCERPT_BYTES: usize = 100;
+
+impl CellLimits {
+    fn new(max_field_bytes: u64) -> Self {
+        // Cell offsets are u32: a row's text stays below 2 GiB.
+        let cell = max_field_bytes.min(1 << 30);
+        CellLimits {
+            cell: cell as usize,
+            row: cell.saturating_mul(ROW_BYTES_PER_FIELD_BYTE).min(1 << 30) as usize,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -176,11 +228,14 @@ struct RawCell {
 }
 
 impl RawRow {
-    fn new(row: u32) -> Self {
+    fn new(row: u32, limits: CellLimits) -> Self {
         RawRow {
             row,
             cells: Vec::new(),
             text: String::new(),
+            limits,
+            oversize: None,
+            malformed: false,
         }
     }
 
@@ -188,17 +243,33 @@ impl RawRow {
         &self.text[cell.start as usize..cell.end as usize]
     }
 
-    /// Adds a cell; empty cells are not kept.
+    /// Adds a cell; empty cells are not kept. A cell over the limits keeps an excerpt and
+    /// marks the row `oversize`; a cell at or before the previous cell's column marks it
+    /// `malformed`.
     fn push(&mut self, col: u32, value: Value<'_>, class: TimeClass) {
         let start = self.text.len();
-        if let Some(kind) = canonical(value, class, &mut self.text) {
-            self.cells.push(RawCell {
-                col,
-                kind,
-                start: start as u32,
-                end: self.text.len() as u32,
-            });
+        let Some(kind) = canonical(value, class, &mut self.text) else {
+            return;
+        };
+        let len = self.text.len() - start;
+        if len > self.limits.cell || self.text.len() > self.limits.row {
+            self.oversize.get_or_insert((col, len as u64));
+            let mut cut = start + len.min(EXCERPT_BYTES);
+            while !self.text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            self.text.truncate(cut);
+            self.text.push('…');
         }
+        if self.cells.last().is_some_and(|last| col <= last.col) {
+            self.malformed = true;
+        }
+        self.cells.push(RawCell {
+            col,
+            kind,
+            start: start as u32,
+            end: self.text.len() as u32,
+        });
     }
 
     /// Whether a cell in columns `from..=to` holds something other than blank text.
@@ -214,12 +285,52 @@ impl RawRow {
 /// Where rows come from: a streaming reader thread (xlsx) or a loaded range (other formats).
 trait RowFeed: Send {
     /// The next row holding at least one cell, in sheet order.
-    fn next_row(&mut self) -> Result<Option<RawRow>, String>;
+    fn next_row(&mut self) -> Result<Option<RawRow>, FeedError>;
+}
+
+/// Why a feed stopped.
+#[derive(Debug)]
+enum FeedError {
+    /// The sheet is malformed; the reason fits after "is not a readable xlsx workbook: ".
+    Corrupt(String),
+    /// calamine panicked on the file's structure.
+    ReaderFailed,
+}
+
+thread_local! {
+    /// This thread is inside a call to calamine, where a panic means a malformed file: the
+    /// panic hook stays silent, and the panic becomes [`SourceError::ReaderFailed`].
+    static IN_READER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that says nothing for panics inside calamine ([`IN_READER`])
+/// and hands every other panic to the hook it replaces.
+fn silence_reader_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_READER.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Runs `f`, a call into calamine, with a panic inside it contained: `None` then. calamine
+/// indexes past the end of its buffers on some crafted files (its OLE and BIFF parsers); such
+/// a file is a broken workbook, not a crash. Needs unwinding panics (no `panic = "abort"`).
+fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
+    silence_reader_panics();
+    let was = IN_READER.with(|q| q.replace(true));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+    IN_READER.with(|q| q.set(was));
+    out
 }
 
 /// Rows of an xlsx sheet, read on a thread that owns the workbook.
 struct XlsxFeed {
-    rx: Option<Receiver<Result<Vec<RawRow>, String>>>,
+    rx: Option<Receiver<Result<Vec<RawRow>, FeedError>>>,
     thread: Option<JoinHandle<()>>,
     current: std::vec::IntoIter<RawRow>,
 }
@@ -228,16 +339,26 @@ struct XlsxFeed {
 /// memory small.
 const ROWS_PER_MESSAGE: usize = 256;
 
+/// A message is also handed over once its rows hold this much text (long cells).
+const BYTES_PER_MESSAGE: usize = 4 << 20;
+
 impl XlsxFeed {
-    fn spawn(mut book: Xlsx<BufReader<File>>, sheet: String) -> Result<Self, String> {
+    fn spawn(
+        mut book: Xlsx<BufReader<File>>,
+        sheet: String,
+        limits: CellLimits,
+    ) -> Result<Self, String> {
         let (tx, rx) = sync_channel(4);
         let thread = std::thread::Builder::new()
             .name("rowferry-sheet".into())
             .spawn(move || {
-                if let Err(e) = stream_xlsx(&mut book, &sheet, &tx) {
-                    // The receiver may be gone (a `--limit` run): nothing to tell then.
-                    let _ = tx.send(Err(e));
-                }
+                let error = match contained(|| stream_xlsx(&mut book, &sheet, limits, &tx)) {
+                    Some(Ok(())) => return,
+                    Some(Err(reason)) => FeedError::Corrupt(reason),
+                    None => FeedError::ReaderFailed,
+                };
+                // The receiver may be gone (a `--limit` run): nothing to tell then.
+                let _ = tx.send(Err(error));
             })
             .map_err(|e| format!("cannot start the sheet reader thread: {e}"))?;
         Ok(XlsxFeed {
@@ -249,7 +370,7 @@ impl XlsxFeed {
 }
 
 impl RowFeed for XlsxFeed {
-    fn next_row(&mut self) -> Result<Option<RawRow>, String> {
+    fn next_row(&mut self) -> Result<Option<RawRow>, FeedError> {
         loop {
             if let Some(row) = self.current.next() {
                 return Ok(Some(row));
@@ -259,13 +380,13 @@ impl RowFeed for XlsxFeed {
                 Ok(Ok(rows)) => self.current = rows.into_iter(),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
-                    // The thread is done: a panic inside calamine on a malformed sheet is a
-                    // broken file, not a crash.
+                    // The thread is done. Panics inside calamine are contained on the thread;
+                    // any other is still a broken file, not a crash.
                     self.rx = None;
                     if let Some(t) = self.thread.take()
                         && t.join().is_err()
                     {
-                        return Err("the sheet's XML could not be parsed".into());
+                        return Err(FeedError::ReaderFailed);
                     }
                     return Ok(None);
                 }
@@ -275,11 +396,18 @@ impl RowFeed for XlsxFeed {
 }
 
 /// The reader thread: every cell of `sheet`, grouped by row, sent in messages of
-/// [`ROWS_PER_MESSAGE`] rows. Stops quietly when the receiver hangs up.
+/// [`ROWS_PER_MESSAGE`] rows (or [`BYTES_PER_MESSAGE`] of text). Stops quietly when the
+/// receiver hangs up.
+///
+/// Cells come in file order. A cell of the row being read at or before the previous cell's
+/// column (the row given twice, or its cells out of order) joins the row, which is then
+/// rejected whole; a row numbered below the row before it stops the reading, since the rows
+/// between were already counted.
 fn stream_xlsx(
     book: &mut Xlsx<BufReader<File>>,
     sheet: &str,
-    tx: &SyncSender<Result<Vec<RawRow>, String>>,
+    limits: CellLimits,
+    tx: &SyncSender<Result<Vec<RawRow>, FeedError>>,
 ) -> Result<(), String> {
     let mut cells = book
         .worksheet_cells_reader(sheet)
@@ -294,6 +422,7 @@ fn stream_xlsx(
         })
         .collect();
     let mut batch: Vec<RawRow> = Vec::with_capacity(ROWS_PER_MESSAGE);
+    let mut batch_bytes = 0;
     let mut current: Option<RawRow> = None;
     while let Some((cell, style)) = cells
         .next_cell_with_style_id()
@@ -304,21 +433,23 @@ fn stream_xlsx(
             if let Some(done) = current.take() {
                 if r < done.row {
                     return Err(format!(
-                        "its rows are out of order (row {} after row {})",
+                        "sheet `{sheet}` gives row {} after row {} (its rows are out of order, or a row is given twice)",
                         r + 1,
                         done.row + 1
                     ));
                 }
                 if !done.cells.is_empty() {
+                    batch_bytes += done.text.len();
                     batch.push(done);
                 }
-                if batch.len() >= ROWS_PER_MESSAGE
-                    && tx.send(Ok(std::mem::take(&mut batch))).is_err()
-                {
-                    return Ok(());
+                if batch.len() >= ROWS_PER_MESSAGE || batch_bytes >= BYTES_PER_MESSAGE {
+                    batch_bytes = 0;
+                    if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                        return Ok(());
+                    }
                 }
             }
-            current = Some(RawRow::new(r));
+            current = Some(RawRow::new(r, limits));
         }
         let class = classes.get(style).copied().unwrap_or(TimeClass::Unknown);
         if let Some(row) = current.as_mut() {
@@ -340,10 +471,11 @@ fn stream_xlsx(
 struct RangeFeed {
     range: calamine::Range<Data>,
     next: usize,
+    limits: CellLimits,
 }
 
 impl RowFeed for RangeFeed {
-    fn next_row(&mut self) -> Result<Option<RawRow>, String> {
+    fn next_row(&mut self) -> Result<Option<RawRow>, FeedError> {
         let Some((r0, c0)) = self.range.start() else {
             return Ok(None);
         };
@@ -351,7 +483,7 @@ impl RowFeed for RangeFeed {
         while self.next < height {
             let i = self.next;
             self.next += 1;
-            let mut row = RawRow::new(r0 + i as u32);
+            let mut row = RawRow::new(r0 + i as u32, self.limits);
             for j in 0..width {
                 if let Some(v) = self.range.get((i, j)) {
                     row.push(c0 + j as u32, Value::from_data(v), TimeClass::Unknown);
@@ -712,6 +844,7 @@ pub struct SheetSource {
     past_range: bool,
     done: bool,
     rows_read: Arc<AtomicU64>,
+    max_field_bytes: u64,
 }
 
 /// The part of the sheet `range` lets through, 0-based inclusive.
@@ -764,10 +897,14 @@ impl SheetSource {
                 source,
             })?
             .len();
+        if format != SheetFormat::Xls {
+            check_parts(&path, format, plan.max_field_bytes, plan.max_part_bytes)?;
+        }
         let book = open_book(&path, format)?;
         let sheets = book.sheets_metadata().to_vec();
         let sheet = choose_sheet(&path, &sheets, plan.sheet.as_ref())?;
-        let (feed, used) = feed(book, &path, format, &sheet)?;
+        let limits = CellLimits::new(plan.max_field_bytes);
+        let (feed, used) = feed(book, &path, format, &sheet, limits)?;
         let window = Window::of(plan.range.as_ref());
         if let (Some(r), Some(h)) = (&plan.range, plan.header_row)
             && (h < u64::from(r.first_row) || r.last_row.is_some_and(|l| h > u64::from(l)))
@@ -811,6 +948,7 @@ impl SheetSource {
             past_range: false,
             done: false,
             rows_read: Arc::new(AtomicU64::new(0)),
+            max_field_bytes: plan.max_field_bytes,
         };
         source.find_header(plan, used)?;
         let last = if window.last_row != u32::MAX {
@@ -833,7 +971,8 @@ impl SheetSource {
                 None => match self.feed.next_row() {
                     Ok(Some(row)) => row,
                     Ok(None) => return Ok(None),
-                    Err(reason) => return Err(self.corrupt(reason)),
+                    Err(FeedError::Corrupt(reason)) => return Err(self.corrupt(reason)),
+                    Err(FeedError::ReaderFailed) => return Err(self.reader_failed()),
                 },
             };
             if row.row > self.window.last_row {
@@ -848,6 +987,13 @@ impl SheetSource {
                 continue;
             }
             return Ok(Some(row));
+        }
+    }
+
+    fn reader_failed(&self) -> SourceError {
+        SourceError::ReaderFailed {
+            path: self.info.path.clone(),
+            format: self.info.format,
         }
     }
 
@@ -933,6 +1079,22 @@ impl SheetSource {
     }
 
     fn take_header(&mut self, row: RawRow, policy: HeaderNames) -> Result<(), SourceError> {
+        let n = row.row + 1;
+        if row.malformed {
+            return Err(self.corrupt(format!(
+                "sheet `{}` gives its header row {n} more than once, or its cells out of order ({})",
+                self.sheet_name(),
+                cell_list(&row)
+            )));
+        }
+        if let Some((col, len)) = row.oversize {
+            return Err(self.corrupt(format!(
+                "the header row {n} of sheet `{}` holds {len} bytes in cell {}{n}, more than `max_field_bytes` ({} bytes) allows",
+                self.sheet_name(),
+                column_letters(col + 1),
+                self.max_field_bytes
+            )));
+        }
         let inside: Vec<&RawCell> = row
             .cells
             .iter()
@@ -1037,7 +1199,7 @@ impl SheetSource {
         }
         let ncols = self.info.header.len();
         let mut chunk = Chunk::new(ncols, max_rows.min(super::CHUNK_ROWS));
-        while chunk.taken < max_rows {
+        while chunk.taken < max_rows && chunk.bytes < CHUNK_BYTES {
             if self.limit.is_some_and(|l| self.data_rows >= l) {
                 self.done = true;
                 break;
@@ -1054,7 +1216,16 @@ impl SheetSource {
                 Ordering::Relaxed,
             );
             chunk.taken += 1;
+            chunk.bytes += row.text.len();
             self.data_rows += 1;
+            if row.malformed {
+                chunk.rejects.push(self.malformed(&row));
+                continue;
+            }
+            if let Some((col, len)) = row.oversize {
+                chunk.rejects.push(self.oversized(&row, col, len));
+                continue;
+            }
             if let Some(reject) = self.outside_columns(&row) {
                 chunk.rejects.push(reject);
                 continue;
@@ -1065,6 +1236,83 @@ impl SheetSource {
             return Ok(None);
         }
         chunk.finish(&self.info.path).map(Some)
+    }
+
+    /// The column name of 0-based sheet column `col`, if it is one of the header's.
+    fn column_of(&self, col: u32) -> String {
+        if col >= self.first_col && col <= self.last_col {
+            self.info.header[(col - self.first_col) as usize].clone()
+        } else {
+            String::new()
+        }
+    }
+
+    /// A row given twice in the file, or with its cells out of order: rejected with every
+    /// value, in file order, rather than one copy of a cell chosen over another.
+    fn malformed(&self, row: &RawRow) -> SourceReject {
+        let n = row.row + 1;
+        SourceReject {
+            fields: row.cells.iter().map(|c| row.value(c).to_string()).collect(),
+            issue: Issue {
+                row: u64::from(n),
+                line: u64::from(n),
+                code: Code::MalformedRow,
+                severity: Severity::Error,
+                field: String::new(),
+                column: String::new(),
+                value: cell_list(row),
+                message: format!(
+                    "sheet row {n} is given more than once in the workbook, or its cells are out of order (a malformed file): the row is rejected with every value in file order, as no copy of a cell can be told right; fix the row in the workbook (saving it in Excel or LibreOffice writes each row once)"
+                ),
+            },
+        }
+    }
+
+    /// A row with a cell longer than `max_field_bytes` (kept as an excerpt), or whose cells
+    /// hold too much text in all.
+    fn oversized(&self, row: &RawRow, col: u32, len: u64) -> SourceReject {
+        let n = row.row + 1;
+        let at = format!("{}{n}", column_letters(col + 1));
+        let message = if len as usize > row.limits.cell {
+            format!(
+                "cell {at} holds {len} bytes of text, more than `max_field_bytes` ({} bytes): the row is rejected, that value cut to its first {EXCERPT_BYTES} bytes here. Raise `max_field_bytes` in `[source]` if such values are genuine",
+                self.max_field_bytes
+            )
+        } else {
+            format!(
+                "the row's cells hold more than {} bytes of text in all ({ROW_BYTES_PER_FIELD_BYTE} times `max_field_bytes`), passed at cell {at}: the row is rejected, its values from there on cut to their first {EXCERPT_BYTES} bytes here. Raise `max_field_bytes` in `[source]` if such rows are genuine",
+                row.limits.row
+            )
+        };
+        let mut fields = vec![String::new(); self.info.header.len()];
+        let mut extras = Vec::new();
+        for c in &row.cells {
+            if c.col >= self.first_col && c.col <= self.last_col {
+                fields[(c.col - self.first_col) as usize] = row.value(c).to_string();
+            } else if c.col >= self.window.first_col && c.col <= self.window.last_col {
+                extras.push(row.value(c).to_string());
+            }
+        }
+        fields.extend(extras);
+        let value = row
+            .cells
+            .iter()
+            .find(|c| c.col == col)
+            .map(|c| row.value(c).to_string())
+            .unwrap_or_default();
+        SourceReject {
+            fields,
+            issue: Issue {
+                row: u64::from(n),
+                line: u64::from(n),
+                code: Code::FieldTooLong,
+                severity: Severity::Error,
+                field: String::new(),
+                column: self.column_of(col),
+                value,
+                message,
+            },
+        }
     }
 
     /// A row holding a value outside the header's columns (possible only when `range` does
@@ -1134,6 +1382,26 @@ impl SheetSource {
     }
 }
 
+/// Text a chunk holds at most: with long cells (many uses of a long shared string), it ends
+/// before [`super::CHUNK_ROWS`] rows.
+const CHUNK_BYTES: usize = 64 << 20;
+
+/// `A4=1, B4=x, A4=2`: a row's cells in file order, for an issue's value.
+fn cell_list(row: &RawRow) -> String {
+    row.cells
+        .iter()
+        .map(|c| {
+            format!(
+                "{}{}={}",
+                column_letters(c.col + 1),
+                row.row + 1,
+                row.value(c)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One chunk being built: a text and a kind column per source column.
 struct Chunk {
     texts: Vec<StringChunkedBuilder>,
@@ -1143,6 +1411,8 @@ struct Chunk {
     rejects: Vec<SourceReject>,
     skipped: u64,
     taken: usize,
+    /// Text of the rows taken.
+    bytes: usize,
 }
 
 impl Chunk {
@@ -1157,6 +1427,7 @@ impl Chunk {
             rejects: Vec::new(),
             skipped: 0,
             taken: 0,
+            bytes: 0,
         }
     }
 
@@ -1211,10 +1482,23 @@ impl Chunk {
     }
 }
 
+/// Opens the workbook with the reader its format needs, a panic inside calamine contained.
+fn open_book(path: &Path, format: SheetFormat) -> Result<Sheets<BufReader<File>>, SourceError> {
+    contained(|| open_book_with(path, format)).unwrap_or_else(|| {
+        Err(SourceError::ReaderFailed {
+            path: path.to_path_buf(),
+            format: format.as_str(),
+        })
+    })
+}
+
 /// Opens the workbook with the reader its format needs. An OLE compound file is either an xls
 /// workbook or an encrypted xlsx (an `EncryptedPackage` stream), which calamine's xlsx reader
 /// recognises.
-fn open_book(path: &Path, format: SheetFormat) -> Result<Sheets<BufReader<File>>, SourceError> {
+fn open_book_with(
+    path: &Path,
+    format: SheetFormat,
+) -> Result<Sheets<BufReader<File>>, SourceError> {
     let file = |path: &Path| {
         File::open(path)
             .map(BufReader::new)
@@ -1378,11 +1662,28 @@ fn choose_sheet(
 /// The rows of `sheet` and the last used (row, column) if known, both 0-based.
 type Opened = (Box<dyn RowFeed>, Option<(u32, u32)>);
 
+/// Opens the rows of `sheet`, a panic inside calamine contained.
 fn feed(
     book: Sheets<BufReader<File>>,
     path: &Path,
     format: SheetFormat,
     sheet: &str,
+    limits: CellLimits,
+) -> Result<Opened, SourceError> {
+    contained(|| feed_with(book, path, format, sheet, limits)).unwrap_or_else(|| {
+        Err(SourceError::ReaderFailed {
+            path: path.to_path_buf(),
+            format: format.as_str(),
+        })
+    })
+}
+
+fn feed_with(
+    book: Sheets<BufReader<File>>,
+    path: &Path,
+    format: SheetFormat,
+    sheet: &str,
+    limits: CellLimits,
 ) -> Result<Opened, SourceError> {
     let corrupt = |reason: String| SourceError::Corrupt {
         path: path.to_path_buf(),
@@ -1405,17 +1706,277 @@ fn feed(
                 Err(XlsxError::NotAWorksheet(_)) => return Err(not_a_worksheet()),
                 Err(e) => return Err(corrupt(xlsx_reason(&e))),
             };
-            let feed = XlsxFeed::spawn(x, sheet.to_string()).map_err(corrupt)?;
+            let feed = XlsxFeed::spawn(x, sheet.to_string(), limits).map_err(corrupt)?;
             Ok((Box::new(feed), used))
         }
         mut other => {
             let range = other
                 .worksheet_range(sheet)
                 .map_err(|e| corrupt(e.to_string()))?;
+            if let Some(reason) = cut_off(&range, format) {
+                return Err(SourceError::SheetCutOff {
+                    path: path.to_path_buf(),
+                    sheet: sheet.to_string(),
+                    reason,
+                });
+            }
             let used = range.end();
-            Ok((Box::new(RangeFeed { range, next: 0 }), used))
+            Ok((
+                Box::new(RangeFeed {
+                    range,
+                    next: 0,
+                    limits,
+                }),
+                used,
+            ))
         }
     }
+}
+
+/// Checks, before calamine opens it, that no part of a zipped workbook unpacks past what it
+/// can hold in memory. calamine reads each part through the zip crate, which stops a part at
+/// the size its entry declares (it counts while unpacking), so the declared sizes bound what
+/// it reads:
+///
+/// - a part read whole (shared strings, styles, the workbook, relationships; for xlsb and ods
+///   the sheets too) may declare at most `max_part_bytes`;
+/// - in an XML part that declares more than a value may take, the longest stretch between two
+///   `<` (a text or a tag, which the XML parser holds whole) is measured by unpacking it:
+///   past [`VALUE_BYTES_PER_FIELD_BYTE`] times `max_field_bytes`, the workbook is refused.
+///   Shorter values over `max_field_bytes` are read, and their rows rejected
+///   (`field-too-long`).
+///
+/// A file that is not a readable zip archive passes: opening it reports why.
+fn check_parts(
+    path: &Path,
+    format: SheetFormat,
+    max_field_bytes: u64,
+    max_part_bytes: u64,
+) -> Result<(), SourceError> {
+    contained(|| check_parts_with(path, format, max_field_bytes, max_part_bytes)).unwrap_or_else(
+        || {
+            Err(SourceError::ReaderFailed {
+                path: path.to_path_buf(),
+                format: format.as_str(),
+            })
+        },
+    )
+}
+
+fn check_parts_with(
+    path: &Path,
+    format: SheetFormat,
+    max_field_bytes: u64,
+    max_part_bytes: u64,
+) -> Result<(), SourceError> {
+    let file = File::open(path).map_err(|source| SourceError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let Ok(mut zip) = zip::ZipArchive::new(BufReader::new(file)) else {
+        return Ok(());
+    };
+    let value_limit = max_field_bytes
+        .saturating_mul(VALUE_BYTES_PER_FIELD_BYTE)
+        .saturating_add(SCAN_BUFFER as u64);
+    for i in 0..zip.len() {
+        let (name, size) = match zip.by_index_raw(i) {
+            Ok(entry) if !entry.is_dir() => match entry.name() {
+                Ok(name) => (name.into_owned(), entry.size()),
+                Err(_) => continue,
+            },
+            _ => continue,
+        };
+        let kind = part_kind(&name, format);
+        if kind == PartKind::Whole && size > max_part_bytes {
+            return Err(SourceError::PartTooLarge {
+                path: path.to_path_buf(),
+                part: name.into(),
+                size,
+                limit: max_part_bytes,
+            });
+        }
+        if kind == PartKind::Unread || size <= value_limit || !is_xml(&name) {
+            continue;
+        }
+        let Ok(entry) = zip.by_index(i) else {
+            continue;
+        };
+        if let Some(at) = stretch_past(entry, value_limit) {
+            let place = match zip.by_index(i) {
+                Ok(entry) => place_in_part(entry, at),
+                Err(_) => String::new(),
+            };
+            return Err(SourceError::ValueTooLarge {
+                path: path.to_path_buf(),
+                part: name.into(),
+                place: place.into(),
+                limit: value_limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How calamine reads a part of a zipped workbook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartKind {
+    /// Loaded into memory whole.
+    Whole,
+    /// Streamed (xlsx and xlsm worksheets, and parts read only if asked for).
+    Streamed,
+    /// Never read: pictures, embedded objects, macros, printer settings.
+    Unread,
+}
+
+fn part_kind(name: &str, format: SheetFormat) -> PartKind {
+    let lower = name.to_ascii_lowercase();
+    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    let unread = [
+        "media/",
+        "embeddings/",
+        "printersettings/",
+        "thumbnails/",
+        "pictures/",
+    ]
+    .iter()
+    .any(|d| lower.contains(d))
+        || file == "vbaproject.bin";
+    if unread {
+        return PartKind::Unread;
+    }
+    let whole = match format {
+        SheetFormat::Xlsx | SheetFormat::Xlsm | SheetFormat::Xls => {
+            lower.ends_with(".rels")
+                || matches!(file, "sharedstrings.xml" | "styles.xml" | "workbook.xml")
+                || file.starts_with("theme")
+        }
+        // xlsb sheets are loaded whole, as are ods sheets (all of them, in content.xml).
+        SheetFormat::Xlsb | SheetFormat::Ods => {
+            lower.ends_with(".rels") || lower.ends_with(".bin") || lower.ends_with(".xml")
+        }
+    };
+    if whole {
+        PartKind::Whole
+    } else {
+        PartKind::Streamed
+    }
+}
+
+fn is_xml(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".xml") || lower.ends_with(".rels")
+}
+
+/// Unpacks an XML part and finds the first stretch between two `<` longer than `limit`: the
+/// offset where it starts, else `None`. An unpacking error ends the search: opening the part
+/// later reports it.
+///
+/// Fast (the part is unpacked once more, and this should cost little beside that): a read
+/// of at most [`SCAN_BUFFER`] bytes, shorter than `limit`, cannot hold a whole stretch, so
+/// only stretches across reads count, from the last `<` of the reads before to the first of
+/// this one: two searches per read, each stopping at the first `<` from its end.
+fn stretch_past(mut part: impl Read, limit: u64) -> Option<u64> {
+    let mut buf = vec![0u8; SCAN_BUFFER];
+    let mut offset: u64 = 0;
+    // Just past the last `<` seen (0 at the start of the part).
+    let mut since: u64 = 0;
+    loop {
+        let n = match part.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        match memchr::memchr(b'<', chunk) {
+            Some(first) => {
+                if offset + first as u64 - since > limit {
+                    return Some(since);
+                }
+                let last = memchr::memrchr(b'<', chunk).unwrap_or(first);
+                since = offset + last as u64 + 1;
+            }
+            None if offset + n as u64 - since > limit => return Some(since),
+            None => {}
+        }
+        offset += n as u64;
+    }
+}
+
+/// What [`stretch_past`] reads at once; a value limit is always longer.
+const SCAN_BUFFER: usize = 64 << 10;
+
+/// Where offset `at` of an unpacked XML part is: `near cell B7` (the last cell tag before it),
+/// `in shared string 3`, else `at byte N of the unpacked part`. Slow; for the error only.
+fn place_in_part(mut part: impl Read, at: u64) -> String {
+    let mut buf = vec![0u8; SCAN_BUFFER];
+    let mut offset: u64 = 0;
+    let mut cell: Option<String> = None;
+    let mut strings: u64 = 0;
+    while offset < at {
+        let n = match part.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n.min((at - offset).min(n as u64) as usize)];
+        for lt in memchr::memchr_iter(b'<', chunk) {
+            let tag = &buf[lt + 1..n.min(lt + 33)];
+            if let Some(rest) = tag.strip_prefix(b"c ") {
+                cell = cell_ref(rest);
+            } else if tag.starts_with(b"si>") || tag.starts_with(b"si ") {
+                strings += 1;
+            }
+        }
+        offset += n as u64;
+    }
+    match cell {
+        Some(c) => format!(" near cell {c}"),
+        None if strings > 0 => format!(" in shared string {strings}"),
+        None => format!(" at byte {at} of the unpacked part"),
+    }
+}
+
+/// The `r="B7"` of a cell tag's first bytes.
+fn cell_ref(attrs: &[u8]) -> Option<String> {
+    let at = memchr::memmem::find(attrs, b"r=\"")? + 3;
+    let rest = &attrs[at..];
+    let end = memchr::memchr(b'"', rest)?;
+    std::str::from_utf8(&rest[..end]).ok().map(str::to_string)
+}
+
+/// The most rows and columns calamine's ods reader keeps of a sheet: it drops what lies past
+/// them without an error (a sheet of LibreOffice's "huge sheets" can hold more).
+const ODS_MAX_ROWS: u32 = 1_048_576;
+const ODS_MAX_COLUMNS: u32 = 16_384;
+
+/// Why a loaded range may have lost rows or columns, if it may have: it holds fewer rows than
+/// it spans (rows the reader counted but did not keep), or, for ods, it reaches the last row
+/// or column the reader keeps, past which it drops cells silently. xls and xlsb sheets cannot
+/// go past those limits: their formats end there.
+fn cut_off(range: &calamine::Range<Data>, format: SheetFormat) -> Option<String> {
+    let (height, _) = range.get_size();
+    let held = range.rows().count();
+    if held < height {
+        return Some(format!(
+            "spans {height} rows but the {} reader kept only {held} of them",
+            format.as_str()
+        ));
+    }
+    let (last_row, last_col) = range.end()?;
+    if format != SheetFormat::Ods {
+        return None;
+    }
+    if last_row + 1 >= ODS_MAX_ROWS {
+        return Some(format!(
+            "reaches row {ODS_MAX_ROWS}, the last row the ods reader keeps (it drops any row past it)"
+        ));
+    }
+    if last_col + 1 >= ODS_MAX_COLUMNS {
+        return Some(format!(
+            "reaches column {} ({ODS_MAX_COLUMNS}), the last column the ods reader keeps (it drops any column past it)",
+            column_letters(ODS_MAX_COLUMNS)
+        ));
+    }
+    None
 }
 
 /// `A5:F15`, `A3:K`, `B2` as the user wrote them (1-based).
@@ -1597,6 +2158,31 @@ mod tests {
             text(Value::Text("007"), TimeClass::Unknown),
             ("007".into(), Some(CellKind::Text))
         );
+    }
+
+    #[test]
+    fn value_limit_stretches_are_found_across_reads() {
+        let limit = SCAN_BUFFER as u64 + 100;
+        let long = format!("<a>{}</a>", "x".repeat(SCAN_BUFFER + 200));
+        assert_eq!(stretch_past(long.as_bytes(), limit), Some(1));
+        let at_end = format!("<a/>{}", " ".repeat(SCAN_BUFFER + 200));
+        assert_eq!(stretch_past(at_end.as_bytes(), limit), Some(1));
+        let fine: String = (0..50_000)
+            .map(|i| format!("<c r=\"A{i}\"><v>{i}</v></c>"))
+            .collect();
+        assert_eq!(stretch_past(fine.as_bytes(), limit), None);
+        let just_under = format!("<a>{}</a>", "x".repeat(limit as usize - 2));
+        assert_eq!(stretch_past(just_under.as_bytes(), limit), None);
+        let cells = format!(
+            r#"<row><c r="A1"><v>1</v></c><c r="B1" t="inlineStr"><is><t>{}"#,
+            "x".repeat(10)
+        );
+        assert_eq!(
+            place_in_part(cells.as_bytes(), cells.len() as u64 - 5),
+            " near cell B1"
+        );
+        let strings = "<sst><si><t>a</t></si><si><t>bbbb";
+        assert_eq!(place_in_part(strings.as_bytes(), 30), " in shared string 2");
     }
 
     #[test]

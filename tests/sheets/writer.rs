@@ -26,6 +26,8 @@ pub enum Cell {
     Time(f64),
     /// A number shown as a percentage (`0%`).
     Percent(f64),
+    /// Text written in the cell itself (`t="inlineStr"`), not in the shared strings.
+    Inline(String),
 }
 
 pub fn text(s: &str) -> Cell {
@@ -187,6 +189,12 @@ fn sheet_xml(sheet: &Sheet, strings: &mut Vec<String>) -> String {
                 Cell::DateTime(v) => format!(r#"<c r="{r}" s="{STYLE_DATETIME}"><v>{v}</v></c>"#),
                 Cell::Time(v) => format!(r#"<c r="{r}" s="{STYLE_TIME}"><v>{v}</v></c>"#),
                 Cell::Percent(v) => format!(r#"<c r="{r}" s="{STYLE_PERCENT}"><v>{v}</v></c>"#),
+                Cell::Inline(t) => {
+                    format!(
+                        r#"<c r="{r}" t="inlineStr"><is><t>{}</t></is></c>"#,
+                        escape(t)
+                    )
+                }
             };
             s.push_str(&c);
         }
