@@ -297,35 +297,12 @@ enum FeedError {
     ReaderFailed,
 }
 
-thread_local! {
-    /// This thread is inside a call to calamine, where a panic means a malformed file: the
-    /// panic hook stays silent, and the panic becomes [`SourceError::ReaderFailed`].
-    static IN_READER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Installs (once) a panic hook that says nothing for panics inside calamine ([`IN_READER`])
-/// and hands every other panic to the hook it replaces.
-fn silence_reader_panics() {
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !IN_READER.with(std::cell::Cell::get) {
-                previous(info);
-            }
-        }));
-    });
-}
-
 /// Runs `f`, a call into calamine, with a panic inside it contained: `None` then. calamine
 /// indexes past the end of its buffers on some crafted files (its OLE and BIFF parsers); such
-/// a file is a broken workbook, not a crash. Needs unwinding panics (no `panic = "abort"`).
+/// a file is a broken workbook, not a crash (see [`crate::panics`]). Needs unwinding panics (no
+/// `panic = "abort"`).
 fn contained<T>(f: impl FnOnce() -> T) -> Option<T> {
-    silence_reader_panics();
-    let was = IN_READER.with(|q| q.replace(true));
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
-    IN_READER.with(|q| q.set(was));
-    out
+    crate::panics::contain(f).ok()
 }
 
 /// Rows of an xlsx sheet, read on a thread that owns the workbook.
