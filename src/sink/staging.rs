@@ -339,6 +339,8 @@ fn lock(out: &Path) -> Result<File, StagingError> {
                 holder,
             });
         }
+        // A file system without locks (some network shares) runs without one, as before.
+        Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {}
         Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
     }
     let command: Vec<String> = std::env::args().take(3).collect();
