@@ -248,6 +248,17 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
+/// Nothing of a commit is left in `out` after the run that ended at `step`.
+fn no_leftovers(out: &Path, step: u32) {
+    for leftover in [
+        ".rowferry-staging",
+        ".rowferry-previous",
+        ".rowferry-commit",
+    ] {
+        assert!(!out.join(leftover).exists(), "step {step}: {leftover}");
+    }
+}
+
 fn faulty_run(p: &Project, out: &str, fault: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rowferry"))
         .args([
@@ -307,13 +318,7 @@ fn a_kill_at_any_step_of_the_commit_leaves_the_old_outputs_or_a_journal_that_fin
         ]);
         assert_eq!(r.code, 1, "step {step}: {}", r.stderr);
         assert_eq!(outputs(&out), new, "step {step}: next run");
-        for leftover in [
-            ".rowferry-staging",
-            ".rowferry-previous",
-            ".rowferry-commit",
-        ] {
-            assert!(!out.join(leftover).exists(), "step {step}: {leftover}");
-        }
+        no_leftovers(&out, step);
     }
     assert!(killed >= 8, "the commit has its steps: {killed}");
 }
@@ -338,13 +343,7 @@ fn a_full_disk_at_any_step_of_the_commit_leaves_the_previous_outputs() {
             "step {step}: {stderr}"
         );
         assert_eq!(outputs(&out), old, "step {step}: the previous outputs");
-        for leftover in [
-            ".rowferry-staging",
-            ".rowferry-previous",
-            ".rowferry-commit",
-        ] {
-            assert!(!out.join(leftover).exists(), "step {step}: {leftover}");
-        }
+        no_leftovers(&out, step);
     }
     assert!(failed >= 8, "the commit has its steps: {failed}");
 }
