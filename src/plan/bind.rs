@@ -7,6 +7,8 @@
 //! diagnostics on the mapping file. `rowferry check` binds without a header: it checks what the
 //! mapping alone can tell.
 
+use std::collections::HashSet;
+
 use polars::prelude::{DataFrame, DataType, IntoLazy, Series};
 
 use super::compile::polars_message;
@@ -64,12 +66,14 @@ pub fn bind(plan: &Plan, header: Option<&[String]>) -> Result<Binding, Vec<Diagn
         }
     }
     if let Some(header) = header {
-        let claimed: Vec<usize> = plan
+        let claimed: HashSet<usize> = plan
             .structure
             .iter()
             .flat_map(|s| s.fields.iter())
             .filter_map(|f| find_column(header, &f.column))
             .collect();
+        // Names taken so far, so that a wide header (100,000 columns) binds in linear time.
+        let mut taken: HashSet<String> = row.iter().map(|f| f.name.clone()).collect();
         // A `rejects.csv` fed back ends with `_row`, `_line`, `_errors`: the report keeps them,
         // the targets do not get them.
         let width = if header.ends_with(&super::REJECT_COLUMNS.map(String::from)) {
@@ -88,10 +92,11 @@ pub fn bind(plan: &Plan, header: Option<&[String]>) -> Result<Binding, Vec<Diagn
             // A repeated header name gets a number, so no column is hidden.
             let mut name = base.clone();
             let mut n = 2;
-            while row.iter().any(|f| f.name == name) {
+            while taken.contains(&name) {
                 name = format!("{base} ({n})");
                 n += 1;
             }
+            taken.insert(name.clone());
             row.push(RowField {
                 name,
                 dtype: DataType::String,

@@ -14,6 +14,7 @@ pub mod sheet;
 mod sniff;
 mod views;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -195,10 +196,12 @@ pub fn name_columns(
     let blank: Vec<usize> = (0..raw.len())
         .filter(|&i| raw[i].trim().is_empty())
         .collect();
+    // Sets, not scans: a header of 100,000 columns is named in linear time.
+    let mut seen: HashSet<&str> = HashSet::with_capacity(raw.len());
     let mut repeated: Vec<&str> = Vec::new();
-    for (i, name) in raw.iter().enumerate() {
-        if !name.trim().is_empty() && raw[..i].contains(name) && !repeated.contains(&name.as_str())
-        {
+    let mut reported: HashSet<&str> = HashSet::new();
+    for name in &raw {
+        if !name.trim().is_empty() && !seen.insert(name) && reported.insert(name) {
             repeated.push(name);
         }
     }
@@ -235,6 +238,7 @@ pub fn name_columns(
         });
     }
     let mut names: Vec<String> = Vec::with_capacity(raw.len());
+    let mut taken: HashSet<String> = HashSet::with_capacity(raw.len());
     for (i, name) in raw.iter().enumerate() {
         let base = if name.trim().is_empty() {
             format!("column_{}", i + 1)
@@ -243,10 +247,13 @@ pub fn name_columns(
         };
         let mut candidate = base.clone();
         let mut n = 1;
-        while names.contains(&candidate) || (candidate != *name && raw.contains(&candidate)) {
+        while taken.contains(&candidate)
+            || (candidate != *name && seen.contains(candidate.as_str()))
+        {
             n += 1;
             candidate = format!("{base}_{n}");
         }
+        taken.insert(candidate.clone());
         names.push(candidate);
     }
     Ok(names)
