@@ -7,6 +7,7 @@ mod util;
 mod check;
 mod commit;
 mod corpus;
+mod csv_defects;
 mod csv_inputs;
 mod examples;
 mod fuzz_replay;

@@ -331,6 +331,15 @@ impl CsvSource {
                 pushed.rejects.push(self.bad_encoding(rec, line));
                 continue;
             };
+            // Text right after a closing quote on one line (`1,"f"g,h`), which a parser
+            // would join to the value (`fg`): the value is not what the file meant.
+            if spans == 1
+                && rec.offset.is_none()
+                && let Some(field) = self.records.last_misquoted_field()
+            {
+                pushed.rejects.push(self.text_after_quote(line, field));
+                continue;
+            }
             if merged {
                 // Lines that only a misplaced quote held together: each is read again on its
                 // own.
@@ -551,6 +560,26 @@ impl CsvSource {
                 if spans == 2 { "" } else { "s" },
             )
         })
+    }
+
+    /// A record on one line with text right after the quote that closes field `field`.
+    fn text_after_quote(&self, line: u64, field: usize) -> SourceReject {
+        let fields = lossy_fields(self.records.record());
+        let column = self.column(field);
+        let value = fields.get(field).cloned().unwrap_or_default();
+        let message = format!(
+            "the quoted value in column `{column}` on line {line} is followed by more text before the next delimiter; put the whole value in quotes and double each quote inside it"
+        );
+        self.reject(
+            fields,
+            RowIssue {
+                line,
+                code: Code::BadQuoting,
+                column,
+                value,
+                message,
+            },
+        )
     }
 
     /// A `bad-quoting` reject of the current record's first line; `message` is told the column

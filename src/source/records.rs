@@ -461,13 +461,26 @@ impl<R: Read> Records<R> {
     /// the record, as it should. A quote left open by mistake usually closes at the next quote
     /// of the file, which opens a value on some later line and so stands before text.
     pub fn last_well_quoted(&self) -> bool {
-        let Some(last) = self.last else {
-            return true;
-        };
+        self.last_misquoted_field().is_none()
+    }
+
+    /// The first field of the last record whose closing quote stands before more text
+    /// (`1,"f"g,h`: field 1), if one does.
+    pub fn last_misquoted_field(&self) -> Option<usize> {
+        let last = self.last?;
         let d = self.dialect;
         let mut state = Quoting::FieldStart;
+        let mut field = 0;
         let mut bytes = self.buf[last.start..last.end].iter();
         while let Some(&b) = bytes.next() {
+            if b == d.delimiter
+                && matches!(
+                    state,
+                    Quoting::FieldStart | Quoting::Unquoted | Quoting::Closed
+                )
+            {
+                field += 1;
+            }
             state = match state {
                 Quoting::FieldStart if b == d.quote => Quoting::Quoted,
                 Quoting::FieldStart | Quoting::Unquoted if b == d.delimiter => Quoting::FieldStart,
@@ -481,10 +494,10 @@ impl<R: Read> Records<R> {
                 Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
                 Quoting::Closed if b == d.delimiter => Quoting::FieldStart,
                 Quoting::Closed if b == b'\r' || b == b'\n' => Quoting::Unquoted,
-                Quoting::Closed => return false,
+                Quoting::Closed => return Some(field),
             };
         }
-        true
+        None
     }
 
     /// Whether the line ahead holds nothing but its line break (`\r`s before a `\n` included).
