@@ -419,6 +419,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             format: info.format.into(),
             encoding: info.encoding.into(),
             encoding_detected: info.encoding_detected,
+            encoding_evidence: info.encoding_evidence.clone(),
             bom: info.bom,
             delimiter: (!info.typed).then(|| char::from(info.delimiter).to_string()),
             delimiter_sniffed: info.delimiter_sniffed,
@@ -429,6 +430,14 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             header_row_detected: info.header_row_detected,
             has_header: info.has_header,
             columns: info.header.clone(),
+            lines_above_header: info
+                .above_header
+                .iter()
+                .map(|(line, text)| report::LineAbove {
+                    line: *line,
+                    text: text.clone(),
+                })
+                .collect(),
         },
         overrides: plan.overrides.clone(),
         rows: report::RowCounts {

@@ -23,3 +23,100 @@ fn text_after_a_closing_quote_is_bad_quoting() {
     assert!(e["message"].contains("followed by more text"), "{e:?}");
     assert_eq!(p.read("out/t.csv"), "a,b,c\n2,ok,i\n3,\"x\"\"y\",j\n");
 }
+
+#[test]
+fn header_detection_in_doubt_keeps_line_one_and_rejects_the_ragged_rows() {
+    let mut data = String::from("id,name,address\n1,Alice,Paris\n");
+    for i in 2..12 {
+        data.push_str(&format!("{i},Bob,{i}, rue X\n"));
+    }
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH).file("data.csv", &data);
+    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let report = p.report();
+    assert_eq!(report["input"]["header_row"], 1);
+    assert_eq!(report["rows"]["read"], 11);
+    assert_eq!(report["rows"]["accepted"], 1);
+    assert_eq!(report["rows"]["rejected"], 10);
+    assert_eq!(p.read("out/t.csv"), "id,name,address\n1,Alice,Paris\n");
+    assert!(p.error_codes().iter().all(|(_, _, c)| c == "ragged-row"));
+}
+
+#[test]
+fn lines_above_a_detected_header_are_counted_and_shown() {
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH).file(
+        "data.csv",
+        "Export du 12/03/2024\nBoutique de Lyon\n\nsku;qty;price\nA;1;2\nB;3;4\n",
+    );
+    let r = p.run(&["run", "mapping.toml", "--out", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("5 read = 3 skipped + 2 accepted + 0 rejected")
+            && r.stdout.contains(
+                "lines 1–3 above the header skipped: `Export du 12/03/2024`, `Boutique de Lyon`"
+            ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_utf8_file_with_a_few_bad_bytes_stays_utf8_and_rejects_those_rows() {
+    let mut data = b"name;city\n".to_vec();
+    for i in 0..50 {
+        data.extend_from_slice(format!("Zoë {i};Besançon\n").as_bytes());
+    }
+    data.extend_from_slice(b"Bad \xE9 byte;Paris\n");
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH).file("data.csv", &data);
+    let r = p.run(&["run", "mapping.toml", "--out", "out"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let report = p.report();
+    assert_eq!(report["input"]["encoding"], "UTF-8");
+    assert!(
+        report["input"]["encoding_evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("1 byte that is not UTF-8")),
+        "{report:#}"
+    );
+    assert_eq!(
+        p.error_codes(),
+        [(52, "".to_string(), "bad-encoding".to_string())]
+    );
+    assert!(p.read("out/t.csv").contains("Zoë 49,Besançon\n"));
+    assert!(
+        r.stdout
+            .contains("encoding UTF-8: 100 UTF-8 characters and 1 byte"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_legacy_encoding_guess_shows_its_evidence() {
+    let mut data = b"name;city\n".to_vec();
+    for i in 0..20 {
+        data.extend_from_slice(format!("Zo{i};Besan\u{e7}on\n").as_bytes());
+    }
+    let latin: Vec<u8> = String::from_utf8(data)
+        .unwrap()
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect();
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH).file("data.csv", &latin);
+    let r = p.run(&["run", "mapping.toml", "--out", "out"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report = p.report();
+    assert_eq!(report["input"]["encoding"], "windows-1252");
+    assert!(
+        r.stdout
+            .contains("encoding windows-1252: 20 bytes not UTF-8 in the file"),
+        "{}",
+        r.stdout
+    );
+    assert!(p.read("out/t.csv").contains("Zo3,Besançon\n"));
+}

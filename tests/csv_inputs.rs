@@ -74,10 +74,31 @@ fn crm_exports_in_windows_1252_and_utf16_give_the_issues_of_the_utf8_export() {
         assert_eq!(i["header_row"], header_row, "{input}");
         assert_eq!(i["header_row_detected"], true, "{input}");
         assert_eq!(i["has_header"], true, "{input}");
-        assert_eq!(report["rows"], plain["rows"], "{input}");
-        // The same issues, rows and lines shifted by the title block; a ragged row's value is
-        // its fields joined by the file's own delimiter.
+        // The same rows, plus the lines of the title block, skipped; the same issues, rows and
+        // lines shifted by the title block; a ragged row's value is its fields joined by the
+        // file's own delimiter.
         let offset = header_row - 1;
+        for count in ["accepted", "rejected", "routed", "unrouted"] {
+            assert_eq!(
+                report["rows"][count], plain["rows"][count],
+                "{input} {count}"
+            );
+        }
+        for count in ["read", "skipped"] {
+            assert_eq!(
+                report["rows"][count].as_u64().unwrap(),
+                plain["rows"][count].as_u64().unwrap() + offset,
+                "{input} {count}"
+            );
+        }
+        assert_eq!(
+            report["input"]["lines_above_header"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0),
+            offset as usize,
+            "{input}"
+        );
         let shifted: Vec<Issue> = issues
             .into_iter()
             .map(|(row, line, code, field, column, value)| {
@@ -234,7 +255,16 @@ fn a_title_block_is_found_with_or_without_a_structure() {
         assert_eq!(r["input"]["header_row"], 3);
         assert_eq!(r["input"]["header_row_detected"], true);
         assert_eq!(r["input"]["delimiter"], ";");
-        assert_eq!(r["rows"]["read"], 2);
+        // The title line and the blank line under it are rows too, skipped with their text.
+        assert_eq!(r["rows"]["read"], 4);
+        assert_eq!(r["rows"]["skipped"], 2);
+        assert_eq!(
+            r["input"]["lines_above_header"],
+            serde_json::json!([
+                {"line": 1, "text": "Stock au 12/03/2024"},
+                {"line": 2, "text": ""}
+            ])
+        );
     }
 }
 

@@ -490,6 +490,9 @@ pub struct InputInfo {
     pub encoding: String,
     /// The encoding was detected, not declared.
     pub encoding_detected: bool,
+    /// What the detection went by, when it was not plain (bytes that are not UTF-8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_evidence: Option<String>,
     pub bom: bool,
     /// CSV only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -507,12 +510,22 @@ pub struct InputInfo {
     /// The input has a header record; without one columns are `column_1`, `column_2`…
     pub has_header: bool,
     pub columns: Vec<String>,
+    /// Lines above a detected header (a title block), skipped, with their text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines_above_header: Vec<LineAbove>,
+}
+
+/// A line above the header: counted as a skipped row.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineAbove {
+    pub line: u64,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RowCounts {
     pub read: u64,
-    /// Blank (or comment) rows.
+    /// Blank (or comment) rows, and lines above a detected header.
     pub skipped: u64,
     pub accepted: u64,
     pub rejected: u64,

@@ -15,6 +15,30 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
     );
     let i = &report.input;
     let _ = writeln!(s, "  input    {} · {}", i.path, input_dialect(i));
+    if let Some(evidence) = &i.encoding_evidence {
+        let _ = writeln!(s, "           encoding {}: {evidence}", i.encoding);
+    }
+    if let (Some(first), Some(last)) = (i.lines_above_header.first(), i.lines_above_header.last()) {
+        const SHOWN: usize = 3;
+        let texts: Vec<String> = i
+            .lines_above_header
+            .iter()
+            .filter(|l| !l.text.trim().is_empty())
+            .take(SHOWN)
+            .map(|l| format!("`{}`", l.text.chars().take(60).collect::<String>()))
+            .collect();
+        let span = if first.line == last.line {
+            format!("line {}", first.line)
+        } else {
+            format!("lines {}–{}", first.line, last.line)
+        };
+        let _ = writeln!(
+            s,
+            "           {span} above the header skipped{}{}",
+            if texts.is_empty() { "" } else { ": " },
+            texts.join(", ")
+        );
+    }
     if let Some(structure) = &report.mapping.structure {
         let _ = writeln!(s, "  checked  against structure `{structure}`");
     } else {

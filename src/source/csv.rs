@@ -107,6 +107,9 @@ pub struct CsvSource {
     limit: Option<u64>,
     done: bool,
     bytes: Arc<AtomicU64>,
+    /// Rows above the header (or the first row, without one) not yet counted: the first chunk
+    /// counts them as skipped.
+    above: u64,
 }
 
 impl CsvSource {
@@ -128,7 +131,7 @@ impl CsvSource {
         let bytes = tracked.counter();
         let (prefix, complete) = tracked.read_prefix().map_err(|e| read_err(e, 1))?;
         let encoding = decode::choose(plan.encoding, &prefix, complete);
-        let (text, start) = Text::new(tracked, encoding, prefix, complete);
+        let (text, start) = Text::new(tracked, encoding.clone(), prefix, complete);
 
         // Only the head is read with this one; the sniffed dialect replaces it below.
         let provisional = Dialect {
@@ -144,6 +147,15 @@ impl CsvSource {
             .map_err(|e| read_err(e, 1))?;
         let dialect = sniff_dialect(plan, head, head_complete);
         let samples = sniff::samples(head, head_complete, dialect);
+        let sample_text: Vec<(u64, String)> = samples
+            .iter()
+            .map(|s| {
+                (
+                    s.line,
+                    s.fields.join(&char::from(dialect.delimiter).to_string()),
+                )
+            })
+            .collect();
         let header_row = match plan.header_row {
             Some(row) => row,
             None => sniff::header_line(&samples, &plan.expected_columns).unwrap_or(1),
@@ -170,12 +182,13 @@ impl CsvSource {
             }
         }
         // Blank and comment lines between the title block and the header are rows above it.
+        let mut blank_above = 0u64;
         let (first, line) = loop {
             match records
                 .next()
                 .map_err(|e| read_err(e, records.lines_read()))?
             {
-                Event::Skipped { .. } => {}
+                Event::Skipped { .. } => blank_above += 1,
                 Event::End => return Err(SourceError::NoHeader { path, header_row }),
                 Event::Unclosed { line, .. } if has_header => {
                     return Err(SourceError::HeaderQuote { path, line });
@@ -186,6 +199,19 @@ impl CsvSource {
                 }
             }
         };
+        // Every line above the header is a row skipped, with its text when it had one.
+        let first_row = if has_header { line } else { line - 1 };
+        let above_header: Vec<(u64, String)> = (1..line)
+            .map(|l| {
+                let text = sample_text
+                    .iter()
+                    .find(|(at, _)| *at == l)
+                    .map(|(_, t)| t.clone())
+                    .unwrap_or_default();
+                (l, text)
+            })
+            .collect();
+        let _ = blank_above;
         let (header, trailing) = if has_header {
             header_names(
                 records.record(),
@@ -205,6 +231,7 @@ impl CsvSource {
                 format: "csv",
                 encoding: encoding.encoding.name(),
                 encoding_detected: encoding.detected,
+                encoding_evidence: encoding.evidence.clone(),
                 bom: encoding.bom > 0,
                 delimiter: dialect.delimiter,
                 delimiter_sniffed: plan.delimiter.is_none(),
@@ -219,10 +246,12 @@ impl CsvSource {
                 progress_total: size,
                 size,
                 typed: false,
+                above_header,
             },
             max_field_bytes: plan.max_field_bytes,
             trailing,
-            row: if has_header { line } else { line - 1 },
+            row: first_row,
+            above: line - 1,
             pending: (!has_header).then_some(first),
             data_rows: 0,
             limit: options.limit,
@@ -257,7 +286,7 @@ impl CsvSource {
         };
         let mut deferred: Vec<Deferred> = Vec::with_capacity(DEFER_RECORDS);
         let mut deferred_ends: Vec<usize> = Vec::new();
-        let mut skipped = 0u64;
+        let mut skipped = std::mem::take(&mut self.above);
         let mut taken = 0usize;
         while taken < max_rows
             && self.records.block_len() + pushed.columns.copied_len() < BLOCK_BYTES

@@ -81,13 +81,15 @@ impl Read for Tracked {
 }
 
 /// The encoding a file is read with.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Choice {
     pub encoding: &'static Encoding,
     /// Length of the byte-order mark at the start of the file (0 without one).
     pub bom: usize,
     /// Told from the content, not declared.
     pub detected: bool,
+    /// What the detection went by, when it was not plain (a few bytes that are not UTF-8).
+    pub evidence: Option<String>,
 }
 
 /// The encoding to read a file with, from what was declared and the file's first bytes.
@@ -101,17 +103,58 @@ pub(super) fn choose(declared: Option<&'static Encoding>, prefix: &[u8], complet
             encoding,
             bom,
             detected,
+            evidence: None,
         };
     }
-    let (encoding, detected) = match declared {
-        Some(e) => (e, false),
-        None => (detect(prefix, complete), true),
+    let (encoding, detected, evidence) = match declared {
+        Some(e) => (e, false, None),
+        None => {
+            let (e, evidence) = detect(prefix, complete);
+            (e, true, evidence)
+        }
     };
     Choice {
         encoding,
         bom: 0,
         detected,
+        evidence,
     }
+}
+
+/// Non-ASCII sequences of a prefix: how many are valid UTF-8, and how many bytes are not.
+fn utf8_census(prefix: &[u8], complete: bool) -> (usize, usize) {
+    let (mut valid, mut invalid) = (0, 0);
+    let mut rest = prefix;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                valid += text.chars().filter(|c| !c.is_ascii()).count();
+                return (valid, invalid);
+            }
+            Err(e) => {
+                let (good, after) = rest.split_at(e.valid_up_to());
+                valid += std::str::from_utf8(good)
+                    .map(|t| t.chars().filter(|c| !c.is_ascii()).count())
+                    .unwrap_or(0);
+                match e.error_len() {
+                    Some(n) => {
+                        invalid += n;
+                        rest = &after[n..];
+                    }
+                    // A sequence cut by the end of the prefix is not a bad byte.
+                    None if !complete => return (valid, invalid),
+                    None => return (valid, invalid + after.len()),
+                }
+            }
+        }
+    }
+}
+
+/// A prefix is UTF-8 with a few bad bytes when its valid multi-byte characters outnumber its
+/// bad bytes twice: a legacy encoding's accented letters are almost never valid UTF-8, so a
+/// file that holds many is UTF-8, and a bad byte there is a damaged row, not another encoding.
+fn mostly_utf8(valid: usize, invalid: usize) -> bool {
+    valid > 0 && valid >= 2 * invalid
 }
 
 /// Detection without a BOM: UTF-16 by its NUL bytes, else UTF-8 when the prefix is valid, else
@@ -120,16 +163,42 @@ pub(super) fn choose(declared: Option<&'static Encoding>, prefix: &[u8], complet
 /// UTF-16 is tested first because UTF-16 text made of ASCII is also valid UTF-8 (NUL is a
 /// valid UTF-8 byte). A UTF-8 prefix is trusted even if a later byte turns out not to be: that
 /// record is rejected `bad-encoding` rather than the whole file being decoded by a guess.
-fn detect(prefix: &[u8], complete: bool) -> &'static Encoding {
+fn detect(prefix: &[u8], complete: bool) -> (&'static Encoding, Option<String>) {
     if let Some(utf16) = utf16_by_nuls(prefix) {
-        return utf16;
+        return (utf16, None);
     }
     match std::str::from_utf8(prefix) {
-        Ok(_) => return UTF_8,
+        Ok(_) => return (UTF_8, None),
         // A sequence cut by the end of the prefix, not a bad byte.
-        Err(e) if e.error_len().is_none() && !complete => return UTF_8,
+        Err(e) if e.error_len().is_none() && !complete => return (UTF_8, None),
         Err(_) => {}
     }
+    let (valid, invalid) = utf8_census(prefix, complete);
+    let mib = if prefix.len() >= PREFIX_BYTES {
+        "the first MiB".to_string()
+    } else {
+        "the file".to_string()
+    };
+    if mostly_utf8(valid, invalid) {
+        return (
+            UTF_8,
+            Some(format!(
+                "{valid} UTF-8 characters and {invalid} byte{} that {} not UTF-8 in {mib}: the rows holding {} are rejected as bad-encoding",
+                if invalid == 1 { "" } else { "s" },
+                if invalid == 1 { "is" } else { "are" },
+                if invalid == 1 { "it" } else { "them" },
+            )),
+        );
+    }
+    let evidence = Some(format!(
+        "{invalid} byte{} not UTF-8 in {mib}{}",
+        if invalid == 1 { "" } else { "s" },
+        if valid > 0 {
+            format!(" against {valid} UTF-8 characters")
+        } else {
+            String::new()
+        }
+    ));
     let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
     // The guess costs about as much per byte as decoding a whole file does: it reads the start
     // of the file as it is (its ASCII context counts), then only the lines that hold other
@@ -147,7 +216,10 @@ fn detect(prefix: &[u8], complete: bool) -> &'static Encoding {
             fed += line.len();
         }
     }
-    detector.guess(None, chardetng::Utf8Detection::Deny)
+    (
+        detector.guess(None, chardetng::Utf8Detection::Deny),
+        evidence,
+    )
 }
 
 /// How many bytes of the start of the file, then of its non-ASCII lines, the statistical guess

@@ -314,6 +314,8 @@ pub struct SourceInfo {
     pub encoding: &'static str,
     /// The encoding was detected, not declared.
     pub encoding_detected: bool,
+    /// What the detection went by, when it was not plain (bytes that are not UTF-8).
+    pub encoding_evidence: Option<String>,
     pub bom: bool,
     pub delimiter: u8,
     pub delimiter_sniffed: bool,
@@ -338,6 +340,9 @@ pub struct SourceInfo {
     pub size: u64,
     /// Frames carry `#i:kind` columns ([`CellKind`]): the values are typed cells.
     pub typed: bool,
+    /// Lines above a detected header (a title block), each with its text: skipped rows,
+    /// counted in the first chunk.
+    pub above_header: Vec<(u64, String)>,
 }
 
 /// What [`Source::progress`] counts.

@@ -183,13 +183,14 @@ pub(super) fn header_line(samples: &[Sample], expected: &[String]) -> Option<u64
         let agreeing = rest.iter().filter(|r| same_width(s, r)).count();
         s.fields.len() > 1 && !rest.is_empty() && agreeing * 10 >= rest.len() * 9
     });
-    // Title lines are narrower than the header; a wider first line is the header of rows
-    // that are all ragged, not a title.
+    // Title lines are much narrower than the header (a title, a date, a shop's name: one or
+    // two fields). Lines as wide as a table above the candidate are the real header and rows,
+    // followed by ragged rows: when in doubt, the header is the first line, and the ragged
+    // rows are rejected, never the first ones lost.
     candidate
         .filter(|(i, s)| {
-            samples[..*i]
-                .iter()
-                .all(|t| t.fields.len() < s.fields.len())
+            let narrow = (s.fields.len() / 2).max(1);
+            samples[..*i].iter().all(|t| t.fields.len() <= narrow)
         })
         .map(|(_, s)| s.line)
 }
@@ -339,6 +340,13 @@ mod tests {
         // A trailing delimiter on the data lines only.
         let trailing = samples(b"a,b,c\n1,2,3,\n4,5,6,\n", true, dialect(b','));
         assert_eq!(header_line(&trailing, &[]), Some(1));
+        // A header and a row, then rows with one delimiter too many: no title block.
+        let mut ragged = b"id,name,address\n1,Alice,Paris\n".to_vec();
+        for i in 0..10 {
+            ragged.extend_from_slice(format!("{i},Bob,1, rue X\n").as_bytes());
+        }
+        let ragged = samples(&ragged, true, dialect(b','));
+        assert_eq!(header_line(&ragged, &[]), None);
     }
 
     #[test]
