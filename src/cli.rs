@@ -55,7 +55,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Read this file instead of `[source] path`.
+    /// Read this file instead of `[source] path` (`-` for standard input; a pipe or FIFO is
+    /// read once, as it arrives; a workbook must be a file).
     #[arg(long, value_name = "FILE")]
     pub input: Option<PathBuf>,
     /// The output folder [default: out/<mapping file stem>].

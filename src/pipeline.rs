@@ -346,9 +346,15 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     if stop_reason.is_none() {
         stop_reason = threshold(&plan, &writer.tally, true);
     }
-    let fingerprint = match fingerprint {
-        Some(f) => f,
-        None => source::fingerprint(&info.path)?,
+    // A run stopped early reads the rest of a file for its checksum; a pipe cannot be read
+    // again, so it has none then.
+    let (input_sha256, input_bytes) = match fingerprint {
+        Some(f) => (Some(f.sha256), f.bytes),
+        None if info.stream => (None, bytes.load(std::sync::atomic::Ordering::Relaxed)),
+        None => {
+            let f = source::fingerprint(&info.path)?;
+            (Some(f.sha256), f.bytes)
+        }
     };
     let tally = writer.tally.clone();
     if !tally.conserved() {
@@ -414,8 +420,8 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         },
         input: report::InputInfo {
             path: info.path.display().to_string(),
-            sha256: Some(fingerprint.sha256),
-            bytes: fingerprint.bytes,
+            sha256: input_sha256,
+            bytes: input_bytes,
             format: info.format.into(),
             encoding: info.encoding.into(),
             encoding_detected: info.encoding_detected,

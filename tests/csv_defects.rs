@@ -120,3 +120,99 @@ fn a_legacy_encoding_guess_shows_its_evidence() {
     );
     assert!(p.read("out/t.csv").contains("Zo3,Besançon\n"));
 }
+
+/// `rowferry ARGS` in `p` with `input` written to its standard input.
+fn piped(p: &Project, args: &[&str], input: &[u8]) -> (i32, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rowferry"))
+        .args(args)
+        .current_dir(p.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_pipe_as_input_is_read_once_from_its_first_byte() {
+    let mut data = String::from("id;name\n");
+    for i in 0..200_000 {
+        data.push_str(&format!("{i};n{i}\n"));
+    }
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH);
+    for input in ["-", "/dev/stdin"] {
+        let (code, stderr) = piped(
+            &p,
+            &[
+                "run",
+                "mapping.toml",
+                "--input",
+                input,
+                "--out",
+                "out",
+                "-q",
+            ],
+            data.as_bytes(),
+        );
+        assert_eq!(code, 0, "{input}: {stderr}");
+        let report = p.report();
+        assert_eq!(
+            report["input"]["columns"],
+            serde_json::json!(["id", "name"]),
+            "{input}"
+        );
+        assert_eq!(report["rows"]["read"], 200_000, "{input}");
+        assert_eq!(report["input"]["bytes"], data.len(), "{input}");
+        assert_eq!(p.read("out/t.csv"), data.replace(';', ","), "{input}");
+    }
+    // A workbook cannot be read from a pipe: it says so.
+    let (code, stderr) = piped(
+        &p,
+        &["run", "mapping.toml", "--input", "-", "--out", "out", "-q"],
+        b"PK\x03\x04 not really a workbook",
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("save it to a file"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_input_is_read_once() {
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH);
+    let fifo = p.path().join("in.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let writer = std::thread::spawn({
+        let fifo = fifo.clone();
+        move || std::fs::write(fifo, "a,b\n1,2\n3,4\n").unwrap()
+    });
+    let r = p.run(&[
+        "run",
+        "mapping.toml",
+        "--input",
+        "in.fifo",
+        "--out",
+        "out",
+        "-q",
+    ]);
+    writer.join().unwrap();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.read("out/t.csv"), "a,b\n1,2\n3,4\n");
+}

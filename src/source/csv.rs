@@ -17,6 +17,7 @@
 //! the run before it, so rows and rejects stay in file order.
 
 use std::fs::File;
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -116,18 +117,29 @@ impl CsvSource {
     /// Opens `plan.path`, tells its encoding and dialect, skips the title block and reads the
     /// header.
     pub fn open(plan: &SourcePlan, options: &ReadOptions) -> Result<Self, SourceError> {
+        let file = File::open(&plan.path).map_err(|source| SourceError::Open {
+            path: plan.path.clone(),
+            source,
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Self::from_reader(plan, options, Box::new(file), size)
+    }
+
+    /// Reads the CSV text of `input` (a file, or a pipe read once: everything is told from what
+    /// is read, nothing is read twice), `size` bytes long if known (0 otherwise).
+    pub fn from_reader(
+        plan: &SourcePlan,
+        options: &ReadOptions,
+        input: Box<dyn Read + Send>,
+        size: u64,
+    ) -> Result<Self, SourceError> {
         let path = plan.path.clone();
         let read_err = |e: std::io::Error, line: u64| SourceError::Read {
             path: path.clone(),
             line,
             message: e.to_string(),
         };
-        let file = File::open(&path).map_err(|source| SourceError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut tracked = Tracked::new(file);
+        let mut tracked = Tracked::new(input);
         let bytes = tracked.counter();
         let (prefix, complete) = tracked.read_prefix().map_err(|e| read_err(e, 1))?;
         let encoding = decode::choose(plan.encoding, &prefix, complete);
@@ -247,6 +259,7 @@ impl CsvSource {
                 size,
                 typed: false,
                 above_header,
+                stream: false,
             },
             max_field_bytes: plan.max_field_bytes,
             trailing,
@@ -258,6 +271,11 @@ impl CsvSource {
             done: false,
             bytes,
         })
+    }
+
+    /// The input is a pipe, read once.
+    pub(super) fn set_stream(&mut self) {
+        self.info.stream = true;
     }
 
     pub fn info(&self) -> &SourceInfo {

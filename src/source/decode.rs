@@ -8,7 +8,6 @@
 //! is not valid UTF-8 (`0xFF`), so the record holding it is rejected as `bad-encoding` by the
 //! reader, like an invalid byte in a UTF-8 file, and never reaches the data as U+FFFD.
 
-use std::fs::File;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,13 +26,13 @@ const UNDECODABLE: u8 = 0xFF;
 /// The file, hashed and counted as it is read: the checksum and the progress counter always
 /// speak of the original bytes, whatever the encoding.
 pub(super) struct Tracked {
-    file: File,
+    file: Box<dyn Read + Send>,
     hasher: Sha256,
     bytes: Arc<AtomicU64>,
 }
 
 impl Tracked {
-    pub(super) fn new(file: File) -> Self {
+    pub(super) fn new(file: Box<dyn Read + Send>) -> Self {
         Tracked {
             file,
             hasher: Sha256::new(),

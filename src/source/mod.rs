@@ -15,6 +15,7 @@ mod sniff;
 mod views;
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -45,12 +46,43 @@ impl Source {
     /// Opens `plan.path` with the reader its format needs: the declared `format`, else the
     /// file's first bytes, else its extension ([`sheet::detect`]).
     pub fn open(plan: &SourcePlan, options: &ReadOptions) -> Result<Self, SourceError> {
+        if let Some(stream) = open_stream(&plan.path)? {
+            return Self::from_stream(plan, options, stream);
+        }
         match sheet::detect(plan)? {
             None => Ok(Source::Csv(csv::CsvSource::open(plan, options)?)),
             Some(format) => Ok(Source::Sheet(sheet::SheetSource::open(
                 plan, options, format,
             )?)),
         }
+    }
+
+    /// A pipe, a FIFO or standard input, read once: its format is told from its first bytes,
+    /// which the CSV reader then reads again from memory.
+    fn from_stream(
+        plan: &SourcePlan,
+        options: &ReadOptions,
+        mut stream: Box<dyn Read + Send>,
+    ) -> Result<Self, SourceError> {
+        let mut head = Vec::with_capacity(8);
+        (&mut stream)
+            .take(8)
+            .read_to_end(&mut head)
+            .map_err(|e| SourceError::Read {
+                path: plan.path.clone(),
+                line: 1,
+                message: e.to_string(),
+            })?;
+        let workbook = head.starts_with(sheet::ZIP_MAGIC) || head.starts_with(sheet::CFB_MAGIC);
+        if workbook || plan.format == Some(crate::plan::InputFormat::Spreadsheet) {
+            return Err(SourceError::WorkbookStream {
+                path: plan.path.clone(),
+            });
+        }
+        let input = Box::new(std::io::Cursor::new(head).chain(stream));
+        let mut source = csv::CsvSource::from_reader(plan, options, input, 0)?;
+        source.set_stream();
+        Ok(Source::Csv(source))
     }
 
     pub fn info(&self) -> &SourceInfo {
@@ -343,6 +375,9 @@ pub struct SourceInfo {
     /// Lines above a detected header (a title block), each with its text: skipped rows,
     /// counted in the first chunk.
     pub above_header: Vec<(u64, String)>,
+    /// Read from a pipe, a FIFO or standard input: it cannot be read again (a run stopped
+    /// early has no checksum of the whole input).
+    pub stream: bool,
 }
 
 /// What [`Source::progress`] counts.
@@ -380,6 +415,10 @@ pub enum SourceError {
         "the input `{path}` has no header record at line {header_row}; it is empty or shorter than that. Check `header_row` in `[source]`"
     )]
     NoHeader { path: PathBuf, header_row: u64 },
+    #[error(
+        "the input `{path}` is a workbook arriving through a pipe; a workbook is read by jumping around in it, so save it to a file and pass that with --input"
+    )]
+    WorkbookStream { path: PathBuf },
     #[error(
         "the header of `{path}` (line {line}) is not valid {encoding} text; declare the file's encoding in `[source]`, e.g. `encoding = \"windows-1252\"` (or `\"utf-16le\"` when it is full of NUL bytes)"
     )]
@@ -496,6 +535,24 @@ pub enum SourceError {
         header_row: u64,
         range: String,
     },
+}
+
+/// Standard input (`-`) or a file that is not a regular one (a pipe, a FIFO, a device): such
+/// an input can be read once only. `None` for a regular file.
+fn open_stream(path: &std::path::Path) -> Result<Option<Box<dyn Read + Send>>, SourceError> {
+    if path.as_os_str() == "-" {
+        return Ok(Some(Box::new(std::io::stdin())));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            let file = std::fs::File::open(path).map_err(|source| SourceError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            Ok(Some(Box::new(file)))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Checksum and size of a whole file, for runs that stopped before reading it to the end.

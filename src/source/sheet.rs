@@ -95,8 +95,8 @@ impl SheetFormat {
     }
 }
 
-const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
-const CFB_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0";
+pub(super) const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+pub(super) const CFB_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0";
 
 /// Which reader `plan.path` needs: `None` for CSV, else the workbook format.
 ///
@@ -914,6 +914,7 @@ impl SheetSource {
                 size,
                 typed: true,
                 above_header: Vec::new(),
+                stream: false,
             },
             feed,
             pending: VecDeque::new(),
