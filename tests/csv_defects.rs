@@ -216,3 +216,36 @@ fn a_fifo_as_input_is_read_once() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(p.read("out/t.csv"), "a,b\n1,2\n3,4\n");
 }
+
+#[test]
+fn a_long_value_without_a_quote_is_too_long_not_a_runaway_quote() {
+    let p = Project::new();
+    let long = "x".repeat(200);
+    p.file(
+        "mapping.toml",
+        "[source]\npath = \"data.csv\"\nmax_field_bytes = 64\n\n[targets.t]\npath = \"t.csv\"\n",
+    )
+    .file("data.csv", format!("a,b\n1,{long}\n2,ok\n"));
+    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        p.error_codes(),
+        [(2, "".to_string(), "field-too-long".to_string())]
+    );
+    assert!(
+        !p.errors()[0]["message"].contains("not closed"),
+        "{:?}",
+        p.errors()
+    );
+    assert_eq!(p.read("out/t.csv"), "a,b\n2,ok\n");
+    // In the header, it says what is likely wrong instead of blaming a quote.
+    p.file("data.csv", format!("{long}\n1\n"));
+    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains("longer than `max_field_bytes` (64 bytes) with no quote"),
+        "{}",
+        r.stderr
+    );
+}

@@ -202,6 +202,14 @@ impl CsvSource {
             {
                 Event::Skipped { .. } => blank_above += 1,
                 Event::End => return Err(SourceError::NoHeader { path, header_row }),
+                Event::Unclosed { line, .. } if has_header && !records.runaway_quoted() => {
+                    return Err(SourceError::HeaderTooLong {
+                        path,
+                        line,
+                        max: plan.max_field_bytes,
+                        delimiter: char::from(dialect.delimiter).escape_default().to_string(),
+                    });
+                }
                 Event::Unclosed { line, .. } if has_header => {
                     return Err(SourceError::HeaderQuote { path, line });
                 }
@@ -576,6 +584,25 @@ impl CsvSource {
 
     /// A quote that never closes; the record holds the fields of its first line.
     fn unclosed(&self, line: u64, cause: Unclosed) -> SourceReject {
+        if cause == Unclosed::TooLong && !self.records.runaway_quoted() {
+            // No quote on the line: a value really that long, not a quote left open.
+            let (fields, column, value) = self.open_quote();
+            let message = format!(
+                "a value in column `{column}` on line {line} is longer than `max_field_bytes` ({} bytes), with no quote in it. The record is rejected and reading goes on at line {}; raise `max_field_bytes` in `[source]` if the value really is that long",
+                self.max_field_bytes,
+                line + 1
+            );
+            return self.reject(
+                fields,
+                RowIssue {
+                    line,
+                    code: Code::FieldTooLong,
+                    column,
+                    value,
+                    message,
+                },
+            );
+        }
         self.bad_quoting(line, |column| match cause {
             Unclosed::TooLong => format!(
                 "a value that starts in column `{column}` on line {line} grows past `max_field_bytes` ({} bytes): a quote is probably not closed. The record is rejected with its first line and reading goes on at line {}; close the quote, or raise `max_field_bytes` in `[source]` if the value really is that long",

@@ -440,6 +440,15 @@ pub enum SourceError {
     )]
     HeaderQuote { path: PathBuf, line: u64 },
     #[error(
+        "the header of `{path}` (line {line}) holds a name longer than `max_field_bytes` ({max} bytes) with no quote in it: the file is probably not a CSV with this delimiter (`{delimiter}`). Declare `delimiter` (and `encoding`) in `[source]`, or raise `max_field_bytes` if the header really is that long"
+    )]
+    HeaderTooLong {
+        path: PathBuf,
+        line: u64,
+        max: u64,
+        delimiter: String,
+    },
+    #[error(
         "`{path}` is a password-protected (encrypted) workbook, which cannot be read without its password; open it in Excel or LibreOffice, remove the password (Excel: File > Info > Protect Workbook > Encrypt with Password, cleared) and save an unprotected copy, then read that copy"
     )]
     Encrypted { path: PathBuf },

@@ -167,6 +167,9 @@ pub(super) struct Records<R> {
     last: Option<Last>,
     /// The first line of a runaway record was too long to hold: the rest of it is skipped.
     skip_line: bool,
+    /// The first line of the last runaway record holds a quote: a quote left open, rather than
+    /// a value too long without one.
+    runaway_quoted: bool,
     /// The current record was read in place: `buf[at..at + len]`, its field ends in `ends`.
     in_place: Option<(usize, usize)>,
     /// Records without a quote are read in place (off only to test against `csv_core`).
@@ -213,6 +216,7 @@ impl<R: Read> Records<R> {
             line: 0,
             last: None,
             skip_line: false,
+            runaway_quoted: false,
             in_place: None,
             fast: true,
             pinned: false,
@@ -457,6 +461,11 @@ impl<R: Read> Records<R> {
         }
     }
 
+    /// Whether the first line of the last runaway record ([`Event::Unclosed`]) holds a quote.
+    pub fn runaway_quoted(&self) -> bool {
+        self.runaway_quoted
+    }
+
     /// Whether every quote of the last record closes right before a delimiter or the end of
     /// the record, as it should. A quote left open by mistake usually closes at the next quote
     /// of the file, which opens a value on some later line and so stands before text.
@@ -628,6 +637,7 @@ impl<R: Read> Records<R> {
         while body.end > body.start && matches!(self.buf[body.end - 1], b'\n' | b'\r') {
             body.end -= 1;
         }
+        self.runaway_quoted = memchr::memchr(self.dialect.quote, &self.buf[body.clone()]).is_some();
         self.in_place = None;
         self.nout = 0;
         self.nends = 0;
