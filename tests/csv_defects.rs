@@ -249,3 +249,38 @@ fn a_long_value_without_a_quote_is_too_long_not_a_runaway_quote() {
         r.stderr
     );
 }
+
+#[test]
+fn a_lone_cr_is_a_line_break_outside_quotes_and_text_inside() {
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH);
+    let cases: [(&[u8], &str, u64); 4] = [
+        (
+            b"email\nbob@x.fr\rcarol@x.fr\n",
+            "email\nbob@x.fr\ncarol@x.fr\n",
+            2,
+        ),
+        (b"a,b\n1,2\r3,4\n5,6\n", "a,b\n1,2\n3,4\n5,6\n", 3),
+        // `\n\r`: the CR is an empty line of its own, never the start of the next value.
+        (b"a,b\n1,2\n\r3,4\n", "a,b\n1,2\n3,4\n", 3),
+        // Inside quotes it is text; CRLF stays one line break.
+        (b"a,b\r\n\"x\ry\",2\r\n3,4", "a,b\n\"x\ry\",2\n3,4\n", 2),
+    ];
+    for (input, written, read) in cases {
+        p.file("data.csv", input);
+        let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+        assert_eq!(r.code, 0, "{input:?}: {}", r.stderr);
+        assert_eq!(p.read("out/t.csv"), written, "{input:?}");
+        assert_eq!(p.report()["rows"]["read"], read, "{input:?}");
+    }
+    // Lines count lone CRs as line breaks: the third record starts on line 4.
+    p.file(
+        "mapping.toml",
+        "[source]\npath = \"data.csv\"\nstructure = \"s\"\n\n[structures.s.fields]\nn = { type = \"integer\" }\n",
+    )
+    .file("data.csv", b"n\n1\r2\rx\n".as_slice());
+    let r = p.run(&["validate", "mapping.toml", "--out", "out", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let e = &p.errors()[0];
+    assert_eq!((e["row"].as_str(), e["line"].as_str()), ("4", "4"));
+}

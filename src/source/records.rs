@@ -137,13 +137,63 @@ struct Last {
 }
 
 /// Where a scan of a record's quoting is.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 enum Quoting {
     FieldStart,
     Unquoted,
     Quoted,
     /// Right after a closing quote.
     Closed,
+}
+
+/// Where a record's text leaves its quoting, as `csv_core` reads it: inside a quoted value or
+/// not.
+#[derive(Debug, Clone, Copy)]
+struct QuoteScan {
+    state: Quoting,
+    /// The last byte was the escape character, inside quotes.
+    escaped: bool,
+}
+
+impl Default for QuoteScan {
+    fn default() -> Self {
+        QuoteScan {
+            state: Quoting::FieldStart,
+            escaped: false,
+        }
+    }
+}
+
+impl QuoteScan {
+    /// The state after `bytes`.
+    fn over(mut self, bytes: &[u8], d: Dialect) -> Self {
+        for &b in bytes {
+            if self.escaped {
+                self.escaped = false;
+                continue;
+            }
+            self.state = match self.state {
+                Quoting::FieldStart if b == d.quote => Quoting::Quoted,
+                Quoting::FieldStart | Quoting::Unquoted | Quoting::Closed if b == d.delimiter => {
+                    Quoting::FieldStart
+                }
+                Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
+                Quoting::Quoted if Some(b) == d.escape => {
+                    self.escaped = true;
+                    Quoting::Quoted
+                }
+                Quoting::Quoted if b == d.quote => Quoting::Closed,
+                Quoting::Quoted => Quoting::Quoted,
+                Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
+                Quoting::Closed => Quoting::Unquoted,
+            };
+        }
+        self
+    }
+
+    fn quoted(self) -> bool {
+        matches!(self.state, Quoting::Quoted)
+    }
 }
 
 /// Records read from a stream of text.
@@ -390,6 +440,19 @@ impl<R: Read> Records<R> {
                     nends += found;
                     break 'scan i;
                 }
+                if b == b'\r' {
+                    // Part of a CRLF break, or a lone CR: a line break of its own, which the
+                    // record reader handles (quoted, it is text).
+                    let crs = self.buf[i..self.len]
+                        .iter()
+                        .take_while(|&&c| c == b'\r')
+                        .count();
+                    if i + crs >= self.len || self.buf[i + crs] != b'\n' {
+                        return Ok(None);
+                    }
+                    bits &= bits - 1;
+                    continue;
+                }
                 if b != d.delimiter {
                     // A quote.
                     return Ok(None);
@@ -435,11 +498,11 @@ impl<R: Read> Records<R> {
         let len = (self.len - at).min(BLOCK);
         let bits = match self.buf.get(at..at + BLOCK).and_then(|w| w.try_into().ok()) {
             // Bytes past the text are classified too, and their marks dropped.
-            Some(window) => marks(window, d.delimiter, d.quote, d.newline),
+            Some(window) => marks(window, d.delimiter, d.quote, d.newline, b'\r'),
             None => {
                 let mut block = [0; BLOCK];
                 block[..len].copy_from_slice(&self.buf[at..at + len]);
-                marks(&block, d.delimiter, d.quote, d.newline)
+                marks(&block, d.delimiter, d.quote, d.newline, b'\r')
             }
         };
         let bits = if len == BLOCK {
@@ -509,13 +572,14 @@ impl<R: Read> Records<R> {
         None
     }
 
-    /// Whether the line ahead holds nothing but its line break (`\r`s before a `\n` included).
+    /// Whether the line ahead holds nothing but its line break (`\r`s before a `\n` included,
+    /// or a lone `\r`, itself a line break).
     fn blank_line(&mut self) -> std::io::Result<bool> {
         let newline = self.dialect.newline;
         loop {
             let ahead = &self.buf[self.pos..self.len];
             match ahead.iter().position(|&b| b != b'\r' || newline == b'\r') {
-                Some(i) => return Ok(ahead[i] == newline),
+                Some(i) => return Ok(ahead[i] == newline || i > 0),
                 // Only `\r`s so far: what follows them tells.
                 None if self.fill()? => {}
                 None => return Ok(true),
@@ -523,19 +587,46 @@ impl<R: Read> Records<R> {
         }
     }
 
-    /// Consumes the rest of the current physical line, however long (without counting it).
+    /// Consumes the rest of the current physical line, however long (without counting it): up
+    /// to its `\n`, or a run of `\r`s that no `\n` follows (a lone CR ends a line too).
     fn discard_line(&mut self) -> std::io::Result<()> {
         loop {
-            if let Some(i) = memchr::memchr(self.dialect.newline, &self.buf[self.pos..self.len]) {
-                self.pos += i + 1;
-                break;
-            }
-            self.pos = self.len;
-            if !self.fill()? {
-                break;
+            let ahead = &self.buf[self.pos..self.len];
+            let found = if self.dialect.newline == b'\n' {
+                memchr::memchr2(b'\n', b'\r', ahead)
+            } else {
+                memchr::memchr(self.dialect.newline, ahead)
+            };
+            match found {
+                Some(i) if ahead[i] == self.dialect.newline => {
+                    self.pos += i + 1;
+                    return Ok(());
+                }
+                Some(i) => {
+                    let crs = ahead[i..].iter().take_while(|&&b| b == b'\r').count();
+                    match ahead.get(i + crs) {
+                        Some(b'\n') => self.pos += i + crs + 1,
+                        Some(_) => self.pos += i + crs,
+                        // The run reaches the end of what was read: what follows tells.
+                        None => {
+                            self.pos += i;
+                            if !self.fill()? {
+                                self.pos = self.len;
+                                return Ok(());
+                            }
+                            continue;
+                        }
+                    }
+                    return Ok(());
+                }
+                None => {
+                    self.pos = self.len;
+                    if !self.fill()? {
+                        return Ok(());
+                    }
+                }
             }
         }
-        Ok(())
     }
 
     fn read_record(&mut self, line: u64) -> std::io::Result<Event> {
@@ -546,32 +637,84 @@ impl<R: Read> Records<R> {
         let mut fed = 0;
         let mut first_end = None;
         let mut lines = 0;
+        // Whether the text fed so far leaves a quoted value open: a lone `\r` there is text,
+        // elsewhere a line break.
+        let mut quoting = QuoteScan::default();
         loop {
             let ahead = &self.buf[self.pos + fed..self.len];
-            let (chunk, ends_line) = match memchr::memchr(self.dialect.newline, ahead) {
-                Some(i) => (i + 1, true),
-                None => (ahead.len(), false),
-            };
-            if chunk == 0 {
-                if self.fill()? {
+            let (chunk, ends_line, lone) = self.line_end(ahead, quoting);
+            if chunk == 0 && lone.is_none() {
+                let was_empty = ahead.is_empty();
+                if self.fill()? || !was_empty {
+                    // More text, or the end of the file tells what the `\r`s ahead are.
                     continue;
                 }
                 return Ok(self.end_of_file(line, fed, lines, first_end));
             }
             let start = self.pos + fed;
-            let done = self.feed(start..start + chunk);
+            quoting = quoting.over(&self.buf[start..start + chunk], self.dialect);
+            let mut done = self.feed(start..start + chunk);
             fed += chunk;
+            if let Some(crs) = lone {
+                // A lone `\r` outside quotes ends the line, and the record with it.
+                if !done {
+                    done = feed(
+                        &mut self.core,
+                        b"\n",
+                        &mut self.out,
+                        &mut self.ends,
+                        &mut self.nout,
+                        &mut self.nends,
+                    );
+                }
+                fed += crs;
+                quoting = QuoteScan::default();
+            }
             if ends_line {
                 lines += 1;
                 first_end.get_or_insert(fed);
             }
             if done {
-                let end = self.pos + fed - 1;
-                self.drop_line_break_crs(end);
+                if lone.is_none() {
+                    let end = self.pos + fed - 1;
+                    self.drop_line_break_crs(end);
+                }
                 return Ok(self.complete(line, fed, lines, first_end));
             }
             if self.field_so_far() > self.max_field {
                 return Ok(self.runaway(line, first_end, Unclosed::TooLong));
+            }
+        }
+    }
+
+    /// Where the physical line in `ahead` ends: how many bytes to feed, whether that ends the
+    /// line, and, for a line that a lone run of `\r`s ends outside quotes, how many `\r`s follow
+    /// the bytes to feed (they are consumed, not fed). A run of `\r`s at the end of the text
+    /// read so far is left ahead until more text (or the end of the file) tells what it is.
+    fn line_end(&self, ahead: &[u8], quoting: QuoteScan) -> (usize, bool, Option<usize>) {
+        let newline = self.dialect.newline;
+        if newline != b'\n' {
+            return match memchr::memchr(newline, ahead) {
+                Some(i) => (i + 1, true, None),
+                None => (ahead.len(), false, None),
+            };
+        }
+        let mut from = 0;
+        loop {
+            let Some(i) = memchr::memchr2(b'\n', b'\r', &ahead[from..]) else {
+                return (ahead.len(), false, None);
+            };
+            let at = from + i;
+            if ahead[at] == b'\n' {
+                return (at + 1, true, None);
+            }
+            let crs = ahead[at..].iter().take_while(|&&b| b == b'\r').count();
+            match ahead.get(at + crs) {
+                // CR LF, or CR CR LF: the `\n` ends the line.
+                Some(b'\n') => from = at + crs,
+                None if !self.eof => return (at, false, None),
+                _ if quoting.over(&ahead[..at], self.dialect).quoted() => from = at + crs,
+                _ => return (at, true, Some(crs)),
             }
         }
     }
@@ -754,15 +897,15 @@ impl<R: Read> Records<R> {
     }
 }
 
-/// Bit `i` set where `block[i]` is `a`, `b` or `c`. Written so that the comparisons compile to
+/// Bit `i` set where `block[i]` is `a`, `b`, `c` or `e`. Written so that the comparisons compile to
 /// vector instructions on any x86-64 (SSE2): each byte gives 0 or 1, and each eight of those
 /// are gathered into eight bits by one multiplication (byte `i` of the product's top byte is
 /// the sum of the bits shifted to `56 + i`, no two of which meet).
 #[inline]
-fn marks(block: &[u8; BLOCK], a: u8, b: u8, c: u8) -> u64 {
+fn marks(block: &[u8; BLOCK], a: u8, b: u8, c: u8, e: u8) -> u64 {
     let hit: [u8; BLOCK] = std::array::from_fn(|i| {
         let x = block[i];
-        u8::from(x == a) | u8::from(x == b) | u8::from(x == c)
+        u8::from(x == a) | u8::from(x == b) | u8::from(x == c) | u8::from(x == e)
     });
     let mut bits = 0;
     for (k, eight) in hit.chunks_exact(8).enumerate() {
@@ -1107,7 +1250,7 @@ mod tests {
             let expected = whole.iter().enumerate().fold(0u64, |bits, (i, &b)| {
                 bits | u64::from(b == delimiter || b == b'"' || b == b'\n') << i
             });
-            proptest::prop_assert_eq!(marks(&whole, delimiter, b'"', b'\n'), expected);
+            proptest::prop_assert_eq!(marks(&whole, delimiter, b'"', b'\n', b'\n'), expected);
         }
     }
 }
