@@ -387,6 +387,9 @@ fn seeds(target: &str, repo: &Path) -> Vec<Vec<u8>> {
     out
 }
 
+/// How long one input may run before it is taken for a hang.
+const HANG_SECONDS: u64 = 10;
+
 /// The message of the last panic on this thread, caught by the hook.
 fn quiet_panics() -> Arc<Mutex<String>> {
     let last = Arc::new(Mutex::new(String::new()));
@@ -452,6 +455,32 @@ fn main() -> std::process::ExitCode {
     let mut found: BTreeMap<String, usize> = BTreeMap::new();
     let started = Instant::now();
     let mut report_at = 1;
+    // A watchdog: an input that runs for more than `HANG_SECONDS` is a finding too (a hang),
+    // written out before the campaign stops.
+    let current: Arc<Mutex<(u64, Vec<u8>)>> = Arc::new(Mutex::new((0, Vec::new())));
+    {
+        let current = current.clone();
+        let findings_dir = findings_dir.clone();
+        let target = target.clone();
+        std::thread::spawn(move || {
+            let mut seen = (0, Instant::now());
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let Ok(now) = current.lock() else { return };
+                if now.0 != seen.0 {
+                    seen = (now.0, Instant::now());
+                } else if seen.1.elapsed().as_secs() >= HANG_SECONDS {
+                    let hash = rowferry::plan::hex(&Sha256::digest(&now.1)[..8]);
+                    let _ = std::fs::create_dir_all(&findings_dir);
+                    let _ = std::fs::write(findings_dir.join(format!("{hash}.bin")), &now.1);
+                    let message = format!("hang: run {} took over {HANG_SECONDS} s", now.0);
+                    let _ = std::fs::write(findings_dir.join(format!("{hash}.txt")), &message);
+                    eprintln!("{target}: {message}; input in fuzz/findings/{target}/{hash}.bin");
+                    std::process::exit(3);
+                }
+            }
+        });
+    }
     for run in 1..=runs {
         let base = &seeds[rng.below(seeds.len())];
         let mut input = base.clone();
@@ -470,6 +499,9 @@ fn main() -> std::process::ExitCode {
         }
         if target == "workbook" && rng.chance(10) && !input.is_empty() {
             input[0] = rng.next() as u8;
+        }
+        if let Ok(mut now) = current.lock() {
+            *now = (run, input.clone());
         }
         if let Some(message) = one(*f, &input, &last) {
             let key: String = message

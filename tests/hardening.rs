@@ -199,3 +199,35 @@ fn a_header_of_a_hundred_thousand_columns_is_read_whole() {
     assert_eq!(names[99_990], "c0_2");
     assert_eq!(lines.next().unwrap().split(',').count(), n);
 }
+
+#[test]
+fn an_expression_nested_past_the_limit_is_refused_before_the_sql_parser_backtracks() {
+    // Unclosed, twenty levels took the SQL parser ten seconds, each level twice the last.
+    let p = Project::new();
+    let deep = "SUBSTR(s, 2, ".repeat(40) + "s";
+    p.file(
+        "mapping.toml",
+        format!(
+            "[source]\npath = \"data.csv\"\n\n[targets.t]\npath = \"t.csv\"\ncolumns.v = \"{deep}\"\n"
+        ),
+    );
+    let r = p.run(&["check", "mapping.toml"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("nests parentheses 40 deep"),
+        "{}",
+        r.stderr
+    );
+    // Sixteen closed levels are fine.
+    let ok = "SUBSTR(".repeat(16) + "s" + &", 1, 9)".repeat(16);
+    p.file(
+        "mapping.toml",
+        format!(
+            "[source]\npath = \"data.csv\"\n\n[targets.t]\npath = \"t.csv\"\ncolumns.v = \"{ok}\"\n"
+        ),
+    )
+    .file("data.csv", "s\nabcdefghij\n");
+    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.read("out/t.csv"), "v\nabcdefghi\n");
+}

@@ -1332,7 +1332,17 @@ pub(super) fn strftime_for(format: &str) -> Option<String> {
 
 /// A SQL expression of the mapping, parsed. The SQL engine's own panics on odd input (an
 /// `INTERVAL` it cannot read) are contained and reported like its errors.
+///
+/// Parentheses nest at most [`MAX_SQL_NESTING`] deep: the SQL parser backtracks on a broken
+/// expression, twice the work for each level (an unclosed `SUBSTR(s, 2, SUBSTR(s, 2, …` twenty
+/// deep takes seconds, forty would never end).
 pub fn parse_sql(text: &str) -> Result<polars::prelude::Expr, String> {
+    let depth = nesting(text);
+    if depth > MAX_SQL_NESTING {
+        return Err(format!(
+            "it nests parentheses {depth} deep, more than the {MAX_SQL_NESTING} an expression may; split it into columns, or close the parentheses it leaves open"
+        ));
+    }
     match crate::panics::contain(|| polars::sql::sql_expr(text)) {
         Ok(Ok(e)) => Ok(e),
         Ok(Err(e)) => Err(polars_message(&e)),
@@ -1341,6 +1351,29 @@ pub fn parse_sql(text: &str) -> Result<polars::prelude::Expr, String> {
             panic.split(" (").next().unwrap_or(&panic)
         ))),
     }
+}
+
+/// The deepest a mapping's SQL expression may nest parentheses.
+pub const MAX_SQL_NESTING: usize = 16;
+
+/// How deep parentheses nest in `text`, outside quoted strings and names.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(' | '[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ')' | ']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub(super) fn polars_message(e: &polars::prelude::PolarsError) -> String {
