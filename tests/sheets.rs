@@ -524,11 +524,12 @@ fn a_title_block_is_passed_over_when_the_mapping_names_its_columns() {
     assert_eq!(r.header, ["order", "qty", "day"], "the table starts at B4");
     assert_eq!(texts(&r, 5), ["A-1", "3", "2024-03-01"]);
     assert_eq!(texts(&r, 8), ["A-3", "0", ""]);
-    // Row 7 is blank; row 9 holds a note right of the table: a ragged row, kept whole.
-    assert_eq!(r.skipped, 1);
+    // Rows 1 to 3 (the title block) and row 7 are skipped; row 9 holds a note right of the
+    // table: a ragged row, kept whole.
+    assert_eq!(r.skipped, 4);
     assert_eq!(r.rejects[&9], ["A-4", "1", "", "call back"]);
     assert_eq!(texts(&r, 10), ["Total", "9", ""]);
-    assert_eq!(r.read, 6, "rows 5 to 10");
+    assert_eq!(r.read, 9, "rows 1 to 3 and 5 to 10");
 
     // Declared, the header row needs no detection.
     let declared = read(&SourcePlan {
@@ -607,8 +608,16 @@ fn rows_and_issues_carry_sheet_row_numbers() {
     );
     let r = p.report();
     assert_eq!(r["input"]["header_row"], 4);
-    assert_eq!(r["rows"]["read"], 6);
-    assert_eq!(r["rows"]["skipped"], 1);
+    // The title block (rows 1 to 3) and the blank row 7 are skipped rows.
+    assert_eq!(r["rows"]["read"], 9);
+    assert_eq!(r["rows"]["skipped"], 4);
+    assert!(
+        r["input"]["lines_above_header"][0]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{:#}",
+        r["input"]
+    );
     let rejects = read_csv(&p.path().join("out/_report/rejects.csv"), b',');
     let ragged = rejects
         .iter()

@@ -813,6 +813,9 @@ pub struct SheetSource {
     /// The first sheet row (0-based) not yet accounted for: below the header, then below the
     /// last row read.
     next_row: u32,
+    /// Rows above the header (or first record) not yet counted: the first chunk counts them
+    /// as skipped.
+    above: u64,
     /// The first row (0-based) of the data, for the progress counter.
     data_start: u32,
     data_rows: u64,
@@ -922,6 +925,7 @@ impl SheetSource {
             first_col: window.first_col,
             last_col: window.last_col,
             next_row: 0,
+            above: 0,
             data_start: 0,
             data_rows: 0,
             limit: options.limit,
@@ -993,12 +997,14 @@ impl SheetSource {
         used: Option<(u32, u32)>,
     ) -> Result<(), SourceError> {
         let mut ahead: Vec<RawRow> = Vec::new();
+        // Rows above the header that hold something: skipped, and shown with their text.
+        let mut above: Vec<RawRow> = Vec::new();
         let chosen = match plan.header_row {
             Some(h) if self.info.has_header => {
                 let target = u32::try_from(h - 1).unwrap_or(u32::MAX);
                 loop {
                     match self.next_row()? {
-                        Some(row) if row.row < target => {}
+                        Some(row) if row.row < target => above.push(row),
                         Some(row) if row.row == target => break Some(row),
                         Some(row) => {
                             self.pending.push_back(row);
@@ -1031,14 +1037,27 @@ impl SheetSource {
                 let mut rest = ahead.split_off(at);
                 let chosen = rest.remove(0);
                 self.pending.extend(rest);
+                above = ahead;
                 chosen
             }
         };
+        let first = chosen.row;
         if self.info.has_header {
-            self.take_header(chosen, plan.header_names)
+            self.take_header(chosen, plan.header_names)?;
         } else {
-            self.no_header(chosen, used)
+            self.no_header(chosen, used)?;
         }
+        // Every sheet row from the window's first to the header (or first record) is a row
+        // skipped, as a title block of a CSV file is.
+        self.above = u64::from(first.saturating_sub(self.window.first_row));
+        self.info.above_header = above
+            .iter()
+            .map(|row| {
+                let text: Vec<&str> = row.cells.iter().map(|c| row.value(c)).collect();
+                (u64::from(row.row) + 1, text.join(", "))
+            })
+            .collect();
+        Ok(())
     }
 
     /// The header among the first rows: the first holding the most expected names (every one,
@@ -1179,6 +1198,7 @@ impl SheetSource {
         }
         let ncols = self.info.header.len();
         let mut chunk = Chunk::new(ncols, max_rows.min(super::CHUNK_ROWS));
+        chunk.skipped += std::mem::take(&mut self.above);
         while chunk.taken < max_rows && chunk.bytes < CHUNK_BYTES {
             if self.limit.is_some_and(|l| self.data_rows >= l) {
                 self.done = true;
