@@ -218,8 +218,8 @@ fn an_expression_nested_past_the_limit_is_refused_before_the_sql_parser_backtrac
         "{}",
         r.stderr
     );
-    // Sixteen closed levels are fine.
-    let ok = "SUBSTR(".repeat(16) + "s" + &", 1, 9)".repeat(16);
+    // Twelve closed levels are fine.
+    let ok = "SUBSTR(".repeat(12) + "s" + &", 1, 9)".repeat(12);
     p.file(
         "mapping.toml",
         format!(

@@ -1333,14 +1333,20 @@ pub(super) fn strftime_for(format: &str) -> Option<String> {
 /// A SQL expression of the mapping, parsed. The SQL engine's own panics on odd input (an
 /// `INTERVAL` it cannot read) are contained and reported like its errors.
 ///
-/// Parentheses nest at most [`MAX_SQL_NESTING`] deep: the SQL parser backtracks on a broken
-/// expression, twice the work for each level (an unclosed `SUBSTR(s, 2, SUBSTR(s, 2, …` twenty
-/// deep takes seconds, forty would never end).
+/// Parentheses nest at most [`MAX_SQL_NESTING`] deep and square brackets at most
+/// [`MAX_SQL_BRACKETS`]: the SQL parser backtracks on a broken expression, twice the work for
+/// each level of parentheses and four times for each of brackets (an unclosed
+/// `SUBSTR(s, 2, SUBSTR(s, 2, …` twenty deep takes seconds, forty would never end).
 pub fn parse_sql(text: &str) -> Result<polars::prelude::Expr, String> {
-    let depth = nesting(text);
-    if depth > MAX_SQL_NESTING {
+    let (parens, brackets) = nesting(text);
+    if parens > MAX_SQL_NESTING {
         return Err(format!(
-            "it nests parentheses {depth} deep, more than the {MAX_SQL_NESTING} an expression may; split it into columns, or close the parentheses it leaves open"
+            "it nests parentheses {parens} deep, more than the {MAX_SQL_NESTING} an expression may; split it into columns, or close the parentheses it leaves open"
+        ));
+    }
+    if brackets > MAX_SQL_BRACKETS {
+        return Err(format!(
+            "it nests square brackets {brackets} deep, more than the {MAX_SQL_BRACKETS} an expression may"
         ));
     }
     match crate::panics::contain(|| polars::sql::sql_expr(text)) {
@@ -1354,26 +1360,35 @@ pub fn parse_sql(text: &str) -> Result<polars::prelude::Expr, String> {
 }
 
 /// The deepest a mapping's SQL expression may nest parentheses.
-pub const MAX_SQL_NESTING: usize = 16;
+pub const MAX_SQL_NESTING: usize = 12;
 
-/// How deep parentheses nest in `text`, outside quoted strings and names.
-fn nesting(text: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
+/// The deepest a mapping's SQL expression may nest square brackets.
+pub const MAX_SQL_BRACKETS: usize = 2;
+
+/// How deep parentheses and square brackets nest in `text`, outside quoted strings and names.
+fn nesting(text: &str) -> (usize, usize) {
+    let (mut parens, mut brackets) = (0usize, 0usize);
+    let (mut deepest_parens, mut deepest_brackets) = (0usize, 0usize);
     let mut quote: Option<char> = None;
     for c in text.chars() {
         match (quote, c) {
             (Some(q), c) if c == q => quote = None,
             (Some(_), _) => {}
             (None, '\'' | '"' | '`') => quote = Some(c),
-            (None, '(' | '[') => {
-                depth += 1;
-                deepest = deepest.max(depth);
+            (None, '(') => {
+                parens += 1;
+                deepest_parens = deepest_parens.max(parens);
             }
-            (None, ')' | ']') => depth = depth.saturating_sub(1),
+            (None, '[') => {
+                brackets += 1;
+                deepest_brackets = deepest_brackets.max(brackets);
+            }
+            (None, ')') => parens = parens.saturating_sub(1),
+            (None, ']') => brackets = brackets.saturating_sub(1),
             _ => {}
         }
     }
-    deepest
+    (deepest_parens, deepest_brackets)
 }
 
 pub(super) fn polars_message(e: &polars::prelude::PolarsError) -> String {
