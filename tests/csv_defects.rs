@@ -284,3 +284,29 @@ fn a_lone_cr_is_a_line_break_outside_quotes_and_text_inside() {
     let e = &p.errors()[0];
     assert_eq!((e["row"].as_str(), e["line"].as_str()), ("4", "4"));
 }
+
+#[test]
+fn a_character_split_by_a_delimiter_is_bad_encoding_not_a_crash() {
+    // `à` is C3 A0: with commas between its two bytes, neither field is UTF-8, though the
+    // parser's fields end to end are.
+    let p = Project::new();
+    p.file("mapping.toml", PASSTHROUGH).file(
+        "data.csv",
+        [
+            "a,b,c\n".as_bytes(),
+            "Zoë,ü,é\n".repeat(4).as_bytes(),
+            b"x\"\xC3,\xA0\"y,2\n4,5,6\n",
+        ]
+        .concat(),
+    );
+    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        p.read("out/t.csv"),
+        format!("a,b,c\n{}4,5,6\n", "Zoë,ü,é\n".repeat(4))
+    );
+    assert_eq!(
+        p.error_codes(),
+        [(6, "".to_string(), "bad-encoding".to_string())]
+    );
+}

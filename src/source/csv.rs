@@ -382,7 +382,12 @@ impl CsvSource {
             // Anything else is taken in file order, after the records before it.
             self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
             let rec = self.records.record();
-            let Some(text) = as_text(rec.bytes) else {
+            // A record the parser read has its fields end to end, without the delimiters: the
+            // bytes may be UTF-8 together while a field alone is not (`\xC3` and `\xA0` in two
+            // fields make `à`), so each field must end on a character boundary too.
+            let Some(text) = as_text(rec.bytes).filter(|text| {
+                rec.offset.is_some() || (0..rec.len()).all(|i| text.get(rec.range(i)).is_some())
+            }) else {
                 pushed.rejects.push(self.bad_encoding(rec, line));
                 continue;
             };
