@@ -23,6 +23,9 @@ const BLOCK: u32 = 0;
 /// Index of the buffer of copied values.
 const COPIED: u32 = 1;
 
+/// The views a chunk reserves room for at once (64 MiB of views).
+const RESERVED_VIEWS: usize = 4 << 20;
+
 /// The columns of one chunk while it is read.
 pub(super) struct TextColumns {
     views: Vec<Vec<View>>,
@@ -34,7 +37,12 @@ pub(super) struct TextColumns {
 pub(super) struct TooLarge;
 
 impl TextColumns {
+    /// Columns for up to `rows` rows. Room for all of them is made at once only while the
+    /// chunk's views stay within [`RESERVED_VIEWS`]: the columns of a very wide header grow as
+    /// rows come instead (each reserving a chunk's worth of rows would touch a page of memory
+    /// per column, 400 MB for 100,000 columns, for chunks that hold few rows).
     pub fn new(columns: usize, rows: usize) -> Self {
+        let rows = rows.min(RESERVED_VIEWS / columns.max(1)).max(1);
         TextColumns {
             views: (0..columns).map(|_| Vec::with_capacity(rows)).collect(),
             copied: Vec::new(),
