@@ -637,12 +637,9 @@ impl<R: Read> Records<R> {
         let mut fed = 0;
         let mut first_end = None;
         let mut lines = 0;
-        // Whether the text fed so far leaves a quoted value open: a lone `\r` there is text,
-        // elsewhere a line break.
-        let mut quoting = QuoteScan::default();
         loop {
+            let (chunk, ends_line, lone) = self.line_end(fed);
             let ahead = &self.buf[self.pos + fed..self.len];
-            let (chunk, ends_line, lone) = self.line_end(ahead, quoting);
             if chunk == 0 && lone.is_none() {
                 let was_empty = ahead.is_empty();
                 if self.fill()? || !was_empty {
@@ -652,7 +649,6 @@ impl<R: Read> Records<R> {
                 return Ok(self.end_of_file(line, fed, lines, first_end));
             }
             let start = self.pos + fed;
-            quoting = quoting.over(&self.buf[start..start + chunk], self.dialect);
             let mut done = self.feed(start..start + chunk);
             fed += chunk;
             if let Some(crs) = lone {
@@ -668,7 +664,6 @@ impl<R: Read> Records<R> {
                     );
                 }
                 fed += crs;
-                quoting = QuoteScan::default();
             }
             if ends_line {
                 lines += 1;
@@ -687,11 +682,14 @@ impl<R: Read> Records<R> {
         }
     }
 
-    /// Where the physical line in `ahead` ends: how many bytes to feed, whether that ends the
-    /// line, and, for a line that a lone run of `\r`s ends outside quotes, how many `\r`s follow
-    /// the bytes to feed (they are consumed, not fed). A run of `\r`s at the end of the text
-    /// read so far is left ahead until more text (or the end of the file) tells what it is.
-    fn line_end(&self, ahead: &[u8], quoting: QuoteScan) -> (usize, bool, Option<usize>) {
+    /// Where the physical line ahead of the `fed` bytes of the record being read ends: how
+    /// many bytes to feed, whether that ends the line, and, for a line that a lone run of `\r`s
+    /// ends outside quotes, how many `\r`s follow the bytes to feed (they are consumed, not
+    /// fed). A run of `\r`s at the end of the text read so far is left ahead until more text
+    /// (or the end of the file) tells what it is. Whether a lone `\r` is inside quotes is told
+    /// by scanning the record from its start, only when one is met.
+    fn line_end(&self, fed: usize) -> (usize, bool, Option<usize>) {
+        let ahead = &self.buf[self.pos + fed..self.len];
         let newline = self.dialect.newline;
         if newline != b'\n' {
             return match memchr::memchr(newline, ahead) {
@@ -713,7 +711,12 @@ impl<R: Read> Records<R> {
                 // CR LF, or CR CR LF: the `\n` ends the line.
                 Some(b'\n') => from = at + crs,
                 None if !self.eof => return (at, false, None),
-                _ if quoting.over(&ahead[..at], self.dialect).quoted() => from = at + crs,
+                _ if QuoteScan::default()
+                    .over(&self.buf[self.pos..self.pos + fed + at], self.dialect)
+                    .quoted() =>
+                {
+                    from = at + crs
+                }
                 _ => return (at, true, Some(crs)),
             }
         }
