@@ -8,10 +8,17 @@ use rowferry::source::{ReadOptions, Source, SourceInfo, SourceReject, column_nam
 
 use crate::util::{Project, repo};
 
+/// The corpus, or `None` outside CI when it is absent (the test says it skipped). Under CI
+/// (`CI` set) a missing corpus fails the test: conformance must never pass unseen.
 fn corpus() -> Option<PathBuf> {
     let dir = repo().join("../shared/corpus");
     if dir.is_dir() {
         Some(dir)
+    } else if std::env::var_os("CI").is_some() {
+        panic!(
+            "../shared/corpus is absent ({}), and CI is set: the conformance tests need it",
+            dir.display()
+        );
     } else {
         eprintln!("SKIPPED: ../shared/corpus is absent; conformance tests need it");
         None
