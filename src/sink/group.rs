@@ -665,29 +665,24 @@ fn value_len(v: Option<&str>) -> usize {
 
 /// A varint; `None` at the very end of the input.
 fn read_varint<R: Read>(r: &mut R) -> io::Result<Option<u64>> {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
+    let next = || -> io::Result<Option<u8>> {
         let mut b = [0u8];
-        match r.read(&mut b) {
-            Ok(0) if shift == 0 => return Ok(None),
-            Ok(0) => return Err(eof()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+        loop {
+            match r.read(&mut b) {
+                Ok(0) => return Ok(None),
+                Ok(_) => return Ok(Some(b[0])),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        if shift > 63 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "a varint too long",
-            ));
+    };
+    crate::varint::read_stream(next).map_err(|e| match e {
+        crate::varint::StreamError::Truncated => eof(),
+        crate::varint::StreamError::TooLong => {
+            io::Error::new(io::ErrorKind::InvalidData, "a varint too long")
         }
-        v |= u64::from(b[0] & 0x7f) << shift;
-        if b[0] & 0x80 == 0 {
-            return Ok(Some(v));
-        }
-        shift += 7;
-    }
+        crate::varint::StreamError::Io(e) => e,
+    })
 }
 
 fn read_value<R: Read>(r: &mut R) -> io::Result<Option<String>> {

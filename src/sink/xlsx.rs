@@ -181,14 +181,6 @@ fn kind_of(tag: u8) -> Option<Kind> {
     })
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Appends rows to a spill file. It keeps no state outside the bytes it wrote: closing it after
 /// any [`Spill::record`] and reopening the file for appending continues the same spill.
 pub struct Spill<W: Write> {
@@ -214,13 +206,13 @@ impl<W: Write> Spill<W> {
             ));
         }
         self.buf.clear();
-        put_varint(&mut self.buf, values.len() as u64);
+        crate::varint::put(&mut self.buf, values.len() as u64);
         for (v, &k) in values.iter().zip(kinds) {
             match v {
                 None => self.buf.push(NULL),
                 Some(v) => {
                     self.buf.push(tag(k));
-                    put_varint(&mut self.buf, v.len() as u64);
+                    crate::varint::put(&mut self.buf, v.len() as u64);
                     self.buf.extend_from_slice(v.as_bytes());
                 }
             }
@@ -351,26 +343,23 @@ impl<R: BufRead> SpillReader<R> {
     /// A varint; `None` at the end of the file when `at_start` (between records). A truncated
     /// or overlong varint is damage.
     fn varint(&mut self, at_start: bool) -> Result<Option<u64>, SpillError> {
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let Some(b) = self.byte()? else {
-                if i == 0 && at_start {
-                    return Ok(None);
-                }
-                return Err(SpillError::Damaged {
-                    record: self.records + u64::from(at_start),
-                    reason: "it ends in the middle",
-                });
-            };
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(Some(v));
-            }
+        let record = self.records + u64::from(at_start);
+        match crate::varint::read_stream(|| self.byte()) {
+            Ok(None) if !at_start => Err(SpillError::Damaged {
+                record,
+                reason: "it ends in the middle",
+            }),
+            Ok(v) => Ok(v),
+            Err(crate::varint::StreamError::Truncated) => Err(SpillError::Damaged {
+                record,
+                reason: "it ends in the middle",
+            }),
+            Err(crate::varint::StreamError::TooLong) => Err(SpillError::Damaged {
+                record,
+                reason: "a length is too long",
+            }),
+            Err(crate::varint::StreamError::Io(e)) => Err(e.into()),
         }
-        Err(SpillError::Damaged {
-            record: self.records + u64::from(at_start),
-            reason: "a length is too long",
-        })
     }
 }
 
