@@ -120,10 +120,13 @@ impl TextColumns {
             .enumerate()
             .map(|(i, views)| {
                 within(&views, lens)?;
-                Ok(
-                    StringChunked::with_chunk(name(i).into(), text(views.into(), &buffers))
-                        .into_column(),
-                )
+                // SAFETY: `within` has just checked that every view held in a buffer lies within
+                // it; and every view of `self` was made by `push_line` or `push_copied`, the only
+                // code that makes views, each from a `&str` whose bytes are the ones it points at
+                // in `block` or `copied`, which are the two buffers, in that order.
+                #[expect(unsafe_code, reason = "the one call of `text`, its contract met here")]
+                let text = unsafe { text(views.into(), &buffers) };
+                Ok(StringChunked::with_chunk(name(i).into(), text).into_column())
             })
             .collect()
     }
@@ -188,13 +191,24 @@ const KEEP: [[u32; 3]; 13] = {
     keep
 };
 
-/// The views over `buffers` as text.
+/// The views over `buffers` as text, without polars checking them again.
+///
+/// # Safety
+///
+/// Every view longer than [`View::MAX_INLINE_SIZE`] must lie within the buffer it names
+/// ([`within`] checks it), and every view must have been made from a `&str` whose bytes are
+/// the ones it points at (or holds inline), so that each value is UTF-8 and each prefix matches
+/// its bytes. [`TextColumns::push_line`] and [`TextColumns::push_copied`] make views that way.
+/// Guarded by the unit tests below (`values_in_the_block_and_copied_ones_read_back`,
+/// `inline_views_are_the_views_polars_makes`), by the reader's property tests against
+/// `csv_core` (`source::records`, `source::csv`), whose chunks all pass through here, and in
+/// debug builds by a full check of every chunk.
 #[expect(
     unsafe_code,
     reason = "checking 10 million short values against their buffers and as UTF-8 again cost \
               as much as reading the file"
 )]
-fn text(views: Buffer<View>, buffers: &Buffer<Buffer<u8>>) -> Utf8ViewArray {
+unsafe fn text(views: Buffer<View>, buffers: &Buffer<Buffer<u8>>) -> Utf8ViewArray {
     // Debug builds (the tests) check the claim below in full on every chunk.
     debug_assert!(
         BinaryViewArray::try_new(
@@ -206,9 +220,7 @@ fn text(views: Buffer<View>, buffers: &Buffer<Buffer<u8>>) -> Utf8ViewArray {
         .is_ok_and(|bytes| bytes.validate_utf8().is_ok()),
         "a view does not match its buffer, or holds bytes that are not UTF-8"
     );
-    // SAFETY: every view held in a buffer lies within it (`within`), and each view was made
-    // from a `&str` (`push_line`, `push_copied`) whose bytes are the ones it points at, so every
-    // value is UTF-8 and every prefix matches.
+    // SAFETY: the caller's contract (see `# Safety`).
     unsafe {
         Utf8ViewArray::new_unchecked_unknown_md(
             ArrowDataType::Utf8View,
