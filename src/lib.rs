@@ -16,11 +16,16 @@
 //! - [`report`] writes `rejects.csv`, `errors.csv`, `report.json` and the terminal summary.
 //! - [`pipeline`] drives the stages; [`cli`] is the command line.
 //!
+//! Shared by the stages: [`broken_rows`] finds the rows an expression cannot be evaluated for
+//! (and tells a data failure from a bug), [`panics`] contains the panics of the libraries that
+//! read what a user wrote, [`issue`] is what any stage says about a row. `fuzzing` holds the
+//! targets of the fuzzing campaign (`fuzz/README.md`).
+//!
 //! A bad row is data, not an `Err`: it becomes an [`issue::Issue`] and the run goes on. `Err` is
 //! kept for what stops a run (an unreadable mapping or input, a failed write).
 
+pub mod broken_rows;
 pub mod cli;
-pub mod engine;
 pub mod enrich;
 #[doc(hidden)]
 pub mod fuzzing;

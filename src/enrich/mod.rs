@@ -65,7 +65,7 @@ pub enum EnrichError {
     #[error("{}", .0.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))]
     Columns(Vec<Diagnostic>),
     #[error(
-        "enriching the chunk starting at row {row} failed: {source}; {}", crate::engine::advice(.source)
+        "enriching the chunk starting at row {row} failed: {source}; {}", crate::broken_rows::advice(.source)
     )]
     Engine {
         row: u64,

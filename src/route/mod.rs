@@ -20,7 +20,7 @@ use crate::source::Batch;
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
     #[error(
-        "routing the chunk starting at row {row} failed: {source}; {}", crate::engine::advice(.source)
+        "routing the chunk starting at row {row} failed: {source}; {}", crate::broken_rows::advice(.source)
     )]
     Engine {
         row: u64,
@@ -188,10 +188,10 @@ impl Router {
                 columns.push(evaluated.columns().first()?.clone());
                 continue;
             }
-            let crate::engine::Broken {
+            let crate::broken_rows::Broken {
                 rows: failing,
                 values,
-            } = crate::engine::around_broken_rows(row, when)?;
+            } = crate::broken_rows::around_broken_rows(row, when)?;
             broken = true;
             for (i, reason) in failing {
                 // An accepted row: a rejected one is routed nowhere anyway.

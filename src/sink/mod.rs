@@ -51,7 +51,7 @@ pub enum SinkError {
         source: std::io::Error,
     },
     #[error(
-        "target `{target}` failed on the chunk starting at row {row}: {source}; {}", crate::engine::advice(.source)
+        "target `{target}` failed on the chunk starting at row {row}: {source}; {}", crate::broken_rows::advice(.source)
     )]
     Engine {
         target: String,

@@ -819,7 +819,7 @@ fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Co
 
 /// The rows among `at` for which one of the output columns `cols` (indices into `exprs`) cannot
 /// be computed, each with the first such column and polars' reason (see
-/// [`crate::engine::failing`]).
+/// [`crate::broken_rows::failing`]).
 fn failing_rows(
     row: &DataFrame,
     at: &[usize],
@@ -831,7 +831,7 @@ fn failing_rows(
         let mask = crate::mask::from_positions(row.height(), rows);
         select_where(row, &mask, exprs).err()
     };
-    crate::engine::failing(at.len(), |k| fails(&at[k], wanted.clone()))
+    crate::broken_rows::failing(at.len(), |k| fails(&at[k], wanted.clone()))
         .into_iter()
         .filter_map(|(k, _)| {
             let r = at[k];

@@ -14,7 +14,7 @@
 //! A `check` is the user's own expression and may fail on a value (a strict `CAST` past its
 //! type's range): the rows it cannot be evaluated for are found and rejected as `check-failed`,
 //! saying why, and the check is applied to the chunk's other rows (see
-//! [`crate::engine::around_broken_rows`]).
+//! [`crate::broken_rows::around_broken_rows`]).
 
 mod column;
 mod dates;
@@ -44,7 +44,7 @@ use crate::source::{Batch, column_name, kind_column_name};
 #[derive(Debug, thiserror::Error)]
 pub enum ValidateError {
     #[error(
-        "validating the chunk starting at row {row} failed: {source}; {}", crate::engine::advice(.source)
+        "validating the chunk starting at row {row} failed: {source}; {}", crate::broken_rows::advice(.source)
     )]
     Engine {
         row: u64,
@@ -329,10 +329,10 @@ impl Validator {
             {
                 continue;
             }
-            let crate::engine::Broken {
+            let crate::broken_rows::Broken {
                 rows: failing,
                 values: mask,
-            } = crate::engine::around_broken_rows(&typed, &expr)?;
+            } = crate::broken_rows::around_broken_rows(&typed, &expr)?;
             broken = true;
             let column = BooleanChunked::from_slice(rule.mask.as_str().into(), &mask);
             stage2[k] = polars::prelude::lit(column.into_series()).alias(rule.mask.as_str());
