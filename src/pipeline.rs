@@ -399,10 +399,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         Job::Validate => "validate",
     };
     let report = RunReport {
-        tool: report::ToolInfo {
-            name: "rowferry".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
+        tool: report::ToolInfo::this(),
         command: command.into(),
         status: if stop_reason.is_some() {
             "stopped"
@@ -412,53 +409,11 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         .into(),
         stop_reason: stop_reason.clone(),
         started_at,
-        mapping: report::MappingInfo {
-            name: plan.name.clone(),
-            path: plan.mapping.path.display().to_string(),
-            sha256: plan.mapping.sha256.clone(),
-            structure: plan.structure.as_ref().map(|s| s.name.clone()),
-        },
-        input: report::InputInfo {
-            path: info.path.display().to_string(),
-            sha256: input_sha256,
-            bytes: input_bytes,
-            format: info.format.into(),
-            encoding: info.encoding.into(),
-            encoding_detected: info.encoding_detected,
-            encoding_evidence: info.encoding_evidence.clone(),
-            bom: info.bom,
-            delimiter: (!info.typed).then(|| char::from(info.delimiter).to_string()),
-            delimiter_sniffed: info.delimiter_sniffed,
-            quote: (!info.typed).then(|| char::from(info.quote).to_string()),
-            quote_sniffed: info.quote_sniffed,
-            sheet: info.sheet.clone(),
-            header_row: info.header_row,
-            header_row_detected: info.header_row_detected,
-            has_header: info.has_header,
-            columns: info.header.clone(),
-            lines_above_header: info
-                .above_header
-                .iter()
-                .map(|(line, text)| report::LineAbove {
-                    line: *line,
-                    text: text.clone(),
-                })
-                .collect(),
-        },
+        mapping: report::MappingInfo::of(&plan),
+        input: report::InputInfo::of(&info, input_sha256, input_bytes),
         overrides: plan.overrides.clone(),
-        rows: report::RowCounts {
-            read: tally.rows_read,
-            skipped: tally.skipped,
-            accepted: tally.accepted,
-            rejected: tally.rejected,
-            routed: tally.routed,
-            unrouted: tally.unrouted,
-        },
-        conservation: report::Conservation {
-            equation: tally.equation(),
-            routing: tally.routing_equation(),
-            holds: tally.conserved(),
-        },
+        rows: report::RowCounts::of(&tally),
+        conservation: report::Conservation::of(&tally),
         issues: report::IssueCounts::from_tally(&tally),
         lookups: enricher
             .lookup_rows()
@@ -466,14 +421,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             .map(|(name, path, rows)| report::LookupInfo { name, path, rows })
             .collect(),
         targets,
-        outputs: [
-            ("rejects", "rejects.csv"),
-            ("errors", "errors.csv"),
-            ("report", "report.json"),
-        ]
-        .into_iter()
-        .map(|(k, f)| (k.to_string(), report_dir.join(f).display().to_string()))
-        .collect(),
+        outputs: report::outputs(&report_dir),
         durations_ms: report::Durations {
             plan: plan_ms,
             run: run_started.elapsed().as_millis() as u64,

@@ -522,6 +522,96 @@ pub struct LineAbove {
     pub text: String,
 }
 
+impl ToolInfo {
+    /// This build of rowferry.
+    pub fn this() -> Self {
+        ToolInfo {
+            name: "rowferry".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+impl MappingInfo {
+    pub fn of(plan: &crate::plan::Plan) -> Self {
+        MappingInfo {
+            name: plan.name.clone(),
+            path: plan.mapping.path.display().to_string(),
+            sha256: plan.mapping.sha256.clone(),
+            structure: plan.structure.as_ref().map(|s| s.name.clone()),
+        }
+    }
+}
+
+impl InputInfo {
+    /// What was learnt of the input while opening it, and its checksum and size once read
+    /// (no checksum for a pipe a stopped run did not read to its end).
+    pub fn of(info: &crate::source::SourceInfo, sha256: Option<String>, bytes: u64) -> Self {
+        InputInfo {
+            path: info.path.display().to_string(),
+            sha256,
+            bytes,
+            format: info.format.into(),
+            encoding: info.encoding.into(),
+            encoding_detected: info.encoding_detected,
+            encoding_evidence: info.encoding_evidence.clone(),
+            bom: info.bom,
+            delimiter: (!info.typed).then(|| char::from(info.delimiter).to_string()),
+            delimiter_sniffed: info.delimiter_sniffed,
+            quote: (!info.typed).then(|| char::from(info.quote).to_string()),
+            quote_sniffed: info.quote_sniffed,
+            sheet: info.sheet.clone(),
+            header_row: info.header_row,
+            header_row_detected: info.header_row_detected,
+            has_header: info.has_header,
+            columns: info.header.clone(),
+            lines_above_header: info
+                .above_header
+                .iter()
+                .map(|(line, text)| LineAbove {
+                    line: *line,
+                    text: text.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RowCounts {
+    pub fn of(t: &Tally) -> Self {
+        RowCounts {
+            read: t.rows_read,
+            skipped: t.skipped,
+            accepted: t.accepted,
+            rejected: t.rejected,
+            routed: t.routed,
+            unrouted: t.unrouted,
+        }
+    }
+}
+
+impl Conservation {
+    pub fn of(t: &Tally) -> Self {
+        Conservation {
+            equation: t.equation(),
+            routing: t.routing_equation(),
+            holds: t.conserved(),
+        }
+    }
+}
+
+/// Where the report's files are, by name.
+pub fn outputs(report_dir: &Path) -> BTreeMap<String, String> {
+    [
+        ("rejects", "rejects.csv"),
+        ("errors", "errors.csv"),
+        ("report", "report.json"),
+    ]
+    .into_iter()
+    .map(|(k, f)| (k.to_string(), report_dir.join(f).display().to_string()))
+    .collect()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RowCounts {
     pub read: u64,
