@@ -14,7 +14,6 @@ use polars::prelude::{DataFrame, DataType, IntoLazy, Series};
 use super::compile::polars_message;
 use super::diagnostic::Diagnostic;
 use super::{Plan, SqlExpr};
-use crate::source::find_column;
 
 /// Where a row field comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +43,22 @@ pub struct Binding {
 impl Binding {
     pub fn index(&self, name: &str) -> Option<usize> {
         self.row.iter().position(|f| f.name == name)
+    }
+}
+
+/// The index of the header column a field reads: the exact name, else the one name equal to it
+/// once surrounding white space is ignored (exports often pad their headers).
+pub fn find_column(header: &[String], name: &str) -> Option<usize> {
+    if let Some(i) = header.iter().position(|h| h == name) {
+        return Some(i);
+    }
+    let mut trimmed = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.trim() == name.trim());
+    match (trimmed.next(), trimmed.next()) {
+        (Some((i, _)), None) => Some(i),
+        _ => None,
     }
 }
 

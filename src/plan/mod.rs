@@ -17,7 +17,7 @@ mod flow;
 mod paths;
 
 pub use arith::{checked as checked_arithmetic, schema as typed_schema};
-pub use bind::{Binding, RowField, RowOrigin, bind};
+pub use bind::{Binding, RowField, RowOrigin, bind, find_column};
 pub use compile::{hex, parse_sql};
 
 /// The columns `rejects.csv` adds to the input's: where each row was, and why it was rejected.

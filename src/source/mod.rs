@@ -291,22 +291,6 @@ pub fn name_columns(
     Ok(names)
 }
 
-/// The index of the header column a field reads: the exact name, else the one name equal to it
-/// once surrounding white space is ignored (exports often pad their headers).
-pub fn find_column(header: &[String], name: &str) -> Option<usize> {
-    if let Some(i) = header.iter().position(|h| h == name) {
-        return Some(i);
-    }
-    let mut trimmed = header
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| h.trim() == name.trim());
-    match (trimmed.next(), trimmed.next()) {
-        (Some((i, _)), None) => Some(i),
-        _ => None,
-    }
-}
-
 /// Among the first rows of a file (each given as its values), the first one holding the most
 /// of the header names the mapping `expected` (compared without surrounding white space), with
 /// how many it holds; `None` for no rows. The header-row search of every format.

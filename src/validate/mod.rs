@@ -122,7 +122,7 @@ impl Validator {
         v.memos = s.fields.iter().map(|_| dates::Memo::default()).collect();
         for (fi, f) in s.fields.iter().enumerate() {
             v.field_col
-                .push(crate::source::find_column(header, &f.column).unwrap_or(0));
+                .push(crate::plan::find_column(header, &f.column).unwrap_or(0));
             // The rules of a field do not depend on the shape of a chunk, only their masks do.
             let cell_kind = v.kind(fi);
             for (code, severity, kind, _) in
