@@ -5,10 +5,12 @@
 //! title block, header), [`records`](super::records) cuts the text into records with their
 //! lines. This module turns records into rows: it names the columns, numbers rows the way a
 //! spreadsheet shows them (the header is row `header_row`, every line above it and every
-//! blank line is a row, a record with a quoted line break is one row), and rejects what is
-//! not a row — a wrong field count (`ragged-row`), bytes that are not text in the file's
-//! encoding or a NUL byte (`bad-encoding`), a quote that never closes (`bad-quoting`) — with
-//! its raw fields, reading on.
+//! blank line is a row, counted as skipped, a record with a quoted line break is one row), and
+//! rejects what is not a row — a wrong field count (`ragged-row`), bytes that are not text in
+//! the file's encoding or a NUL byte (`bad-encoding`), a quote that never closes or text after
+//! a closing quote (`bad-quoting`), an unquoted value past `max_field_bytes`
+//! (`field-too-long`) — with its raw fields, reading on. It reads a file, or a pipe once
+//! ([`CsvSource::from_reader`]).
 //!
 //! A chunk's columns point into the text its records were read from
 //! ([`views`](super::views)): a value is copied only when `csv_core` had to assemble it.
@@ -194,13 +196,12 @@ impl CsvSource {
             }
         }
         // Blank and comment lines between the title block and the header are rows above it.
-        let mut blank_above = 0u64;
         let (first, line) = loop {
             match records
                 .next()
                 .map_err(|e| read_err(e, records.lines_read()))?
             {
-                Event::Skipped { .. } => blank_above += 1,
+                Event::Skipped { .. } => {}
                 Event::End => return Err(SourceError::NoHeader { path, header_row }),
                 Event::Unclosed { line, .. } if has_header && !records.runaway_quoted() => {
                     return Err(SourceError::HeaderTooLong {
@@ -231,7 +232,6 @@ impl CsvSource {
                 (l, text)
             })
             .collect();
-        let _ = blank_above;
         let (header, trailing) = if has_header {
             header_names(
                 records.record(),
