@@ -347,10 +347,13 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         stop_reason = threshold(&plan, &writer.tally, true);
     }
     // A run stopped early reads the rest of a file for its checksum; a pipe cannot be read
-    // again, so it has none then.
+    // again, so its checksum is that of the bytes it read.
     let (input_sha256, input_bytes) = match fingerprint {
         Some(f) => (Some(f.sha256), f.bytes),
-        None if info.stream => (None, bytes.load(std::sync::atomic::Ordering::Relaxed)),
+        None if info.stream => match reader_ended.as_ref().ok().and_then(Option::as_ref) {
+            Some(f) => (Some(f.sha256.clone()), f.bytes),
+            None => (None, bytes.load(std::sync::atomic::Ordering::Relaxed)),
+        },
         None => {
             let f = source::fingerprint(&info.path)?;
             (Some(f.sha256), f.bytes)
@@ -449,7 +452,9 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     })
 }
 
-fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) {
+/// Reads every chunk and hands it on. When the run stops first (the receiver is gone), a pipe,
+/// which cannot be read again for its checksum, gives the checksum of what it read.
+fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) -> Option<Fingerprint> {
     let path = source.info().path.clone();
     loop {
         let next = crate::panics::contain(|| source.next_batch(CHUNK_ROWS)).unwrap_or_else(|e| {
@@ -462,13 +467,17 @@ fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) {
         match next {
             Ok(Some(batch)) => {
                 if tx.send(Message::Batch(batch)).is_err() {
-                    return;
+                    return if source.info().stream {
+                        source.read_so_far()
+                    } else {
+                        None
+                    };
                 }
             }
             Ok(None) => break,
             Err(e) => {
                 let _ = tx.send(Message::Failed(e));
-                return;
+                return None;
             }
         }
     }
@@ -476,6 +485,7 @@ fn read_all(mut source: Source, tx: mpsc::SyncSender<Message>) {
         Ok(f) => Message::Done(f),
         Err(e) => Message::Failed(e),
     });
+    None
 }
 
 /// At most this many writer threads: beyond it, the targets' files are not what holds a run up.

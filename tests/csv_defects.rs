@@ -310,3 +310,30 @@ fn a_character_split_by_a_delimiter_is_bad_encoding_not_a_crash() {
         [(6, "".to_string(), "bad-encoding".to_string())]
     );
 }
+
+#[test]
+fn a_run_stopped_early_on_a_pipe_reports_the_checksum_of_what_it_read() {
+    use sha2::{Digest, Sha256};
+    let mut data = String::from("id,n\n");
+    for i in 0..300_000 {
+        data.push_str(&format!("{i},{}\n", if i == 5 { "x" } else { "1" }));
+    }
+    let p = Project::new();
+    p.file(
+        "mapping.toml",
+        "[source]\npath = \"data.csv\"\nstructure = \"s\"\n\n[structures.s.fields]\nid = {}\nn = { type = \"integer\" }\n\n[targets.t]\npath = \"t.csv\"\n\n[run]\nmax_errors = 0\n",
+    );
+    let (code, stderr) = piped(
+        &p,
+        &["run", "mapping.toml", "--input", "-", "--out", "out", "-q"],
+        data.as_bytes(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let report = p.report();
+    assert_eq!(report["status"], "stopped");
+    let bytes = report["input"]["bytes"].as_u64().unwrap() as usize;
+    assert!(bytes > 0 && bytes <= data.len(), "{bytes}");
+    let expected = Sha256::digest(&data.as_bytes()[..bytes]);
+    let hex: String = expected.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(report["input"]["sha256"], hex);
+}

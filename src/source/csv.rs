@@ -494,6 +494,12 @@ impl CsvSource {
         }
     }
 
+    /// The checksum and size of the bytes read so far, reading no more.
+    pub fn read_so_far(self) -> Fingerprint {
+        let (sha256, bytes) = self.records.into_inner().so_far();
+        Fingerprint { sha256, bytes }
+    }
+
     /// Reads whatever is left of the file and returns its checksum and size.
     pub fn finish(self) -> Result<Fingerprint, SourceError> {
         let path = self.info.path;

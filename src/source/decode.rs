@@ -47,10 +47,16 @@ impl Tracked {
     /// Reads the rest of the file and returns its SHA-256 (hex) and size.
     pub(super) fn finish(mut self) -> std::io::Result<(String, u64)> {
         std::io::copy(&mut self, &mut std::io::sink())?;
-        Ok((
+        Ok(self.so_far())
+    }
+
+    /// The SHA-256 (hex) and size of the bytes read so far, reading no more: for a pipe that
+    /// cannot be read to its end once the run has stopped.
+    pub(super) fn so_far(self) -> (String, u64) {
+        (
             crate::plan::hex(&self.hasher.finalize()),
             self.bytes.load(Ordering::Relaxed),
-        ))
+        )
     }
 
     /// Reads up to `PREFIX_BYTES`, fewer only at the end of the file; the flag tells whether the
@@ -305,6 +311,14 @@ impl Text {
         match self {
             Text::Utf8(file) => file.finish(),
             Text::Decoded(t) => t.file.finish(),
+        }
+    }
+
+    /// The checksum and size of the bytes read so far ([`Tracked::so_far`]).
+    pub(super) fn so_far(self) -> (String, u64) {
+        match self {
+            Text::Utf8(file) => file.so_far(),
+            Text::Decoded(t) => t.file.so_far(),
         }
     }
 }

@@ -109,6 +109,15 @@ impl Source {
         }
     }
 
+    /// The checksum and size of the bytes a CSV source has read so far, reading no more (a
+    /// run stopped early on a pipe); `None` for a workbook.
+    pub fn read_so_far(self) -> Option<Fingerprint> {
+        match self {
+            Source::Csv(s) => Some(s.read_so_far()),
+            Source::Sheet(_) => None,
+        }
+    }
+
     /// Reads whatever is left of the file and returns its checksum and size.
     pub fn finish(self) -> Result<Fingerprint, SourceError> {
         match self {
