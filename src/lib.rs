@@ -12,7 +12,8 @@
 //! - [`validate`] types and checks each chunk with vectorised polars expressions.
 //! - [`enrich`] builds the row the targets see and joins lookup tables into it.
 //! - [`route`] decides which targets take each accepted row.
-//! - [`sink`] writes each target's files into a staging folder, committed atomically.
+//! - [`sink`] writes each target's files into a staging folder, which [`commit`] moves into the
+//!   output folder atomically (a lock, a manifest of what rowferry wrote, a journal).
 //! - [`report`] writes `rejects.csv`, `errors.csv`, `report.json` and the terminal summary.
 //! - [`pipeline`] drives the stages; [`cli`] is the command line.
 //!
@@ -26,6 +27,7 @@
 
 pub mod broken_rows;
 pub mod cli;
+pub mod commit;
 pub mod enrich;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -17,12 +17,12 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::commit::{Mode, Staging, StagingError};
 use crate::enrich::{EnrichError, Enricher};
 use crate::plan::{self, Diagnostics, Plan, PlanError, SetArg};
 use crate::report::{self, ReportError, ReportWriter, RunReport};
 use crate::route::{RouteError, Router};
 use crate::sink::project::TargetRows;
-use crate::sink::staging::{Mode, Staging, StagingError};
 use crate::sink::{self, Projected, Projector, SinkError, Sinks, TargetReport};
 use crate::source::{self, Batch, CHUNK_ROWS, Fingerprint, ReadOptions, Source, SourceError};
 use crate::validate::{ValidateError, Validated, Validator};

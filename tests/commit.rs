@@ -295,9 +295,9 @@ fn a_kill_at_any_step_of_the_commit_leaves_the_old_outputs_or_a_journal_that_fin
         if journal {
             // The next start finishes the commit: exactly once, and a second recovery is a
             // no-op.
-            rowferry::sink::staging::recover(&out).unwrap();
+            rowferry::commit::recover(&out).unwrap();
             assert_eq!(outputs(&out), new, "step {step}: finished");
-            rowferry::sink::staging::recover(&out).unwrap();
+            rowferry::commit::recover(&out).unwrap();
             assert_eq!(outputs(&out), new, "step {step}: again");
         } else {
             let now = outputs(&out);

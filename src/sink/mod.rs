@@ -8,7 +8,7 @@
 //! distinct value (sanitised into a safe file name that cannot leave the target's folder),
 //! `{batch}` rolls a file every `batch_size` records. At most `[run] max_open_files` files are
 //! open at once; the least recently used is closed and reopened for appending when needed. Every
-//! file is hashed as it is written. Files go to a staging folder (see [`staging`]) and are moved
+//! file is hashed as it is written. Files go to a staging folder (see [`crate::commit`]) and are moved
 //! into place only when the whole run succeeds.
 
 mod cells;
@@ -16,7 +16,6 @@ mod csv_out;
 mod encode;
 mod group;
 pub mod project;
-pub mod staging;
 mod swar;
 mod transcode;
 pub mod xlsx;
