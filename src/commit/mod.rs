@@ -88,12 +88,12 @@ pub enum StagingError {
     )]
     Untrusted { path: PathBuf, why: String },
     #[error(
-        "the commit into `{path}` failed ({source}) and could not be undone; the next rowferry run in that folder will finish moving this run's outputs into place"
+        "the commit into `{path}` failed and could not be undone ({source}); the next rowferry run in that folder will finish moving this run's outputs into place"
     )]
     Interrupted {
         path: PathBuf,
         #[source]
-        source: io::Error,
+        source: Box<StagingError>,
     },
 }
 
@@ -212,13 +212,13 @@ impl Staging {
                 }
                 Ok(())
             }
-            Err((e, source)) => match roll_back(&self.out, &journal, &self.faults) {
+            Err(e) => match roll_back(&self.out, &journal, &self.faults) {
                 Ok(()) => Err(e),
                 Err(_) => {
                     self.committed = true;
                     Err(StagingError::Interrupted {
                         path: self.out.clone(),
-                        source,
+                        source: Box::new(e),
                     })
                 }
             },
@@ -368,7 +368,15 @@ fn recover_with(out: &Path, faults: &Faults) -> Result<(), StagingError> {
     let path = out.join(JOURNAL);
     if fs::symlink_metadata(&path).is_ok() {
         let journal: Journal = read_sealed(&path, "commit")?;
-        check_journal(&path, &journal)?;
+        check_names(
+            &path,
+            journal
+                .old
+                .iter()
+                .chain(&journal.new)
+                .chain(&journal.manifest.files)
+                .chain(&journal.manifest.dirs),
+        )?;
         // A journal sets aside only files the manifest says rowferry wrote: before the new
         // manifest is written every old file is in the one on disk, and after it every old
         // file still in the folder is a new one too.
@@ -385,7 +393,7 @@ fn recover_with(out: &Path, faults: &Faults) -> Result<(), StagingError> {
                 ),
             });
         }
-        roll_forward(out, &journal, faults).map_err(|(e, _)| e)?;
+        roll_forward(out, &journal, faults)?;
         cleanup(out);
         return Ok(());
     }
@@ -402,14 +410,11 @@ fn recover_with(out: &Path, faults: &Faults) -> Result<(), StagingError> {
     Ok(())
 }
 
-/// Every name a journal holds must be one a commit could have written.
-fn check_journal(path: &Path, j: &Journal) -> Result<(), StagingError> {
-    let names = j
-        .old
-        .iter()
-        .chain(&j.new)
-        .chain(&j.manifest.files)
-        .chain(&j.manifest.dirs);
+/// Every name a journal or a manifest holds must be one a commit could have written.
+fn check_names<'a>(
+    path: &Path,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), StagingError> {
     for name in names {
         if let Some(why) = unsafe_name(name) {
             return Err(StagingError::Untrusted {
@@ -449,14 +454,7 @@ fn read_manifest(out: &Path) -> Result<Manifest, StagingError> {
         return Ok(Manifest::default());
     }
     let m: Manifest = read_sealed(&path, "manifest")?;
-    for name in m.files.iter().chain(&m.dirs) {
-        if let Some(why) = unsafe_name(name) {
-            return Err(StagingError::Untrusted {
-                path,
-                why: format!("it names `{name}`, which {why}"),
-            });
-        }
-    }
+    check_names(&path, m.files.iter().chain(&m.dirs))?;
     Ok(m)
 }
 
@@ -557,20 +555,10 @@ fn names(dir: &Path) -> Result<Vec<String>, StagingError> {
     Ok(names)
 }
 
-/// A failed step of a commit: the error to report and the I/O error behind it.
-type StepError = (StagingError, io::Error);
-
-fn step_io(path: &Path) -> impl FnOnce(io::Error) -> StepError + '_ {
-    move |source| {
-        let again = io::Error::new(source.kind(), source.to_string());
-        (io(path)(source), again)
-    }
-}
-
 /// The moves of a commit. Idempotent, so a recovery can redo it from any point: an old file is
 /// set aside unless its new namesake is already in place (its staged copy is gone); a new file
 /// is moved in while its staged copy exists.
-fn roll_forward(out: &Path, j: &Journal, faults: &Faults) -> Result<(), StepError> {
+fn roll_forward(out: &Path, j: &Journal, faults: &Faults) -> Result<(), StagingError> {
     let staging = out.join(STAGING);
     let previous = out.join(PREVIOUS);
     let new: BTreeSet<&str> = j.new.iter().map(String::as_str).collect();
@@ -584,10 +572,10 @@ fn roll_forward(out: &Path, j: &Journal, faults: &Faults) -> Result<(), StepErro
         }
         let to = previous.join(name);
         if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent).map_err(step_io(parent))?;
+            fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        faults.step(&from).map_err(step_io(&from))?;
-        fs::rename(&from, &to).map_err(step_io(&from))?;
+        faults.step(&from).map_err(io(&from))?;
+        fs::rename(&from, &to).map_err(io(&from))?;
     }
     // Folders the previous runs created and no output holds any more; recreated below if a new
     // file needs them. A folder someone else put a file into stays.
@@ -601,14 +589,14 @@ fn roll_forward(out: &Path, j: &Journal, faults: &Faults) -> Result<(), StepErro
         }
         let to = out.join(name);
         if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent).map_err(step_io(parent))?;
+            fs::create_dir_all(parent).map_err(io(parent))?;
         }
         if fs::symlink_metadata(&to).is_ok() {
-            let e = io::Error::new(io::ErrorKind::AlreadyExists, "appeared during the commit");
-            return Err((StagingError::Foreign(to), e));
+            // Appeared during the commit.
+            return Err(StagingError::Foreign(to));
         }
-        faults.step(&to).map_err(step_io(&to))?;
-        fs::rename(&staged, &to).map_err(step_io(&to))?;
+        faults.step(&to).map_err(io(&to))?;
+        fs::rename(&staged, &to).map_err(io(&to))?;
     }
     let manifest = Manifest {
         files: j.manifest.files.clone(),
@@ -621,13 +609,10 @@ fn roll_forward(out: &Path, j: &Journal, faults: &Faults) -> Result<(), StepErro
             .collect(),
     };
     let tmp = out.join(format!("{MANIFEST}.tmp"));
-    write_sealed("manifest", &tmp, &out.join(MANIFEST), &manifest, faults).map_err(|e| {
-        let source = io::Error::other(e.to_string());
-        (e, source)
-    })?;
+    write_sealed("manifest", &tmp, &out.join(MANIFEST), &manifest, faults)?;
     let journal = out.join(JOURNAL);
-    faults.step(&journal).map_err(step_io(&journal))?;
-    fs::remove_file(&journal).map_err(step_io(&journal))?;
+    faults.step(&journal).map_err(io(&journal))?;
+    fs::remove_file(&journal).map_err(io(&journal))?;
     sync_dir(out);
     Ok(())
 }
