@@ -168,27 +168,38 @@ impl QuoteScan {
     /// The state after `bytes`.
     fn over(mut self, bytes: &[u8], d: Dialect) -> Self {
         for &b in bytes {
-            if self.escaped {
-                self.escaped = false;
-                continue;
-            }
-            self.state = match self.state {
-                Quoting::FieldStart if b == d.quote => Quoting::Quoted,
-                Quoting::FieldStart | Quoting::Unquoted | Quoting::Closed if b == d.delimiter => {
-                    Quoting::FieldStart
-                }
-                Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
-                Quoting::Quoted if Some(b) == d.escape => {
-                    self.escaped = true;
-                    Quoting::Quoted
-                }
-                Quoting::Quoted if b == d.quote => Quoting::Closed,
-                Quoting::Quoted => Quoting::Quoted,
-                Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
-                Quoting::Closed => Quoting::Unquoted,
-            };
+            self.step(b, d);
         }
         self
+    }
+
+    /// Takes byte `b`; true when it is text right after a closing quote (`"f"g`), which the
+    /// parser joins to the value (and reads on, unquoted).
+    fn step(&mut self, b: u8, d: Dialect) -> bool {
+        if self.escaped {
+            self.escaped = false;
+            return false;
+        }
+        let mut misplaced = false;
+        self.state = match self.state {
+            Quoting::FieldStart if b == d.quote => Quoting::Quoted,
+            Quoting::FieldStart | Quoting::Unquoted | Quoting::Closed if b == d.delimiter => {
+                Quoting::FieldStart
+            }
+            Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
+            Quoting::Quoted if Some(b) == d.escape => {
+                self.escaped = true;
+                Quoting::Quoted
+            }
+            Quoting::Quoted if b == d.quote => Quoting::Closed,
+            Quoting::Quoted => Quoting::Quoted,
+            Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
+            Quoting::Closed => {
+                misplaced = b != b'\r' && b != b'\n';
+                Quoting::Unquoted
+            }
+        };
+        misplaced
     }
 
     fn quoted(self) -> bool {
@@ -541,33 +552,15 @@ impl<R: Read> Records<R> {
     pub fn last_misquoted_field(&self) -> Option<usize> {
         let last = self.last?;
         let d = self.dialect;
-        let mut state = Quoting::FieldStart;
+        let mut scan = QuoteScan::default();
         let mut field = 0;
-        let mut bytes = self.buf[last.start..last.end].iter();
-        while let Some(&b) = bytes.next() {
-            if b == d.delimiter
-                && matches!(
-                    state,
-                    Quoting::FieldStart | Quoting::Unquoted | Quoting::Closed
-                )
-            {
+        for &b in &self.buf[last.start..last.end] {
+            if b == d.delimiter && !scan.quoted() {
                 field += 1;
             }
-            state = match state {
-                Quoting::FieldStart if b == d.quote => Quoting::Quoted,
-                Quoting::FieldStart | Quoting::Unquoted if b == d.delimiter => Quoting::FieldStart,
-                Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
-                Quoting::Quoted if Some(b) == d.escape => {
-                    bytes.next();
-                    Quoting::Quoted
-                }
-                Quoting::Quoted if b == d.quote => Quoting::Closed,
-                Quoting::Quoted => Quoting::Quoted,
-                Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
-                Quoting::Closed if b == d.delimiter => Quoting::FieldStart,
-                Quoting::Closed if b == b'\r' || b == b'\n' => Quoting::Unquoted,
-                Quoting::Closed => return Some(field),
-            };
+            if scan.step(b, d) {
+                return Some(field);
+            }
         }
         None
     }
