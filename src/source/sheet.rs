@@ -1334,17 +1334,7 @@ impl SheetSource {
                 fields[(c.col - self.first_col) as usize] = row.value(c).to_string();
             }
         }
-        let extras: Vec<String> = outside
-            .iter()
-            .map(|c| {
-                format!(
-                    "{}{}={}",
-                    column_letters(c.col + 1),
-                    row.row + 1,
-                    row.value(c)
-                )
-            })
-            .collect();
+        let extras: Vec<String> = outside.iter().map(|c| cell_with_value(row, c)).collect();
         fields.extend(outside.iter().map(|c| row.value(c).to_string()));
         let span = format!(
             "{} to {}",
@@ -1390,16 +1380,19 @@ const CHUNK_BYTES: usize = 64 << 20;
 fn cell_list(row: &RawRow) -> String {
     row.cells
         .iter()
-        .map(|c| {
-            format!(
-                "{}{}={}",
-                column_letters(c.col + 1),
-                row.row + 1,
-                row.value(c)
-            )
-        })
+        .map(|c| cell_with_value(row, c))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `B4=x`: a cell by its reference, with its value.
+fn cell_with_value(row: &RawRow, c: &RawCell) -> String {
+    format!(
+        "{}{}={}",
+        column_letters(c.col + 1),
+        row.row + 1,
+        row.value(c)
+    )
 }
 
 /// One chunk being built: a text and a kind column per source column.
