@@ -17,7 +17,7 @@ mod paths;
 
 pub use arith::{checked as checked_arithmetic, schema as typed_schema};
 pub use bind::{Binding, RowField, RowOrigin, bind, find_column};
-pub use compile::{hex, parse_sql};
+pub use compile::{hex, parse_sql, sheet_name_problem};
 
 /// The columns `rejects.csv` adds to the input's: where each row was, and why it was rejected.
 /// An input that ends with them is a `rejects.csv` fed back.

@@ -16,9 +16,6 @@ mod group;
 pub mod partition;
 mod shares;
 
-/// XLSX targets (the plan checks sheet names with [`xlsx::sheet_name_problem`]).
-pub use format::xlsx;
-
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -66,7 +63,7 @@ pub enum SinkError {
     Xlsx {
         target: String,
         #[source]
-        source: Box<xlsx::XlsxError>,
+        source: Box<format::xlsx::XlsxError>,
     },
     #[error(
         "column `{column}` of target `{target}` cannot be written with its format: {message}; a `format` applies to dates and date-times, `decimal_separator` to numbers with a fraction"

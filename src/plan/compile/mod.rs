@@ -8,7 +8,7 @@
 //! (§4 `[structures.NAME]`), [`fields`] (§5 fields and their types), [`rules`] (§6 rules),
 //! [`checks`] (§7 `[[structures.NAME.checks]]`), [`run`] (§8 `[run]`), [`lookups`]
 //! (§10 `[lookups.NAME]`), [`enrich`] (§11 `[[enrich]]`), [`targets`] (§12 `[targets.NAME]`,
-//! the part common to every format) and [`target_options`] (§12, the options of one format).
+//! the part common to every format) and [`formats`] (§12, the format table and what one format reads).
 //! This file holds the entry point, the [`Compiler`] every section adds its problems to, the
 //! helpers they share, and [`parse_sql`], which every SQL expression goes through.
 //!
@@ -18,13 +18,14 @@
 
 mod checks;
 mod enrich;
+mod formats;
+pub use formats::sheet_name_problem;
 mod fields;
 mod lookups;
 mod rules;
 mod run;
 mod source;
 mod structures;
-mod target_options;
 mod targets;
 
 use std::ops::Range;

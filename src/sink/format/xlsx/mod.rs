@@ -37,6 +37,7 @@ use rust_xlsxwriter::{
     DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError as WriterError,
 };
 
+use crate::plan::sheet_name_problem;
 use crate::project::text::Kind;
 
 mod cells;
@@ -45,7 +46,6 @@ mod spill;
 
 use super::{Encode, Tree};
 use cells::{SheetCell, cell, display_chars, utf16_len};
-pub use sheets::sheet_name_problem;
 use sheets::sheet_names;
 pub use spill::{Spill, SpillReader, SpillRecord};
 

@@ -1,27 +1,9 @@
-//! Sheet names: what Excel refuses in a name (checked by the plan before any data is read), and
-//! the names of a target's sheets when its rows overflow one.
+//! Sheet names: the names of a target's sheets when its rows overflow one, each within Excel's
+//! 31 characters (what Excel refuses in a name is the plan's rule: `plan::sheet_name_problem`).
 
 use super::MAX_SHEET_NAME;
 
 // ---------------------------------------------------------------------------------------------
-
-/// Why `name` cannot be an Excel sheet name, if it cannot; a name longer than 31 characters is
-/// fine (it is shortened). For the plan to check a mapping before any data is read.
-pub fn sheet_name_problem(name: &str) -> Option<&'static str> {
-    if name.trim().is_empty() {
-        Some("it is blank")
-    } else if name.contains(['[', ']', ':', '*', '?', '/', '\\']) {
-        Some("it contains one of [ ] : * ? / \\")
-    } else if name.starts_with('\'') || name.ends_with('\'') {
-        Some("it starts or ends with an apostrophe")
-    } else if name.eq_ignore_ascii_case("history") {
-        Some("Excel reserves `History`")
-    } else if name.chars().any(char::is_control) {
-        Some("it contains a control character")
-    } else {
-        None
-    }
-}
 
 /// `name` cut to at most `max` UTF-16 code units, without a trailing apostrophe or space.
 pub(super) fn shorten(name: &str, max: usize) -> &str {

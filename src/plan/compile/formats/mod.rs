@@ -1,0 +1,94 @@
+//! The target formats as the mapping names them (`mappings/README.md` §12): the format table
+//! (`format`, or told from the path's extension), and one file per format with the keys only
+//! it reads and their checks — `csv.rs` (the CSV/TSV dialect and encoding), `json.rs` (the
+//! envelope, `group_by` and the nesting of column names), `xlsx.rs` (the sheet name), and
+//! `text.rs` (the text forms of dates and decimals, which XLSX writes as number formats). An
+//! option given to a format that does not read it is a problem.
+//!
+//! A new target format is a name in [`Format`], a row in [`FORMATS`], its keys' checks in a
+//! file here, and its writer in `src/sink/format/`.
+
+mod csv;
+mod json;
+mod text;
+mod xlsx;
+
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::Compiler;
+use crate::plan::Format;
+use crate::plan::diagnostic::Diagnostic;
+use crate::plan::raw::RawTarget;
+
+pub use xlsx::sheet_name_problem;
+
+/// Every target format and its names, its own first: what `format` accepts and the path
+/// extensions that choose it (in any case).
+const FORMATS: [(Format, &[&str]); 5] = [
+    (Format::Csv, &["csv"]),
+    (Format::Tsv, &["tsv", "tab"]),
+    (Format::Json, &["json"]),
+    (Format::Ndjson, &["ndjson", "jsonl"]),
+    (Format::Xlsx, &["xlsx"]),
+];
+
+impl Compiler {
+    pub(super) fn format(&mut self, t: &RawTarget, path: &Spanned<String>) -> Option<Format> {
+        let parse = |s: &str| {
+            let s = s.to_ascii_lowercase();
+            FORMATS
+                .iter()
+                .find(|(_, names)| names.contains(&s.as_str()))
+                .map(|(f, _)| *f)
+        };
+        let primary: Vec<&str> = FORMATS.iter().map(|(_, names)| names[0]).collect();
+        if let Some(f) = &t.format {
+            let found = parse(f.get_ref());
+            if found.is_none() {
+                let d = Diagnostic::at(
+                    f.span(),
+                    format!("`{}` is not a target format", f.get_ref()),
+                )
+                .label("unknown format")
+                .suggest(f.get_ref(), primary.iter().copied())
+                .help_if_none(format!("the formats are: {}", primary.join(", ")));
+                self.err(d);
+            }
+            return found;
+        }
+        let ext = Path::new(path.get_ref())
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let found = parse(&ext);
+        if found.is_none() {
+            self.err(
+                Diagnostic::at(
+                    path.span(),
+                    format!(
+                        "cannot tell the format of `{}` from its extension",
+                        path.get_ref()
+                    ),
+                )
+                .label("unknown extension")
+                .help(format!(
+                    "end the path with {}, or set `format`",
+                    extensions(&primary)
+                )),
+            );
+        }
+        found
+    }
+}
+
+/// `.csv, .tsv, .json, .ndjson or .xlsx`.
+fn extensions(names: &[&str]) -> String {
+    let dotted: Vec<String> = names.iter().map(|n| format!(".{n}")).collect();
+    match dotted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
