@@ -5,7 +5,7 @@
 use polars::chunked_array::cast::CastOptions;
 use polars::prelude::{
     BooleanChunked, ChunkFull, Column, DataFrame, DataType, DataTypeExpr, Expr, Int32Chunked,
-    Int64Chunked, IntoColumn, LiteralValue, Operator, StringChunked, UnknownKind,
+    Int64Chunked, IntoColumn, LiteralValue, Operator, PlSmallStr, StringChunked, UnknownKind,
 };
 use polars_arrow::array::{Array, PrimitiveArray};
 
@@ -39,34 +39,7 @@ pub(super) fn plain(e: &Expr) -> bool {
 /// report, when a row `mask` takes would not fit the integer type or 38 digits; a row it does
 /// not take is left null.
 fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Column> {
-    let Expr::Cast {
-        expr,
-        dtype: DataTypeExpr::Literal(to),
-        options: CastOptions::Strict,
-    } = e
-    else {
-        return None;
-    };
-    let Expr::BinaryExpr {
-        left,
-        op: Operator::Multiply,
-        right,
-    } = expr.as_ref()
-    else {
-        return None;
-    };
-    // An integer as SQL writes it (polars infers its type from the other operand).
-    let int = |e: &Expr| match e {
-        Expr::Literal(lit @ LiteralValue::Dyn(_)) => match lit.get_datatype() {
-            DataType::Unknown(UnknownKind::Int(k)) => Some(k),
-            _ => None,
-        },
-        _ => None,
-    };
-    let (name, factor) = match (left.as_ref(), right.as_ref()) {
-        (Expr::Column(name), k) | (k, Expr::Column(name)) => (name, int(k)?),
-        _ => return None,
-    };
+    let (name, factor, to) = cast_of_product(e)?;
     let (min, max) = match to {
         DataType::Int32 => (i128::from(i32::MIN), i128::from(i32::MAX)),
         DataType::Int64 => (i128::from(i64::MIN), i128::from(i64::MAX)),
@@ -128,23 +101,71 @@ fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Co
             }
         }
     }
-    // The field's nulls, and the rows the target does not take whose value would not fit.
-    let mut validity = decimals
+    let validity = decimals
         .downcast_iter()
         .next()
         .and_then(|a| a.validity().cloned());
+    Some(integer_column(
+        column.name().clone(),
+        to,
+        values,
+        validity,
+        &nulls,
+    ))
+}
+
+/// `CAST(name * factor AS to)` (or `factor * name`), `factor` an integer as SQL writes it
+/// (polars infers its type from the other operand).
+fn cast_of_product(e: &Expr) -> Option<(&PlSmallStr, i128, &DataType)> {
+    let Expr::Cast {
+        expr,
+        dtype: DataTypeExpr::Literal(to),
+        options: CastOptions::Strict,
+    } = e
+    else {
+        return None;
+    };
+    let Expr::BinaryExpr {
+        left,
+        op: Operator::Multiply,
+        right,
+    } = expr.as_ref()
+    else {
+        return None;
+    };
+    let int = |e: &Expr| match e {
+        Expr::Literal(lit @ LiteralValue::Dyn(_)) => match lit.get_datatype() {
+            DataType::Unknown(UnknownKind::Int(k)) => Some(k),
+            _ => None,
+        },
+        _ => None,
+    };
+    match (left.as_ref(), right.as_ref()) {
+        (Expr::Column(name), k) | (k, Expr::Column(name)) => Some((name, int(k)?, to)),
+        _ => None,
+    }
+}
+
+/// An `Int32` or `Int64` column of `values`: null where the field is (`validity`) and at
+/// `nulls` (rows the target does not take whose value would not fit).
+fn integer_column(
+    name: PlSmallStr,
+    to: &DataType,
+    values: Vec<i64>,
+    mut validity: Option<polars_arrow::bitmap::Bitmap>,
+    nulls: &[usize],
+) -> Column {
     if !nulls.is_empty() {
         let mut valid = match validity {
             Some(v) => v.make_mut(),
             None => polars_arrow::bitmap::MutableBitmap::from_len_set(values.len()),
         };
-        for i in nulls {
+        for &i in nulls {
             valid.set(i, false);
         }
         validity = Some(valid.into());
     }
-    let name = column.name().clone();
-    Some(match to {
+    match to {
         DataType::Int32 => {
             let narrow = values.into_iter().map(|v| v as i32).collect();
             let array = PrimitiveArray::<i32>::from_vec(narrow).with_validity(validity);
@@ -154,7 +175,7 @@ fn scaled_integer(e: &Expr, row: &DataFrame, mask: &BooleanChunked) -> Option<Co
             let array = PrimitiveArray::<i64>::from_vec(values).with_validity(validity);
             Int64Chunked::with_chunk(name, array).into_column()
         }
-    })
+    }
 }
 
 /// `x / unit` rounded to the nearest integer, half to even: how polars casts a decimal to an
