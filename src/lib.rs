@@ -3,7 +3,7 @@
 //! The crate is laid out as the pipeline a user configures (see `DESIGN.md` §2):
 //!
 //! ```text
-//! mapping.toml ─▶ plan ─▶ source ─▶ validate ─▶ enrich ─▶ route ─▶ sink ─▶ report
+//! mapping.toml ─▶ plan ─▶ source ─▶ validate ─▶ enrich ─▶ route ─▶ project ─▶ sink ─▶ report
 //! ```
 //!
 //! - [`plan`] turns the mapping file into an immutable, fully checked [`plan::Plan`]; it reads no
@@ -12,6 +12,7 @@
 //! - [`validate`] types and checks each chunk with vectorised polars expressions.
 //! - [`enrich`] builds the row the targets see and joins lookup tables into it.
 //! - [`route`] decides which targets take each accepted row.
+//! - [`project`] computes each target's columns as text and rejects a row a target cannot hold.
 //! - [`sink`] writes each target's files into a staging folder, which [`commit`] moves into the
 //!   output folder atomically (a lock, a manifest of what rowferry wrote, a journal).
 //! - [`report`] writes `rejects.csv`, `errors.csv`, `report.json` and the terminal summary.
@@ -36,6 +37,7 @@ mod mask;
 pub mod panics;
 pub mod pipeline;
 pub mod plan;
+pub mod project;
 pub mod report;
 pub mod route;
 pub mod sink;

@@ -13,7 +13,6 @@ pub mod raw;
 mod arith;
 mod bind;
 mod compile;
-mod flow;
 mod paths;
 
 pub use arith::{checked as checked_arithmetic, schema as typed_schema};

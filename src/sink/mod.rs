@@ -1,42 +1,46 @@
-//! The sink stage: projects each target's columns and writes its files.
+//! The sink stage: writes each target's files.
 //!
-//! `sink` owns output formats and files. Per chunk, each target takes the rows routed to it,
-//! evaluates its `columns` (SQL expressions, vectorised) and turns every value into its
-//! canonical text — ISO dates, `.` decimal point, exact decimals — once per column; numbers,
-//! dates and booleans bound for a CSV or JSON target stay typed and their text is written
-//! straight into the file's buffer (see `cells`). Rows are then written in input order to the file their path template names: `{field}` makes one file per
+//! `sink` owns output files; [`format`] owns their bytes, one file per format. Per chunk, each
+//! target gets its rows from the projection ([`crate::project`]) as text or typed cells, already
+//! checked. Rows are written in input order to the file their path template names (see
+//! [`partition`]): `{field}` makes one file per
 //! distinct value (sanitised into a safe file name that cannot leave the target's folder),
 //! `{batch}` rolls a file every `batch_size` records. At most `[run] max_open_files` files are
 //! open at once; the least recently used is closed and reopened for appending when needed. Every
 //! file is hashed as it is written. Files go to a staging folder (see [`crate::commit`]) and are moved
 //! into place only when the whole run succeeds.
 
-mod cells;
-mod csv_out;
-mod encode;
+mod files;
+pub mod format;
 mod group;
-pub mod project;
-mod swar;
-mod transcode;
-pub mod xlsx;
+pub mod partition;
+mod shares;
+
+/// XLSX targets (the plan checks sheet names with [`xlsx::sheet_name_problem`]).
+pub use format::xlsx;
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::{PolarsError, StringChunked};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::plan::{Binding, Format, PathPart, Plan, Target};
+use crate::plan::{Binding, Plan, Target};
 
 /// The staging folder's subfolder for spill files; removed before the outputs are committed.
 const SPILL: &str = ".rowferry-spill";
-use cells::{Cells, TextArray};
-use encode::{Encoder, Kind, TextColumn};
+use crate::project::cells::{Cells, TextArray};
+use crate::project::text::{Kind, TextColumn};
+// Old paths, kept until every caller names `crate::project`.
+pub use crate::project::{self, Projected, Projector};
+use files::FileState;
+use format::Tree;
 use group::Grouper;
-pub use project::{Projected, Projector};
+pub use partition::sanitise;
+use partition::{disambiguator, fold, render, slash};
+pub use shares::{Share, shares};
 
 /// A target file could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -100,54 +104,6 @@ pub struct FileReport {
     pub sheets: Vec<String>,
 }
 
-/// A file being written: bytes are hashed as the buffer in front of it flushes them, in large
-/// blocks.
-struct Hashed {
-    file: File,
-    hasher: Sha256,
-    bytes: u64,
-    /// False for an XLSX spill: the workbook built from it is hashed instead.
-    hashing: bool,
-}
-
-impl Write for Hashed {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(buf)?;
-        if self.hashing {
-            self.hasher.update(&buf[..n]);
-        }
-        self.bytes += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
-
-type Out = BufWriter<Hashed>;
-
-struct FileState {
-    rel: PathBuf,
-    /// XLSX: the spill file rows are appended to until the workbook is built.
-    spill: Option<PathBuf>,
-    /// XLSX: the sheets of the built workbook.
-    sheets: Vec<String>,
-    /// Its `{batch}` number (1-based).
-    batch: u64,
-    /// Input rows written to it.
-    rows: u64,
-    /// Records written to it: rows, or groups in a grouped JSON target.
-    records: u64,
-    /// Open writer, if the file is open now.
-    encoder: Option<Encoder<Out>>,
-    /// Hash and size so far while the file is closed.
-    hasher: Sha256,
-    bytes: u64,
-    created: bool,
-    last_used: u64,
-}
-
 /// Records written so far to one partition (one distinct tuple of `{field}` values).
 struct Partition {
     /// Records: rows, or groups in a grouped target; `batch_size` counts them.
@@ -167,7 +123,7 @@ struct TargetSink {
     /// What a CSV file's header says: `names`, formula-like ones escaped when the guard says so.
     header: Vec<String>,
     parts: usize,
-    tree: encode::Tree,
+    tree: Tree,
     files: Vec<FileState>,
     partitions: HashMap<Vec<Option<String>>, Partition>,
     /// Lower-cased relative paths in use, to keep distinct values in distinct files even on
@@ -210,7 +166,7 @@ impl Sinks {
             };
             let (names, _) = project::output_columns(t, binding);
             let (header, _) = project::csv_header(t, &names, plan.run.formula_guard, 0);
-            let tree = encode::Tree::new(&names);
+            let tree = Tree::new(&names);
             // The run's grouping memory is shared between its grouped targets.
             let grouper = (!t.group_by.is_empty()).then(|| {
                 Grouper::new(
@@ -470,7 +426,7 @@ impl Sinks {
         let suffix = t.partitions.get(key).and_then(|p| p.suffix.clone());
         let rel = render(&t.target, key, batch, suffix.as_deref());
         let fi = t.files.len();
-        let spill = (t.target.format == Format::Xlsx).then(|| {
+        let spill = format::built_from_spill(t.target.format).then(|| {
             self.root
                 .join(SPILL)
                 .join(format!("{}-{}.spill", t.index, t.files.len()))
@@ -493,181 +449,6 @@ impl Sinks {
         }
         self.touch(ti, fi)?;
         Ok(fi)
-    }
-
-    /// Opens file `fi` of target `ti` if needed (closing the least recently used one when the
-    /// cap is reached) and marks it used.
-    fn touch(&mut self, ti: usize, fi: usize) -> Result<(), SinkError> {
-        self.tick += 1;
-        let tick = self.tick;
-        if self.targets[ti].files[fi].encoder.is_some() {
-            self.targets[ti].files[fi].last_used = tick;
-            return Ok(());
-        }
-        while self.open >= self.max_open {
-            if !self.close_lru()? {
-                break;
-            }
-        }
-        let path = self.write_path(ti, fi);
-        let file = loop {
-            match self.open_file(ti, fi, &path) {
-                Ok(f) => break f,
-                // Out of file descriptors: close one and lower the cap for the rest of the run.
-                Err(e) if matches!(e.raw_os_error(), Some(23 | 24)) && self.open > 0 => {
-                    self.max_open = self.open.max(2) - 1;
-                    self.close_lru()?;
-                }
-                Err(source) => return Err(SinkError::Write { path, source }),
-            }
-        };
-        let t = &mut self.targets[ti];
-        let format = t.target.format;
-        let csv = t.target.csv.clone();
-        let f = &mut t.files[fi];
-        // CSV and JSON encoders hand on their records in blocks larger than this buffer, which
-        // then go to the file as they are, without being copied again.
-        let capacity = if format == Format::Xlsx {
-            256 * 1024
-        } else {
-            8 * 1024
-        };
-        let out = BufWriter::with_capacity(
-            capacity,
-            Hashed {
-                file,
-                hasher: std::mem::take(&mut f.hasher),
-                bytes: f.bytes,
-                hashing: f.spill.is_none(),
-            },
-        );
-        let fresh = !f.created;
-        let envelope = t.target.envelope.as_ref().map(|e| e.join("."));
-        let mut encoder = Encoder::new(format, csv, out, fresh)
-            .map_err(|source| SinkError::Write {
-                path: path.clone(),
-                source,
-            })?
-            .with_envelope(envelope.as_deref());
-        if fresh {
-            f.created = true;
-            encoder
-                .start(&t.header)
-                .map_err(|source| SinkError::Write {
-                    path: path.clone(),
-                    source,
-                })?;
-        } else {
-            encoder.resume(f.records);
-        }
-        f.encoder = Some(encoder);
-        f.last_used = tick;
-        self.open += 1;
-        Ok(())
-    }
-
-    /// Where file `fi`'s bytes go while rows are written: the file, or an XLSX target's spill.
-    fn write_path(&self, ti: usize, fi: usize) -> PathBuf {
-        let f = &self.targets[ti].files[fi];
-        match &f.spill {
-            Some(spill) => spill.clone(),
-            None => self.root.join(&f.rel),
-        }
-    }
-
-    fn open_file(&self, ti: usize, fi: usize, path: &Path) -> std::io::Result<File> {
-        if self.targets[ti].files[fi].created {
-            OpenOptions::new().append(true).open(path)
-        } else {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            File::create(path)
-        }
-    }
-
-    /// Closes the least recently used open file. False when none is open.
-    fn close_lru(&mut self) -> Result<bool, SinkError> {
-        let mut best: Option<(u64, usize, usize)> = None;
-        for (ti, t) in self.targets.iter().enumerate() {
-            for (fi, f) in t.files.iter().enumerate() {
-                if f.encoder.is_some() && best.is_none_or(|(u, _, _)| f.last_used < u) {
-                    best = Some((f.last_used, ti, fi));
-                }
-            }
-        }
-        let Some((_, ti, fi)) = best else {
-            return Ok(false);
-        };
-        self.close(ti, fi)?;
-        Ok(true)
-    }
-
-    fn close(&mut self, ti: usize, fi: usize) -> Result<(), SinkError> {
-        let path = self.write_path(ti, fi);
-        let f = &mut self.targets[ti].files[fi];
-        if let Some(encoder) = f.encoder.take() {
-            let out = encoder.into_inner().map_err(|source| SinkError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            let out = out.into_inner().map_err(|e| SinkError::Write {
-                path,
-                source: e.into_error(),
-            })?;
-            f.hasher = out.hasher;
-            f.bytes = out.bytes;
-            self.open -= 1;
-        }
-        Ok(())
-    }
-
-    /// Writes the end of file `fi` (a JSON array's `]`) and closes it; an XLSX target's
-    /// workbook is built from its spill now.
-    fn finish_file(&mut self, ti: usize, fi: usize) -> Result<(), SinkError> {
-        self.touch(ti, fi)?;
-        let path = self.write_path(ti, fi);
-        if let Some(encoder) = self.targets[ti].files[fi].encoder.as_mut() {
-            encoder
-                .finish()
-                .map_err(|source| SinkError::Write { path, source })?;
-        }
-        self.close(ti, fi)?;
-        let t = &mut self.targets[ti];
-        let f = &mut t.files[fi];
-        if let Some(spill) = f.spill.take() {
-            let out = self.root.join(&f.rel);
-            if let Some(parent) = out.parent() {
-                fs::create_dir_all(parent).map_err(|source| SinkError::Write {
-                    path: out.clone(),
-                    source,
-                })?;
-            }
-            let options = xlsx::XlsxOptions {
-                sheet: t.target.sheet.clone(),
-                formats: t
-                    .names
-                    .iter()
-                    .map(|n| t.target.column_format(n).and_then(|c| c.format.clone()))
-                    .collect(),
-                ..xlsx::XlsxOptions::default()
-            };
-            let written = xlsx::build(&spill, &out, &t.names, &options).map_err(|source| {
-                SinkError::Xlsx {
-                    target: t.target.name.clone(),
-                    source: Box::new(source),
-                }
-            })?;
-            f.sheets = written.sheets;
-            let (hasher, bytes) = hash_file(&out)?;
-            f.hasher = hasher;
-            f.bytes = bytes;
-            fs::remove_file(&spill).map_err(|source| SinkError::Write {
-                path: spill.clone(),
-                source,
-            })?;
-        }
-        Ok(())
     }
 
     /// Finishes every file and says what each target wrote.
@@ -713,88 +494,6 @@ impl Sinks {
     }
 }
 
-/// The targets one writer thread owns, in mapping order, and how many files it may keep open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Share {
-    pub targets: Vec<usize>,
-    pub max_open: usize,
-}
-
-/// Splits the targets of `plan` among at most `writers` writer threads, so that the files of
-/// different targets are encoded, hashed and written in parallel. Each target belongs to one
-/// writer for the whole run, so its rows stay in input order. Targets are balanced by their
-/// output columns (JSON twice: keys are written too; XLSX eight times: cells go through a spill
-/// file and a workbook), and `[run] max_open_files` is divided so that the writers together never
-/// hold more: a writer without `{field}` partitions needs one open file per target, the rest go
-/// to the writers that have partitions. Below two files per writer, one writer does it all.
-pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
-    let cap = plan.run.max_open_files.max(1);
-    let n = writers.min(plan.targets.len()).min(cap / 2).max(1);
-    if n == 1 {
-        return vec![Share {
-            targets: (0..plan.targets.len()).collect(),
-            max_open: cap,
-        }];
-    }
-    let weight: Vec<usize> = plan
-        .targets
-        .iter()
-        .map(|t| {
-            let columns = project::output_columns(t, binding).0.len().max(1);
-            columns
-                * match t.format {
-                    Format::Csv | Format::Tsv => 1,
-                    Format::Json | Format::Ndjson => 2,
-                    Format::Xlsx => 8,
-                }
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..plan.targets.len()).collect();
-    // Heaviest first, each to the least loaded writer; ties by mapping order.
-    order.sort_by_key(|&ti| std::cmp::Reverse(weight[ti]));
-    let mut load = vec![0usize; n];
-    let mut owned: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for ti in order {
-        let k = (0..n).min_by_key(|&k| (load[k], k)).unwrap_or(0);
-        load[k] += weight[ti];
-        owned[k].push(ti);
-    }
-    owned.retain(|o| !o.is_empty());
-    for o in &mut owned {
-        o.sort_unstable();
-    }
-    let partitioned: Vec<bool> = owned
-        .iter()
-        .map(|o| {
-            o.iter()
-                .any(|&ti| plan.targets[ti].path.fields().count() > 0)
-        })
-        .collect();
-    let even = cap / owned.len();
-    let mut max_open: Vec<usize> = owned
-        .iter()
-        .zip(&partitioned)
-        .map(|(o, &p)| if p { 0 } else { o.len().min(even) })
-        .collect();
-    let mut rest = cap - max_open.iter().sum::<usize>();
-    let mut left = partitioned.iter().filter(|p| **p).count();
-    for (open, &p) in max_open.iter_mut().zip(&partitioned) {
-        if p {
-            *open = rest / left;
-            rest -= *open;
-            left -= 1;
-        }
-    }
-    owned
-        .into_iter()
-        .zip(max_open)
-        .map(|(targets, max_open)| Share {
-            targets,
-            max_open: max_open.max(1),
-        })
-        .collect()
-}
-
 /// Removes the spill folder once every writer has finished.
 pub fn remove_spill(root: &Path) -> Result<(), SinkError> {
     let spill = root.join(SPILL);
@@ -805,259 +504,4 @@ pub fn remove_spill(root: &Path) -> Result<(), SinkError> {
         })?;
     }
     Ok(())
-}
-
-/// The SHA-256 and size of a finished file, read back from disk.
-fn hash_file(path: &Path) -> Result<(Sha256, u64), SinkError> {
-    let err = |source| SinkError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = File::open(path).map_err(err)?;
-    let mut hasher = Sha256::new();
-    let bytes = std::io::copy(&mut file, &mut hasher).map_err(err)?;
-    Ok((hasher, bytes))
-}
-
-/// The relative path of a target file.
-fn render(t: &Target, key: &[Option<String>], batch: u64, suffix: Option<&str>) -> PathBuf {
-    let mut s = String::new();
-    let mut k = 0;
-    for part in &t.path.parts {
-        match part {
-            PathPart::Text(text) => s.push_str(text),
-            PathPart::Field(_) => {
-                s.push_str(&sanitise(key.get(k).and_then(|v| v.as_deref())));
-                if let Some(suffix) = suffix {
-                    s.push('~');
-                    s.push_str(suffix);
-                }
-                k += 1;
-            }
-            PathPart::Batch => s.push_str(&format!("{batch:04}")),
-        }
-    }
-    // A value never names the report's folder (`{region}/x.csv` with region `_report`).
-    let first = s.split(['/', '\\']).next().unwrap_or("");
-    if first.eq_ignore_ascii_case(crate::report::REPORT_DIR) {
-        s.insert(0, '_');
-    }
-    PathBuf::from(s)
-}
-
-/// A partition value as one safe file-name component: no separators, no `.`/`..`, no control
-/// or reserved characters, no leading dot (hidden file), no Windows device name (`CON`, `nul.txt`,
-/// `COM1` → `_CON`…), bounded length. An empty or null value is `_empty`.
-pub fn sanitise(value: Option<&str>) -> String {
-    let v = value.unwrap_or("").trim();
-    if v.is_empty() {
-        return "_empty".into();
-    }
-    let mut out: String = v
-        .chars()
-        .map(|c| match c {
-            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
-            c if c.is_control() || invisible(c) => '_',
-            c => c,
-        })
-        .collect();
-    if out.starts_with('.') {
-        out.replace_range(0..1, "_");
-    }
-    if out.ends_with('.') || out.ends_with(' ') {
-        out.pop();
-        out.push('_');
-    }
-    // Windows device names, with or without an extension, name no file there.
-    let stem = out
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .trim_end()
-        .to_ascii_uppercase();
-    let reserved = matches!(
-        stem.as_str(),
-        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
-    ) || stem
-        .strip_prefix("COM")
-        .or_else(|| stem.strip_prefix("LPT"))
-        .is_some_and(|n| {
-            let mut n = n.chars();
-            // Windows reserves the superscript digits too (`COM¹`).
-            n.next()
-                .is_some_and(|d| d.is_ascii_digit() || matches!(d, '¹' | '²' | '³'))
-                && n.next().is_none()
-        });
-    if reserved {
-        out.insert(0, '_');
-    }
-    const MAX: usize = 100;
-    if out.len() > MAX {
-        let mut end = MAX;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-    }
-    out
-}
-
-/// Characters that change how a name is shown without showing themselves: bidirectional
-/// overrides (`U+202E` makes `gpj.exe` read `exe.jpg`), zero-width characters, the soft hyphen
-/// and other format characters.
-fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E007F}'
-    )
-}
-
-/// A short, stable tag that tells apart values that sanitise to the same name.
-fn disambiguator(key: &[Option<String>]) -> String {
-    let mut h = Sha256::new();
-    for v in key {
-        h.update(v.as_deref().unwrap_or("\u{0}").as_bytes());
-        h.update([0x1f]);
-    }
-    crate::plan::hex(&h.finalize()[..4])
-}
-
-fn fold(p: &Path) -> String {
-    slash(p).to_lowercase()
-}
-
-fn slash(p: &Path) -> String {
-    p.components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Share, sanitise, shares};
-
-    /// The shares of the targets of a mapping whose source has columns `id`, `name`, `city`.
-    fn shares_of(targets: &str, max_open: usize, writers: usize) -> Vec<Share> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mapping = dir.path().join("m.toml");
-        std::fs::write(
-            &mapping,
-            format!(
-                "[source]\npath = \"in.csv\"\n\n[run]\nmax_open_files = {max_open}\n\n{targets}"
-            ),
-        )
-        .expect("write the mapping");
-        let plan = crate::plan::load(&mapping, None, &[]).expect("a valid mapping");
-        let header = ["id", "name", "city"].map(String::from);
-        let binding = crate::plan::bind(&plan, Some(&header)).expect("bound");
-        shares(&plan, &binding, writers)
-    }
-
-    const FOUR: &str = r#"
-[targets.all]
-path = "all.csv"
-
-[targets.ids]
-path = "ids.csv"
-columns.id = "id"
-
-[targets.by_city]
-path = "cities/{city}.csv"
-columns.id = "id"
-
-[targets.api]
-path = "api/{batch}.json"
-batch_size = 10
-columns."a.id" = "id"
-columns."a.name" = "name"
-"#;
-
-    #[test]
-    fn targets_are_shared_among_writers_within_the_open_file_cap() {
-        let split = shares_of(FOUR, 64, 2);
-        assert_eq!(split.len(), 2, "{split:?}");
-        let mut owned: Vec<usize> = split.iter().flat_map(|s| s.targets.clone()).collect();
-        owned.sort_unstable();
-        assert_eq!(
-            owned,
-            [0, 1, 2, 3],
-            "each target belongs to exactly one writer"
-        );
-        for s in &split {
-            assert!(s.targets.is_sorted(), "{s:?}");
-        }
-        // Heaviest first to the least loaded writer: the JSON target (two columns written with
-        // their keys, 4), then `all` (three columns), `ids` beside it, `by_city` on the tie.
-        assert_eq!(split[0].targets, [2, 3], "{split:?}");
-        assert_eq!(split[1].targets, [0, 1], "{split:?}");
-        // A writer without partitions keeps a file per target open; the writer with the
-        // partitioned target gets every other file.
-        assert_eq!(split[1].max_open, 2, "{split:?}");
-        assert_eq!(split[0].max_open, 62, "{split:?}");
-        // Never more writers than targets, or than half the cap; one writer keeps the cap.
-        assert_eq!(shares_of(FOUR, 64, 8).len(), 4);
-        for (cap, writers) in [(3, 2), (64, 1)] {
-            assert_eq!(
-                shares_of(FOUR, cap, writers),
-                [Share {
-                    targets: vec![0, 1, 2, 3],
-                    max_open: cap
-                }]
-            );
-        }
-        for cap in 4..40 {
-            let split = shares_of(FOUR, cap, 4);
-            let open: usize = split.iter().map(|s| s.max_open).sum();
-            assert!(open <= cap, "cap {cap}: {split:?}");
-            assert!(
-                split.iter().all(|s| s.max_open >= 1),
-                "cap {cap}: {split:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn partition_values_become_safe_names() {
-        let cases = [
-            (None, "_empty"),
-            (Some(""), "_empty"),
-            (Some("  "), "_empty"),
-            (Some(".."), "__"),
-            (Some("."), "_"),
-            (Some("../etc/passwd"), "_._etc_passwd"),
-            (Some("a/b\\c"), "a_b_c"),
-            (Some("C:"), "C_"),
-            (Some(".hidden"), "_hidden"),
-            (Some("tab\there"), "tab_here"),
-            (Some("line\nbreak\u{0}"), "line_break_"),
-            (Some("CON"), "_CON"),
-            (Some("nul.txt"), "_nul.txt"),
-            (Some("Com1"), "_Com1"),
-            (Some("LPT9.csv"), "_LPT9.csv"),
-            (Some("COM¹"), "_COM¹"),
-            (Some("lpt³.txt"), "_lpt³.txt"),
-            (Some("COM10"), "COM10"),
-            (Some("invoice\u{202E}fdp.exe"), "invoice_fdp.exe"),
-            (Some("a\u{200B}b"), "a_b"),
-            (Some("COMPANY"), "COMPANY"),
-            (Some("Nord-Est"), "Nord-Est"),
-            (Some("trailing."), "trailing_"),
-            (Some("Île-de-France"), "Île-de-France"),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(sanitise(value), expected, "{value:?}");
-        }
-        let long = "é".repeat(80);
-        let s = sanitise(Some(&long));
-        assert!(s.len() <= 100 && s.chars().all(|c| c == 'é'));
-    }
 }

@@ -2,7 +2,7 @@
 //!
 //! A projected column ([`Values`]) is either text or, for integers, decimals, dates and booleans
 //! written in their canonical form, the typed values themselves: their text (see
-//! [`super::encode::text`], which stays the reference) is written straight into the output
+//! [`super::text::text`], which stays the reference) is written straight into the output
 //! buffer when the row is, instead of being built as a string column on the compute thread
 //! and read back on the writer's. [`Cells`] is one column ready for access by row: no chunk
 //! lookup per value, and no copy of a column that came in several chunks.
@@ -70,6 +70,10 @@ impl Values {
             }
         }
         text.finish()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn len(&self) -> usize {
@@ -274,7 +278,7 @@ fn valid<T: polars_arrow::types::NativeType>(a: &PrimitiveArray<T>, i: usize) ->
     }
 }
 
-/// A decimal's text from its unscaled value (see `encode::decimal_text`).
+/// A decimal's text from its unscaled value (see `text::decimal_text`).
 pub fn decimal(v: i128, scale: usize, trim: bool, out: &mut Vec<u8>) {
     let mut digits = itoa::Buffer::new();
     // 64-bit digits are several times quicker to write than 128-bit ones, and most values fit.

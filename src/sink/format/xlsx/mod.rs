@@ -1,5 +1,8 @@
 //! XLSX targets: a spill file per workbook, then one streaming build into typed cells.
 //!
+//! Files: `spill.rs` (the spill format), `cells.rs` (what a value becomes in a sheet),
+//! `sheets.rs` (sheet names); the build is here.
+//!
 //! `xlsx` owns the bytes of a workbook target and nothing else: which rows reach it, its path,
 //! and when it is finished are the sink's business. A workbook cannot be reopened to append rows,
 //! yet the sink closes files and reopens them in append mode to keep at most N open. So rows are
@@ -27,22 +30,32 @@
 //! byte-identical files (the document's creation date is fixed).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::ops::Range;
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use rust_xlsxwriter::{
     DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError as WriterError,
 };
 
-use super::encode::Kind;
+use crate::project::text::Kind;
+
+mod cells;
+mod sheets;
+mod spill;
+
+use super::{Encode, Tree};
+use cells::{SheetCell, cell, display_chars, utf16_len};
+pub use sheets::sheet_name_problem;
+use sheets::sheet_names;
+pub use spill::{Spill, SpillReader, SpillRecord};
 
 /// Rows in an Excel sheet, header included.
 pub const MAX_SHEET_ROWS: u32 = 1_048_576;
 /// Columns in an Excel sheet.
 pub const MAX_COLUMNS: usize = 16_384;
-/// Characters (UTF-16 code units, as Excel counts) in one cell.
-pub const MAX_CELL_CHARS: usize = 32_767;
+/// Characters (UTF-16 code units, as Excel counts) in one cell: checked, with the row
+/// rejected, by the projection.
+pub use crate::project::limits::XLSX_CELL_CHARS as MAX_CELL_CHARS;
 /// Characters (UTF-16 code units) in a sheet name.
 const MAX_SHEET_NAME: usize = 31;
 
@@ -145,443 +158,56 @@ pub enum SpillError {
     Damaged { record: u64, reason: &'static str },
 }
 
-// ---------------------------------------------------------------------------------------------
-// The spill format
-// ---------------------------------------------------------------------------------------------
-//
-// A spill file is a sequence of records and nothing else (no header, no footer, no index), so
-// appending after any record continues a valid file. One record:
-//
-//   varint(number of values) then, per value:
-//     0x00                                   null
-//     tag, varint(byte length), UTF-8 bytes  tag: 1 text, 2 number, 3 boolean, 4 date, 5 datetime
-//
-// varint is unsigned LEB128 (7 bits per byte, low bits first, high bit set on all but the last).
+/// An XLSX target's file while rows are written: its spill (see [`build`]).
+pub struct Xlsx<W: Write>(Spill<W>);
 
-const NULL: u8 = 0;
-
-fn tag(kind: Kind) -> u8 {
-    match kind {
-        Kind::Text => 1,
-        Kind::Number => 2,
-        Kind::Boolean => 3,
-        Kind::Date => 4,
-        Kind::DateTime => 5,
-    }
-}
-
-fn kind_of(tag: u8) -> Option<Kind> {
-    Some(match tag {
-        1 => Kind::Text,
-        2 => Kind::Number,
-        3 => Kind::Boolean,
-        4 => Kind::Date,
-        5 => Kind::DateTime,
-        _ => return None,
-    })
-}
-
-/// Appends rows to a spill file. It keeps no state outside the bytes it wrote: closing it after
-/// any [`Spill::record`] and reopening the file for appending continues the same spill.
-pub struct Spill<W: Write> {
-    out: W,
-    /// Scratch for one record, so each record reaches `out` in one write.
-    buf: Vec<u8>,
-}
-
-impl<W: Write> Spill<W> {
+impl<W: Write> Xlsx<W> {
     pub fn new(out: W) -> Self {
-        Spill {
-            out,
-            buf: Vec::with_capacity(256),
-        }
-    }
-
-    /// Appends one row: `values[i]` is the canonical text of a value of kind `kinds[i]`.
-    pub fn record(&mut self, values: &[Option<&str>], kinds: &[Kind]) -> io::Result<()> {
-        if values.len() != kinds.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} values for {} kinds", values.len(), kinds.len()),
-            ));
-        }
-        self.buf.clear();
-        crate::varint::put(&mut self.buf, values.len() as u64);
-        for (v, &k) in values.iter().zip(kinds) {
-            match v {
-                None => self.buf.push(NULL),
-                Some(v) => {
-                    self.buf.push(tag(k));
-                    crate::varint::put(&mut self.buf, v.len() as u64);
-                    self.buf.extend_from_slice(v.as_bytes());
-                }
-            }
-        }
-        self.out.write_all(&self.buf)
-    }
-
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
+        Xlsx(Spill::new(out))
     }
 }
 
-/// One record read back from a spill; reused from record to record.
-#[derive(Debug, Default)]
-pub struct SpillRecord {
-    text: String,
-    cells: Vec<Option<(Kind, Range<usize>)>>,
-}
-
-impl SpillRecord {
-    pub fn len(&self) -> usize {
-        self.cells.len()
+impl<W: Write> Encode<W> for Xlsx<W> {
+    fn start(&mut self, _names: &[String]) -> io::Result<()> {
+        Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
+    fn record(&mut self, values: &[Option<&str>], kinds: &[Kind], _: &Tree) -> io::Result<()> {
+        self.0.record(values, kinds)
     }
 
-    /// Value `i` and its kind; `None` for a null (or past the end).
-    pub fn get(&self, i: usize) -> Option<(Kind, &str)> {
-        let (kind, range) = self.cells.get(i)?.as_ref()?;
-        Some((*kind, self.text.get(range.clone()).unwrap_or("")))
-    }
-}
-
-/// Reads a spill file record by record.
-pub struct SpillReader<R: BufRead> {
-    input: R,
-    /// Records read so far.
-    records: u64,
-    bytes: Vec<u8>,
-}
-
-impl<R: BufRead> SpillReader<R> {
-    pub fn new(input: R) -> Self {
-        SpillReader {
-            input,
-            records: 0,
-            bytes: Vec::new(),
+    fn group(&mut self, rows: &[Vec<Option<String>>], kinds: &[Kind], _: &Tree) -> io::Result<()> {
+        let mut values = Vec::with_capacity(kinds.len());
+        for row in rows {
+            values.clear();
+            values.extend((0..kinds.len()).map(|c| row.get(c).and_then(Option::as_deref)));
+            self.0.record(&values, kinds)?;
         }
+        Ok(())
     }
 
-    /// Reads the next record into `record`; false at the end of the file.
-    pub fn read(&mut self, record: &mut SpillRecord) -> Result<bool, SpillError> {
-        let n = match self.varint(true)? {
-            None => return Ok(false),
-            Some(n) => n,
-        };
-        self.records += 1;
-        let at = self.records;
-        let damaged = move |reason| SpillError::Damaged { record: at, reason };
-        record.cells.clear();
-        let mut bytes = std::mem::take(&mut self.bytes);
-        bytes.clear();
-        let mut result = Ok(());
-        for _ in 0..n {
-            let Some(t) = self.byte()? else {
-                result = Err(damaged("it ends in the middle"));
-                break;
-            };
-            if t == NULL {
-                record.cells.push(None);
-                continue;
-            }
-            let Some(kind) = kind_of(t) else {
-                result = Err(damaged("unknown value tag"));
-                break;
-            };
-            let Some(len) = self.varint(false)? else {
-                result = Err(damaged("it ends in the middle"));
-                break;
-            };
-            let start = bytes.len();
-            // Not `resize` then `read_exact`: a damaged length must not allocate gigabytes.
-            (&mut self.input).take(len).read_to_end(&mut bytes)?;
-            if (bytes.len() - start) as u64 != len {
-                result = Err(damaged("it ends in the middle"));
-                break;
-            }
-            record.cells.push(Some((kind, start..bytes.len())));
-        }
-        result?;
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(_) => return Err(damaged("a value is not UTF-8")),
-        };
-        if record
-            .cells
+    fn into_inner(self: Box<Self>) -> io::Result<W> {
+        Ok(self.0.into_inner())
+    }
+}
+
+/// Builds target `t`'s workbook at `out` from its spill: its sheet, its columns' number
+/// formats.
+pub fn build_target(
+    spill: &Path,
+    out: &Path,
+    names: &[String],
+    t: &crate::plan::Target,
+) -> Result<XlsxWritten, XlsxError> {
+    let options = XlsxOptions {
+        sheet: t.sheet.clone(),
+        formats: names
             .iter()
-            .flatten()
-            .any(|(_, r)| !text.is_char_boundary(r.start) || !text.is_char_boundary(r.end))
-        {
-            return Err(damaged("a value is not UTF-8"));
-        }
-        self.bytes = std::mem::take(&mut record.text).into_bytes();
-        record.text = text;
-        Ok(true)
-    }
-
-    /// Records read so far.
-    pub fn records(&self) -> u64 {
-        self.records
-    }
-
-    fn byte(&mut self) -> io::Result<Option<u8>> {
-        let buf = self.input.fill_buf()?;
-        let Some(&b) = buf.first() else {
-            return Ok(None);
-        };
-        self.input.consume(1);
-        Ok(Some(b))
-    }
-
-    /// A varint; `None` at the end of the file when `at_start` (between records). A truncated
-    /// or overlong varint is damage.
-    fn varint(&mut self, at_start: bool) -> Result<Option<u64>, SpillError> {
-        let record = self.records + u64::from(at_start);
-        match crate::varint::read_stream(|| self.byte()) {
-            Ok(None) if !at_start => Err(SpillError::Damaged {
-                record,
-                reason: "it ends in the middle",
-            }),
-            Ok(v) => Ok(v),
-            Err(crate::varint::StreamError::Truncated) => Err(SpillError::Damaged {
-                record,
-                reason: "it ends in the middle",
-            }),
-            Err(crate::varint::StreamError::TooLong) => Err(SpillError::Damaged {
-                record,
-                reason: "a length is too long",
-            }),
-            Err(crate::varint::StreamError::Io(e)) => Err(e.into()),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cells
-// ---------------------------------------------------------------------------------------------
-
-/// What a value becomes in the sheet.
-enum Cell<'a> {
-    Text(&'a str),
-    Number(f64),
-    Boolean(bool),
-    Date(ExcelDateTime),
-    DateTime(ExcelDateTime),
-}
-
-fn cell(kind: Kind, v: &str) -> Cell<'_> {
-    let typed = match kind {
-        Kind::Text => None,
-        Kind::Number => number(v).map(Cell::Number),
-        Kind::Boolean => match v {
-            "true" => Some(Cell::Boolean(true)),
-            "false" => Some(Cell::Boolean(false)),
-            _ => None,
-        },
-        Kind::Date => date(v).map(Cell::Date),
-        Kind::DateTime => datetime(v).map(Cell::DateTime),
+            .map(|n| t.column_format(n).and_then(|c| c.format.clone()))
+            .collect(),
+        ..XlsxOptions::default()
     };
-    typed.unwrap_or(Cell::Text(v))
-}
-
-/// A number Excel holds exactly: plain decimal syntax (`-12.5`, `3e-7`), at most 15 significant
-/// digits (Excel's precision: such a decimal survives the trip through a double), finite and
-/// within Excel's range. Otherwise `None`, and the value is written as text.
-fn number(v: &str) -> Option<f64> {
-    let b = v.as_bytes();
-    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
-    let mut digits = 0;
-    let mut significant: Option<(usize, usize)> = None; // first and last non-zero digit
-    let mut seen_point = false;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'0'..=b'9' => {
-                if c != b'0' {
-                    let first = significant.map_or(digits, |(f, _)| f);
-                    significant = Some((first, digits));
-                }
-                digits += 1;
-            }
-            b'.' if !seen_point => seen_point = true,
-            b'e' | b'E' => break,
-            _ => return None,
-        }
-        i += 1;
-    }
-    if digits == 0 {
-        return None;
-    }
-    if let Some(rest) = b.get(i + 1..) {
-        // An exponent: an optional sign and at least one digit.
-        let rest = rest
-            .strip_prefix(b"-")
-            .or(rest.strip_prefix(b"+"))
-            .unwrap_or(rest);
-        if rest.is_empty() || !rest.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-    }
-    if significant.is_some_and(|(first, last)| last - first + 1 > 15) {
-        return None;
-    }
-    let x: f64 = v.parse().ok()?;
-    // Excel's largest number, and its smallest normal one.
-    let ok = x == 0.0
-        || (x.is_finite() && (2.2250738585072014e-308..=9.99999999999999e307).contains(&x.abs()));
-    ok.then_some(x)
-}
-
-/// `2024-01-31` → its parts, checked against the calendar.
-fn ymd(v: &str) -> Option<(u16, u8, u8)> {
-    let b = v.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let y: u16 = digits(&b[0..4])?;
-    let m: u8 = digits(&b[5..7])?;
-    let d: u8 = digits(&b[8..10])?;
-    chrono::NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d))?;
-    (1900..=9999).contains(&y).then_some((y, m, d))
-}
-
-fn digits<T: std::str::FromStr>(b: &[u8]) -> Option<T> {
-    if !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(b).ok()?.parse().ok()
-}
-
-fn date(v: &str) -> Option<ExcelDateTime> {
-    let (y, m, d) = ymd(v)?;
-    ExcelDateTime::from_ymd(y, m, d).ok()
-}
-
-/// `2024-01-31T10:00:00`, with an optional fraction of a second.
-fn datetime(v: &str) -> Option<ExcelDateTime> {
-    let (day, time) = v.split_at_checked(10)?;
-    let (y, m, d) = ymd(day)?;
-    let time = time.strip_prefix('T')?.as_bytes();
-    if time.len() < 8 || time[2] != b':' || time[5] != b':' {
-        return None;
-    }
-    let h: u16 = digits(&time[0..2])?;
-    let min: u8 = digits(&time[3..5])?;
-    let s: u8 = digits(&time[6..8])?;
-    if h > 23 || min > 59 || s > 59 {
-        return None;
-    }
-    // Excel keeps milliseconds: a finer fraction would be rounded, so it stays text.
-    let fraction = match &time[8..] {
-        [] => &[][..],
-        [b'.', rest @ ..] if !rest.is_empty() && rest.iter().all(u8::is_ascii_digit) => rest,
-        _ => return None,
-    };
-    let fraction = trim_trailing_zeros(fraction);
-    if fraction.len() > 3 {
-        return None;
-    }
-    let mut sec = f64::from(s);
-    if !fraction.is_empty() {
-        // Parsed as one decimal (`59.999`), not summed: no binary rounding above 59.999.
-        sec = format!("{s}.{}", std::str::from_utf8(fraction).ok()?)
-            .parse()
-            .ok()?;
-    }
-    ExcelDateTime::from_ymd(y, m, d)
-        .ok()?
-        .and_hms(h, min, sec)
-        .ok()
-}
-
-fn trim_trailing_zeros(mut b: &[u8]) -> &[u8] {
-    while let [rest @ .., b'0'] = b {
-        b = rest;
-    }
-    b
-}
-
-/// Characters a value shows as, for its column's width.
-fn display_chars(kind: Kind, v: &str, format: Option<&str>, known: usize) -> usize {
-    match (cell(kind, v), format) {
-        (Cell::Date(_) | Cell::DateTime(_), Some(f)) => f.chars().count(),
-        (Cell::Date(_), None) => DATE_FORMAT.len(),
-        (Cell::DateTime(_), None) => DATETIME_FORMAT.len(),
-        (Cell::Boolean(_), _) => 5,
-        // Characters never outnumber bytes: a value no longer than the widest so far is skipped.
-        _ if v.len() <= known => known,
-        _ => v.lines().map(|l| l.chars().count()).max().unwrap_or(0),
-    }
-}
-
-fn utf16_len(v: &str) -> usize {
-    // UTF-16 code units never outnumber UTF-8 bytes.
-    if v.len() <= MAX_CELL_CHARS {
-        v.len()
-    } else {
-        v.encode_utf16().count()
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The workbook
-// ---------------------------------------------------------------------------------------------
-
-/// Why `name` cannot be an Excel sheet name, if it cannot; a name longer than 31 characters is
-/// fine (it is shortened). For the plan to check a mapping before any data is read.
-pub fn sheet_name_problem(name: &str) -> Option<&'static str> {
-    if name.trim().is_empty() {
-        Some("it is blank")
-    } else if name.contains(['[', ']', ':', '*', '?', '/', '\\']) {
-        Some("it contains one of [ ] : * ? / \\")
-    } else if name.starts_with('\'') || name.ends_with('\'') {
-        Some("it starts or ends with an apostrophe")
-    } else if name.eq_ignore_ascii_case("history") {
-        Some("Excel reserves `History`")
-    } else if name.chars().any(char::is_control) {
-        Some("it contains a control character")
-    } else {
-        None
-    }
-}
-
-/// `name` cut to at most `max` UTF-16 code units, without a trailing apostrophe or space.
-fn shorten(name: &str, max: usize) -> &str {
-    let mut units = 0;
-    let mut end = 0;
-    for (i, c) in name.char_indices() {
-        units += c.len_utf16();
-        if units > max {
-            break;
-        }
-        end = i + c.len_utf8();
-    }
-    name[..end].trim_end_matches(['\'', ' '])
-}
-
-/// The names of `count` sheets: `base`, `base (2)`, `base (3)`…, each within 31 characters and
-/// distinct from the others (Excel compares them case-insensitively).
-fn sheet_names(base: &str, count: u64) -> Vec<String> {
-    let mut names: Vec<String> = vec![shorten(base, MAX_SHEET_NAME).to_string()];
-    let mut n: u64 = 1;
-    while (names.len() as u64) < count {
-        n += 1;
-        let suffix = format!(" ({n})");
-        let name = format!("{}{suffix}", shorten(base, MAX_SHEET_NAME - suffix.len()));
-        if !names
-            .iter()
-            .any(|m| m.to_lowercase() == name.to_lowercase())
-        {
-            names.push(name);
-        }
-    }
-    names
+    build(spill, out, names, &options)
 }
 
 /// What the first pass over a spill learns.
@@ -792,14 +418,14 @@ fn write_row(
         let col = c as u16;
         match cell(kind, v) {
             // A string cell, never a formula, whatever the text starts with.
-            Cell::Text(v) => sheet.write_string(r, col, v)?,
-            Cell::Number(x) => match &f.number {
+            SheetCell::Text(v) => sheet.write_string(r, col, v)?,
+            SheetCell::Number(x) => match &f.number {
                 Some(format) => sheet.write_number_with_format(r, col, x, format)?,
                 None => sheet.write_number(r, col, x)?,
             },
-            Cell::Boolean(b) => sheet.write_boolean(r, col, b)?,
-            Cell::Date(d) => sheet.write_datetime_with_format(r, col, &d, &f.date)?,
-            Cell::DateTime(d) => sheet.write_datetime_with_format(r, col, &d, &f.datetime)?,
+            SheetCell::Boolean(b) => sheet.write_boolean(r, col, b)?,
+            SheetCell::Date(d) => sheet.write_datetime_with_format(r, col, &d, &f.date)?,
+            SheetCell::DateTime(d) => sheet.write_datetime_with_format(r, col, &d, &f.datetime)?,
         };
     }
     Ok(())
@@ -807,10 +433,12 @@ fn write_row(
 
 #[cfg(test)]
 mod tests {
+    use super::sheets::shorten;
     use super::*;
     use calamine::{Data, Reader, Xlsx, open_workbook};
     use std::fs::OpenOptions;
     use std::io::BufWriter;
+    use std::io::Read;
 
     type Row<'a> = Vec<Option<&'a str>>;
 

@@ -1,0 +1,511 @@
+//! `[targets.NAME]` (`mappings/README.md` §12), the part common to every format: the path
+//! template and its overlaps with other targets, `batch_size`, `when`, `columns`, `group_by` and
+//! the nesting of JSON column names. The options of one format (CSV dialect, text formats, XLSX
+//! sheet, JSON envelope) and the format table are in [`super::target_options`].
+
+use std::ops::Range;
+use std::path::Path;
+
+use indexmap::IndexMap;
+use toml::Spanned;
+
+use super::{Compiler, Names, parse_sql};
+use crate::plan::diagnostic::Diagnostic;
+use crate::plan::raw::{RawColumn, RawTarget};
+use crate::plan::{ColumnFormat, Format, PathPart, PathTemplate, SqlExpr, Target};
+
+/// The deepest a dotted column name may nest JSON objects: deeper is no import format, and the
+/// writers must not recurse without bound.
+const MAX_NESTING: usize = 32;
+
+/// A target's `columns`, compiled.
+struct TargetColumns {
+    columns: Vec<(String, SqlExpr)>,
+    column_formats: Vec<(String, ColumnFormat)>,
+    /// Where each column is written, for the checks of its name.
+    spans: IndexMap<String, Range<usize>>,
+}
+
+impl Compiler {
+    pub(super) fn targets(
+        &mut self,
+        raw: &IndexMap<String, Spanned<RawTarget>>,
+        names: &mut Names,
+    ) -> Vec<Target> {
+        let mut out: Vec<Target> = Vec::new();
+        for (name, t) in raw {
+            let span = t.span();
+            let t = t.get_ref();
+            let before = self.errs.len();
+            let Some(path) = &t.path else {
+                self.err(
+                    Diagnostic::at(span.clone(), format!("target `{name}` has no `path`"))
+                        .label("no path")
+                        .help("add e.g. path = \"catalog/products.csv\" (relative to the output folder)"),
+                );
+                continue;
+            };
+            let template = self.path_template(path, names);
+            let format = self.format(t, path);
+            self.target_overlap(&out, template.as_ref(), path, name);
+            let batch_size = self.batch_size(t, template.as_ref(), path);
+            let when = t
+                .when
+                .as_ref()
+                .and_then(|w| self.sql(w, &format!("`when` of target `{name}`"), names));
+            let TargetColumns {
+                columns,
+                column_formats,
+                spans,
+            } = self.target_columns(t, name, format, names);
+            let group_by = self.group_by(t, name, format, names);
+            if matches!(format, Some(Format::Json | Format::Ndjson)) {
+                self.nesting(&spans, !group_by.is_empty());
+            } else {
+                self.no_arrays(&spans);
+            }
+            let csv = self.csv_options(t, format);
+            let text = self.text_options(t, format);
+            let sheet = self.target_sheet(t, name, format);
+            let envelope = self.envelope(t, format);
+            if self.errs.len() > before {
+                continue;
+            }
+            let (Some(path), Some(format), Some(csv)) = (template, format, csv) else {
+                continue;
+            };
+            out.push(Target {
+                name: name.clone(),
+                path,
+                format,
+                when,
+                passthrough: t.passthrough.unwrap_or(false) || t.columns.is_empty(),
+                columns,
+                batch_size,
+                csv,
+                text,
+                column_formats,
+                sheet,
+                group_by,
+                envelope,
+                span,
+            });
+        }
+        out
+    }
+
+    /// A target whose files could be another's (or a folder of another's) is a problem.
+    fn target_overlap(
+        &mut self,
+        out: &[Target],
+        template: Option<&PathTemplate>,
+        path: &Spanned<String>,
+        name: &str,
+    ) {
+        if let Some((other, other_path, how)) = template.and_then(|tp| {
+            out.iter().find_map(|o| {
+                crate::plan::paths::overlap(&o.path, tp)
+                    .map(|how| (o.name.clone(), o.path.text.clone(), how))
+            })
+        }) {
+            use crate::plan::paths::Overlap;
+            let (msg, label) = match how {
+                Overlap::SameFile if other_path == path.get_ref().as_str() => (
+                    format!("targets `{other}` and `{name}` write the same path"),
+                    "already written",
+                ),
+                Overlap::SameFile => (
+                    format!(
+                        "targets `{other}` (`{other_path}`) and `{name}` could write the same file: one would overwrite the other's rows"
+                    ),
+                    "could be the same file",
+                ),
+                Overlap::FileIsFolder => (
+                    format!(
+                        "a file of target `{other}` (`{other_path}`) could be a folder target `{name}` writes into"
+                    ),
+                    "folder could be a file",
+                ),
+                Overlap::FolderIsFile => (
+                    format!(
+                        "a file of target `{name}` could be a folder target `{other}` (`{other_path}`) writes into"
+                    ),
+                    "file could be a folder",
+                ),
+            };
+            self.err(
+                Diagnostic::at(path.span(), msg)
+                    .label(label)
+                    .help("give each target a folder or a file-name prefix of its own, e.g. \"stock/{warehouse}.csv\" and \"stock-summary/all.csv\""),
+            );
+        }
+    }
+
+    /// `batch_size`, which needs `{batch}` in the path (and the other way round).
+    fn batch_size(
+        &mut self,
+        t: &RawTarget,
+        template: Option<&PathTemplate>,
+        path: &Spanned<String>,
+    ) -> Option<u64> {
+        let batch_size = match &t.batch_size {
+            Some(b) if *b.get_ref() >= 1 => Some(*b.get_ref() as u64),
+            Some(b) => {
+                self.err(
+                    Diagnostic::at(b.span(), "`batch_size` must be 1 or more").label("too small"),
+                );
+                None
+            }
+            None => None,
+        };
+        if let Some(tp) = template {
+            match (&t.batch_size, tp.has_batch()) {
+                (Some(b), false) => self.err(
+                    Diagnostic::at(
+                        b.span(),
+                        "`batch_size` rolls the target into numbered files: put `{batch}` in its path",
+                    )
+                    .label("no {batch} in the path")
+                    .help(format!("e.g. path = \"{}\"", with_batch(&tp.text))),
+                ),
+                (None, true) => self.err(
+                    Diagnostic::at(path.span(), "`{batch}` numbers files rolled by `batch_size`, which is not set")
+                        .label("no batch_size")
+                        .help("add e.g. batch_size = 500"),
+                ),
+                _ => {}
+            }
+        }
+        batch_size
+    }
+
+    /// `columns`: each output column's SQL expression and, for `{ value, … }`, its format.
+    fn target_columns(
+        &mut self,
+        t: &RawTarget,
+        name: &str,
+        format: Option<Format>,
+        names: &mut Names,
+    ) -> TargetColumns {
+        let mut columns = Vec::new();
+        let mut column_formats = Vec::new();
+        let mut spans: IndexMap<String, Range<usize>> = IndexMap::new();
+        for (cname, raw) in &t.columns {
+            if cname.is_empty() {
+                self.err(Diagnostic::at(raw.span(), "a column name cannot be empty"));
+                continue;
+            }
+            let sql = match raw.get_ref() {
+                RawColumn::Expr(text) => Spanned::new(raw.span(), text.clone()),
+                RawColumn::Spec(spec) => {
+                    let Some(value) = &spec.value else {
+                        self.err(
+                            Diagnostic::at(
+                                raw.span(),
+                                format!("column `{cname}` of target `{name}` has no `value`"),
+                            )
+                            .label("no value")
+                            .help(format!(
+                                "write e.g. columns.{cname} = {{ value = \"{cname}\", format = \"%d/%m/%Y\" }}"
+                            )),
+                        );
+                        continue;
+                    };
+                    let cf = self.column_format(spec, format);
+                    if cf != ColumnFormat::default() {
+                        column_formats.push((cname.clone(), cf));
+                    }
+                    value.clone()
+                }
+            };
+            spans.insert(cname.clone(), sql.span());
+            if let Some(e) = self.sql(&sql, &format!("column `{cname}` of target `{name}`"), names)
+            {
+                columns.push((cname.clone(), e));
+            }
+        }
+        TargetColumns {
+            columns,
+            column_formats,
+            spans,
+        }
+    }
+
+    fn sql(&mut self, text: &Spanned<String>, what: &str, names: &mut Names) -> Option<SqlExpr> {
+        match parse_sql(text.get_ref()) {
+            Ok(expr) => {
+                for root in expr.clone().meta().root_names() {
+                    names.resolve(root.as_str(), text.span());
+                }
+                Some(SqlExpr {
+                    text: text.get_ref().clone(),
+                    expr,
+                    span: text.span(),
+                })
+            }
+            Err(e) => {
+                self.err(
+                    Diagnostic::at(text.span(), format!("{what} is not a valid SQL expression"))
+                        .label("invalid SQL")
+                        .help(e),
+                );
+                None
+            }
+        }
+    }
+
+    fn path_template(&mut self, path: &Spanned<String>, names: &mut Names) -> Option<PathTemplate> {
+        let text = path.get_ref();
+        let bad = |c: &mut Compiler, msg: String, help: &str| {
+            c.err(
+                Diagnostic::at(path.span(), msg)
+                    .label("bad path")
+                    .help(help.to_string()),
+            );
+            None
+        };
+        if text.is_empty() {
+            return bad(
+                self,
+                "a target path cannot be empty".into(),
+                "write e.g. \"catalog/products.csv\"",
+            );
+        }
+        if Path::new(text).is_absolute() || text.starts_with('/') || text.starts_with('\\') {
+            return bad(
+                self,
+                format!(
+                    "target path `{text}` is absolute; targets are written under the output folder"
+                ),
+                "write a path relative to the output folder (set with --out)",
+            );
+        }
+        let mut parts = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(PathPart::Text(rest[..open].to_string()));
+            }
+            let Some(close) = rest[open..].find('}') else {
+                return bad(
+                    self,
+                    format!("target path `{text}` has a `{{` without its `}}`"),
+                    "write {field} or {batch}",
+                );
+            };
+            let name = &rest[open + 1..open + close];
+            if name.is_empty() {
+                return bad(
+                    self,
+                    format!("target path `{text}` has an empty `{{}}`"),
+                    "write {field} or {batch}",
+                );
+            }
+            if name == "batch" {
+                parts.push(PathPart::Batch);
+            } else {
+                names.resolve(name, path.span());
+                parts.push(PathPart::Field(name.to_string()));
+            }
+            rest = &rest[open + close + 1..];
+        }
+        if rest.contains('}') {
+            return bad(
+                self,
+                format!("target path `{text}` has a `}}` without its `{{`"),
+                "write {field} or {batch}",
+            );
+        }
+        if !rest.is_empty() {
+            parts.push(PathPart::Text(rest.to_string()));
+        }
+        // Literal parts may hold folders, but never climb out of the output folder.
+        let literal: String = parts
+            .iter()
+            .map(|p| match p {
+                PathPart::Text(t) => t.as_str(),
+                _ => "x",
+            })
+            .collect();
+        if literal
+            .split(['/', '\\'])
+            .any(|c| c == ".." || c == "." || c.is_empty())
+        {
+            return bad(
+                self,
+                format!("target path `{text}` has an empty, `.` or `..` folder"),
+                "targets stay under the output folder: write e.g. \"stock/{warehouse}.csv\"",
+            );
+        }
+        let template = PathTemplate {
+            text: text.clone(),
+            parts,
+        };
+        if let Some(why) = crate::plan::paths::reserved(&template) {
+            return bad(
+                self,
+                format!("target path `{text}` cannot be used: {why}"),
+                "choose another path under the output folder",
+            );
+        }
+        Some(template)
+    }
+
+    /// JSON and NDJSON: `group_by` fields.
+    fn group_by(
+        &mut self,
+        t: &RawTarget,
+        name: &str,
+        format: Option<Format>,
+        names: &mut Names,
+    ) -> Vec<String> {
+        let Some(g) = &t.group_by else {
+            return Vec::new();
+        };
+        if format.is_some() && !matches!(format, Some(Format::Json | Format::Ndjson)) {
+            self.err(
+                Diagnostic::at(
+                    g.span(),
+                    "`group_by` applies to JSON and NDJSON targets only",
+                )
+                .label("not used by this format")
+                .help("group rows into one record per key in a .json or .ndjson target"),
+            );
+            return Vec::new();
+        }
+        if g.get_ref().is_empty() {
+            self.err(
+                Diagnostic::at(g.span(), format!("`group_by` of target `{name}` is empty"))
+                    .label("no field")
+                    .help("write e.g. group_by = [\"order_id\"]"),
+            );
+        }
+        let mut out: Vec<String> = Vec::new();
+        for f in g.get_ref() {
+            if out.contains(f.get_ref()) {
+                self.err(
+                    Diagnostic::at(f.span(), format!("`{}` is listed twice", f.get_ref()))
+                        .label("repeated"),
+                );
+                continue;
+            }
+            names.resolve(f.get_ref(), f.span());
+            out.push(f.get_ref().clone());
+        }
+        out
+    }
+
+    /// `name[].x` columns gather a group's rows: they need `group_by` in a JSON target.
+    fn no_arrays(&mut self, columns: &IndexMap<String, Range<usize>>) {
+        for (name, span) in columns {
+            if name.contains("[]") {
+                self.err(
+                    Diagnostic::at(
+                        span.clone(),
+                        format!(
+                            "column `{name}` is an array item, which only grouped JSON targets have"
+                        ),
+                    )
+                    .label("array column")
+                    .help("write a .json or .ndjson target with group_by = [\"...\"]"),
+                );
+            }
+        }
+    }
+
+    /// Dotted JSON column names build nested objects: `a.b` and `a` cannot both be values.
+    /// `name[].x` columns (grouped targets only) are the items of array `name`.
+    /// Dotted column names nest JSON objects, at most [`MAX_NESTING`] levels deep.
+    fn nesting(&mut self, columns: &IndexMap<String, Range<usize>>, grouped: bool) {
+        let names: Vec<&String> = columns.keys().collect();
+        for (name, span) in columns {
+            let depth = name.split('.').count();
+            if depth > MAX_NESTING {
+                self.err(
+                    Diagnostic::at(
+                        span.clone(),
+                        format!(
+                            "column `{}…` nests {depth} levels deep; JSON targets nest at most {MAX_NESTING}",
+                            name.chars().take(40).collect::<String>()
+                        ),
+                    )
+                    .label("too deep")
+                    .help("use fewer dots in the column name (each dot opens a JSON object)"),
+                );
+                continue;
+            }
+            if name.contains("[]") {
+                let ok = match name.split_once("[]") {
+                    Some((array, item)) => {
+                        !array.is_empty()
+                            && !array.split('.').any(str::is_empty)
+                            && item.strip_prefix('.').is_some_and(|i| {
+                                !i.is_empty()
+                                    && !i.contains("[]")
+                                    && !i.split('.').any(str::is_empty)
+                            })
+                    }
+                    None => false,
+                };
+                if !ok {
+                    self.err(
+                        Diagnostic::at(span.clone(), format!("column `{name}` is not an array item"))
+                            .label("bad array column")
+                            .help("write `array[].field`, e.g. `lines[].sku` or `lines[].price.amount` (one level of arrays)"),
+                    );
+                } else if let Some(clash) = name.split_once("[]").and_then(|(array, _)| {
+                    names.iter().find(|n| {
+                        !n.contains("[]")
+                            && (n.as_str() == array || n.starts_with(&format!("{array}.")))
+                    })
+                }) {
+                    self.err(
+                        Diagnostic::at(span.clone(), format!("column `{name}` makes `{}` an array, but `{clash}` is a value there", name.split_once("[]").map(|(a, _)| a).unwrap_or_default()))
+                            .label("array and value at once")
+                            .help("rename one of the two columns"),
+                    );
+                } else if !grouped {
+                    self.err(
+                        Diagnostic::at(
+                            span.clone(),
+                            format!("column `{name}` gathers a group's rows, but the target has no `group_by`"),
+                        )
+                        .label("array column without group_by")
+                        .help("add e.g. group_by = [\"order_id\"]"),
+                    );
+                }
+                continue;
+            }
+            if name.split('.').any(str::is_empty) {
+                self.err(
+                    Diagnostic::at(
+                        span.clone(),
+                        format!("column `{name}` has an empty part between dots"),
+                    )
+                    .label("bad nested name"),
+                );
+                continue;
+            }
+            if let Some(child) = names.iter().find(|n| n.starts_with(&format!("{name}."))) {
+                self.err(
+                    Diagnostic::at(
+                        span.clone(),
+                        format!("column `{name}` is a value, but `{child}` makes it an object"),
+                    )
+                    .label("value and object at once")
+                    .help(format!("rename `{name}`, e.g. to `{name}.value`")),
+                );
+            }
+        }
+    }
+}
+
+/// `api/products.json` → `api/products-{batch}.json`.
+fn with_batch(path: &str) -> String {
+    match path.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && !ext.contains('/') => {
+            format!("{stem}-{{batch}}.{ext}")
+        }
+        _ => format!("{path}-{{batch}}"),
+    }
+}
