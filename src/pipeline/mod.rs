@@ -25,9 +25,10 @@ use std::time::Instant;
 use crate::commit::{Mode, Staging, StagingError};
 use crate::enrich::{EnrichError, Enricher};
 use crate::plan::{self, Binding, Diagnostics, Plan, PlanError, SetArg};
+use crate::project::{self, Projector};
 use crate::report::{self, ReportError, ReportWriter, RunParts, RunReport, Tally};
 use crate::route::{RouteError, Router};
-use crate::sink::{Projector, SinkError, TargetReport};
+use crate::sink::{SinkError, TargetReport};
 use crate::source::{self, ReadOptions, Source, SourceError, SourceInfo};
 use crate::validate::{ValidateError, Validator};
 
@@ -252,13 +253,9 @@ fn open_report(
     let mut writer = ReportWriter::create(staging, &info.header, info.delimiter)?;
     writer.tally.routing = !plan.targets.is_empty();
     for t in &plan.targets {
-        let (names, _) = crate::sink::project::output_columns(t, binding);
-        let (_, risks) = crate::sink::project::csv_header(
-            t,
-            &names,
-            plan.run.formula_guard,
-            info.header_row.max(1),
-        );
+        let (names, _) = project::output_columns(t, binding);
+        let (_, risks) =
+            project::csv_header(t, &names, plan.run.formula_guard, info.header_row.max(1));
         writer.write_issues(&risks)?;
     }
     Ok(writer)

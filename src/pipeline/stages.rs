@@ -3,8 +3,8 @@
 //! threads around them, nor what is written.
 
 use crate::enrich::Enricher;
+use crate::project::{Projected, Projector};
 use crate::route::Router;
-use crate::sink::{Projected, Projector};
 use crate::source::Batch;
 use crate::validate::Validated;
 

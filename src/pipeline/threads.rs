@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use crate::plan::{Binding, Plan};
-use crate::sink::project::TargetRows;
-use crate::sink::{self, Projected, SinkError, Sinks, TargetReport};
+use crate::project::{Projected, TargetRows};
+use crate::sink::{self, SinkError, Sinks, TargetReport};
 use crate::source::{Batch, CHUNK_ROWS, Fingerprint, Source, SourceError};
 use crate::validate::{Validated, Validator};
 
