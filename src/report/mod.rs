@@ -422,6 +422,70 @@ pub struct RunReport {
     pub resources: Resources,
 }
 
+/// The parts of a run that `report.json` is assembled from.
+pub struct RunParts<'a> {
+    /// `run` or `validate`.
+    pub command: &'static str,
+    /// Why a threshold stopped the run, if one did.
+    pub stop_reason: Option<String>,
+    pub started_at: String,
+    pub plan: &'a crate::plan::Plan,
+    /// The input as opened, its checksum (none for a pipe a stopped run did not read to its
+    /// end) and its size.
+    pub input: (&'a crate::source::SourceInfo, Option<String>, u64),
+    pub tally: &'a Tally,
+    /// Lookups loaded: name, file and rows.
+    pub lookups: Vec<(String, String, u64)>,
+    pub targets: Vec<crate::sink::TargetReport>,
+    /// Where the report's files end up.
+    pub report_dir: &'a Path,
+    pub durations_ms: Durations,
+}
+
+impl RunReport {
+    /// The run's report, from its parts; the machine's resources are measured now.
+    pub fn assemble(parts: RunParts<'_>) -> Self {
+        let RunParts {
+            command,
+            stop_reason,
+            started_at,
+            plan,
+            input: (info, sha256, bytes),
+            tally,
+            lookups,
+            targets,
+            report_dir,
+            durations_ms,
+        } = parts;
+        RunReport {
+            tool: ToolInfo::this(),
+            command: command.into(),
+            status: if stop_reason.is_some() {
+                "stopped"
+            } else {
+                "completed"
+            }
+            .into(),
+            stop_reason,
+            started_at,
+            mapping: MappingInfo::of(plan),
+            input: InputInfo::of(info, sha256, bytes),
+            overrides: plan.overrides.clone(),
+            rows: RowCounts::of(tally),
+            conservation: Conservation::of(tally),
+            issues: IssueCounts::from_tally(tally),
+            lookups: lookups
+                .into_iter()
+                .map(|(name, path, rows)| LookupInfo { name, path, rows })
+                .collect(),
+            targets,
+            outputs: outputs(report_dir),
+            durations_ms,
+            resources: Resources::now(),
+        }
+    }
+}
+
 /// What the run cost the machine.
 #[derive(Debug, Clone, Serialize)]
 pub struct Resources {

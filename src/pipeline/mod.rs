@@ -1,0 +1,405 @@
+//! Drives the stages for one run: plan → source → validate → enrich → route → sink → report.
+//!
+//! The source runs on its own thread and hands chunks over a small bounded channel to the
+//! validating thread, which hands each chunk with its verdict on to this one: reading the chunk
+//! after next, validating the next and enriching, routing and reporting the current one overlap,
+//! while memory stays bounded to a few chunks. Targets are written on writer threads of their
+//! own: with more than one core the targets are shared among writers (each target belongs to
+//! one writer, so its rows stay in input order), and a target whose columns are fields as they
+//! stand is handed the whole chunk with the rows it takes, not a filtered copy. This module owns
+//! the run's policy — thresholds, the conservation check, the commit of outputs, the exit
+//! outcome — and nothing about formats or rules.
+//!
+//! `execute` shows the run's flow; the threads and their channels are in `threads.rs`, the
+//! stages a chunk goes through on this thread in `stages.rs`, the `[run]` thresholds in
+//! `thresholds.rs` and the progress bar in `progress.rs`.
+
+mod progress;
+mod stages;
+mod threads;
+mod thresholds;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::commit::{Mode, Staging, StagingError};
+use crate::enrich::{EnrichError, Enricher};
+use crate::plan::{self, Binding, Diagnostics, Plan, PlanError, SetArg};
+use crate::project::{self, Projector};
+use crate::report::{self, ReportError, ReportWriter, RunParts, RunReport, Tally};
+use crate::route::{RouteError, Router};
+use crate::sink::{SinkError, TargetReport};
+use crate::source::{self, ReadOptions, Source, SourceError, SourceInfo};
+use crate::validate::{ValidateError, Validator};
+
+use progress::Progress;
+use stages::Stages;
+use threads::{InputRead, Upstream, Writers};
+
+/// What the command line asks of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Replaces `[source] path`.
+    pub input: Option<PathBuf>,
+    /// The output folder; default `out/<mapping file stem>`.
+    pub out: Option<PathBuf>,
+    /// Read only the first N data rows.
+    pub limit: Option<u64>,
+    /// No progress bar and no summary.
+    pub quiet: bool,
+    /// `--set KEY=VALUE` overrides of mapping values.
+    pub sets: Vec<SetArg>,
+}
+
+/// Why a run did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The mapping does not fit the input (a missing column, an unknown name).
+    #[error("{0}")]
+    Unbound(Box<Diagnostics>),
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    #[error(transparent)]
+    Enrich(#[from] EnrichError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Staging(#[from] StagingError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(
+        "rows are unaccounted for: {0}. This is a bug in rowferry; nothing was written, please report it"
+    )]
+    Conservation(String),
+    #[error(
+        "rowferry failed while {stage} ({message}); nothing was written. This is a bug in rowferry or a library it uses: please report it with the mapping and, if you can, the rows"
+    )]
+    Internal {
+        stage: &'static str,
+        message: String,
+    },
+}
+
+/// How a completed run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every row was accepted (and, for `run`, written or counted as unrouted).
+    Clean,
+    /// Some rows were rejected; the report says which.
+    Rejected,
+    /// A threshold stopped the run; the report covers the rows read until then.
+    Stopped,
+    /// `run` completed but wrote no row to any target.
+    NothingWritten,
+}
+
+/// The result of a run: its outcome, the report and where it was written.
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub report: RunReport,
+    pub report_dir: PathBuf,
+    pub summary: String,
+}
+
+/// Which job a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// Every stage, targets written.
+    Run,
+    /// Every stage, only the report written.
+    Validate,
+}
+
+/// `rowferry validate`: every stage, writing only the report.
+pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunError> {
+    execute(mapping, options, Job::Validate)
+}
+
+/// `rowferry run`: every stage, writing the targets and the report atomically.
+pub fn run(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunError> {
+    execute(mapping, options, Job::Run)
+}
+
+fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, RunError> {
+    let mut clock = Clock::start();
+    let plan = plan::load(mapping, options.input.as_deref(), &options.sets)?;
+    clock.planned();
+    let read_options = ReadOptions {
+        limit: options.limit,
+    };
+    let source = Source::open(&plan.source, &read_options)?;
+    let info = source.info().clone();
+    let (binding, enricher) = bind(&plan, &info)?;
+    let router = Router::new(&plan);
+    let out_dir = (options.out.clone()).unwrap_or_else(|| default_out_dir(&plan.mapping.path));
+    let writes_targets = job == Job::Run && !plan.targets.is_empty();
+    let staging = Staging::begin(&out_dir, staging_mode(writes_targets), &reads(&plan))?;
+    let mut report = open_report(&plan, &binding, &info, staging.dir())?;
+    let writers = Writers::start(&plan, &binding, staging.dir(), writes_targets)?;
+    let projector = Projector::new(&plan, &binding, !writes_targets);
+    let stages = Stages::new(enricher, router, projector);
+    let validator = Validator::new(plan.structure.clone(), &info.header, info.typed);
+    let progress = Progress::new(&info, options.quiet, source.progress());
+    clock.running();
+    let mut upstream = Upstream::start(source, validator)?;
+
+    let mut per_target = vec![0u64; plan.targets.len()];
+    let (mut stop_reason, mut writer_stopped) = (None, false);
+    while let Some((batch, mut validated)) = upstream.next()? {
+        let passed = stages.through(&batch, &mut validated)?;
+        count_rows(&mut per_target, &passed.projected.rows);
+        if !writers.hand(passed.projected) {
+            writer_stopped = true; // the writer's error is reported when it is joined
+            break;
+        }
+        report.write_chunk(&batch, &validated)?;
+        report.tally.routed += passed.routed;
+        report.tally.unrouted += passed.unrouted;
+        progress.show(&report.tally);
+        stop_reason = thresholds::exceeded(&plan, &report.tally, false);
+        if stop_reason.is_some() {
+            break;
+        }
+    }
+    let input_read = upstream.join(stop_reason.is_some() || writer_stopped)?;
+    progress.finish();
+    let written = writers.join(plan.targets.len(), staging.dir())?;
+    let stop_reason = stop_reason.or_else(|| thresholds::exceeded(&plan, &report.tally, true));
+    let (sha256, bytes) = input_checksum(input_read, &info, progress.read())?;
+    let tally = report.tally.clone();
+    check_conservation(&tally)?;
+
+    // A stopped run writes its report but no target: the previous targets stay as they were.
+    // Nothing written is a failed run too: the previous targets stay as they were.
+    let nothing_written =
+        writes_targets && stop_reason.is_none() && per_target.iter().all(|n| *n == 0);
+    let commits_targets = stop_reason.is_none() && !nothing_written;
+    let (targets, staging) = settle(&plan, staging, written, &per_target, commits_targets)?;
+    let report_dir = out_dir.join(report::REPORT_DIR);
+    let run_report = RunReport::assemble(RunParts {
+        command: job.command(),
+        stop_reason,
+        started_at: clock.started_at.clone(),
+        plan: &plan,
+        input: (&info, sha256, bytes),
+        tally: &tally,
+        lookups: stages.enricher.lookup_rows(),
+        targets,
+        report_dir: &report_dir,
+        durations_ms: clock.durations(),
+    });
+    report.finish(&run_report)?;
+    staging.commit()?;
+    Ok(RunResult {
+        outcome: Outcome::of(&run_report, nothing_written, &tally),
+        summary: report::render_summary(&run_report, &tally, &report_dir),
+        report: run_report,
+        report_dir,
+    })
+}
+
+/// What the commit replaces: everything the previous runs wrote when this one writes targets,
+/// only the report otherwise.
+fn staging_mode(writes_targets: bool) -> Mode {
+    if writes_targets {
+        Mode::Replace
+    } else {
+        Mode::Entries
+    }
+}
+
+/// Adds the rows each target took from a chunk.
+fn count_rows(per_target: &mut [u64], taken: &[u64]) {
+    for (n, taken) in per_target.iter_mut().zip(taken) {
+        *n += taken;
+    }
+}
+
+/// The plan bound to the input's header, and its lookups loaded: a missing column or an
+/// unknown name is a diagnostic against the mapping.
+fn bind(plan: &Plan, info: &SourceInfo) -> Result<(Binding, Enricher), RunError> {
+    let unbound = |items| RunError::Unbound(Box::new(plan.mapping.diagnostics(items)));
+    let binding = plan::bind(plan, Some(&info.header)).map_err(unbound)?;
+    let enricher = Enricher::new(plan, &binding).map_err(|e| match e {
+        EnrichError::Columns(items) => unbound(items),
+        other => other.into(),
+    })?;
+    Ok((binding, enricher))
+}
+
+/// What the run reads: a commit never replaces it.
+fn reads(plan: &Plan) -> Vec<PathBuf> {
+    std::iter::once(plan.source.path.clone())
+        .chain(plan.lookups.iter().map(|l| l.source.path.clone()))
+        .chain(std::iter::once(plan.mapping.path.clone()))
+        .collect()
+}
+
+/// The report's files, started in `staging`, with the issues of the targets' headers: a column
+/// name a spreadsheet would run as a formula, in a dry run too.
+fn open_report(
+    plan: &Plan,
+    binding: &Binding,
+    info: &SourceInfo,
+    staging: &Path,
+) -> Result<ReportWriter, ReportError> {
+    let mut writer = ReportWriter::create(staging, &info.header, info.delimiter)?;
+    writer.tally.routing = !plan.targets.is_empty();
+    for t in &plan.targets {
+        let (names, _) = project::output_columns(t, binding);
+        let (_, risks) =
+            project::csv_header(t, &names, plan.run.formula_guard, info.header_row.max(1));
+        writer.write_issues(&risks)?;
+    }
+    Ok(writer)
+}
+
+/// The input's checksum and size. A run stopped early reads the rest of a file for its
+/// checksum; a pipe cannot be read again, so its checksum is that of the bytes it read (none
+/// when it cannot tell: then its size is the `bytes_read` counted).
+fn input_checksum(
+    read: InputRead,
+    info: &SourceInfo,
+    bytes_read: u64,
+) -> Result<(Option<String>, u64), SourceError> {
+    Ok(match read {
+        InputRead::ToEnd(f) => (Some(f.sha256), f.bytes),
+        InputRead::Stopped { pipe_read } if info.stream => match pipe_read {
+            Some(f) => (Some(f.sha256), f.bytes),
+            None => (None, bytes_read),
+        },
+        InputRead::Stopped { .. } => {
+            let f = source::fingerprint(&info.path)?;
+            (Some(f.sha256), f.bytes)
+        }
+    })
+}
+
+/// Conservation: every row read is skipped, accepted or rejected, and every accepted row
+/// routed or not, checked before anything is committed.
+fn check_conservation(tally: &Tally) -> Result<(), RunError> {
+    if tally.conserved() {
+        return Ok(());
+    }
+    Err(RunError::Conservation(format!(
+        "{}{}",
+        tally.equation(),
+        tally
+            .routing_equation()
+            .map(|r| format!("; {r}"))
+            .unwrap_or_default()
+    )))
+}
+
+/// What the commit takes: the targets `written`, when the run commits them; otherwise each
+/// target with the rows it took and no file, and, when the run wrote targets, a staging folder
+/// that keeps only the report, so the commit replaces nothing else.
+fn settle(
+    plan: &Plan,
+    staging: Staging,
+    written: Option<Vec<TargetReport>>,
+    per_target: &[u64],
+    commits_targets: bool,
+) -> Result<(Vec<TargetReport>, Staging), StagingError> {
+    Ok(match written {
+        Some(written) if commits_targets => (written, staging),
+        Some(_) => (
+            counted_targets(plan, per_target),
+            staging.keep_only(report::REPORT_DIR, Mode::Entries)?,
+        ),
+        None => (counted_targets(plan, per_target), staging),
+    })
+}
+
+/// Each target with the rows it took and no file: the targets of a run that commits none.
+fn counted_targets(plan: &Plan, per_target: &[u64]) -> Vec<TargetReport> {
+    plan.targets
+        .iter()
+        .zip(per_target)
+        .map(|(t, n)| TargetReport {
+            name: t.name.clone(),
+            path: t.path.text.clone(),
+            format: t.format.name().to_string(),
+            rows: *n,
+            files: Vec::new(),
+        })
+        .collect()
+}
+
+impl Outcome {
+    fn of(report: &RunReport, nothing_written: bool, tally: &Tally) -> Self {
+        if report.stop_reason.is_some() {
+            Outcome::Stopped
+        } else if nothing_written {
+            Outcome::NothingWritten
+        } else if tally.rejected > 0 {
+            Outcome::Rejected
+        } else {
+            Outcome::Clean
+        }
+    }
+}
+
+impl Job {
+    /// The command's name, as `report.json` gives it.
+    fn command(self) -> &'static str {
+        match self {
+            Job::Run => "run",
+            Job::Validate => "validate",
+        }
+    }
+}
+
+/// When the run started, and how long planning and running took.
+struct Clock {
+    started: Instant,
+    started_at: String,
+    plan_ms: u64,
+    run_started: Instant,
+}
+
+impl Clock {
+    fn start() -> Self {
+        let started = Instant::now();
+        Clock {
+            started,
+            started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            plan_ms: 0,
+            run_started: started,
+        }
+    }
+
+    /// The plan is loaded.
+    fn planned(&mut self) {
+        self.plan_ms = self.started.elapsed().as_millis() as u64;
+    }
+
+    /// The first chunk is about to be read.
+    fn running(&mut self) {
+        self.run_started = Instant::now();
+    }
+
+    fn durations(&self) -> report::Durations {
+        report::Durations {
+            plan: self.plan_ms,
+            run: self.run_started.elapsed().as_millis() as u64,
+            total: self.started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// `out/<mapping file stem>`.
+pub fn default_out_dir(mapping: &Path) -> PathBuf {
+    let stem = mapping
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rowferry".into());
+    PathBuf::from("out").join(stem)
+}
