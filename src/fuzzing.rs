@@ -354,7 +354,7 @@ pub fn mapping(bytes: &[u8]) -> Result<(), String> {
     };
     let _ = crate::enrich::Enricher::new(&plan, &binding);
     let _ = crate::route::Router::new(&plan);
-    let _ = crate::sink::Projector::new(&plan, &binding, true);
+    let _ = crate::project::Projector::new(&plan, &binding, true);
     let sum = bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b));
     if sum % 4 != 0 || header.is_empty() {
         return Ok(());

@@ -107,9 +107,9 @@ pub struct Projected {
     pub rows: Vec<u64>,
 }
 
-/// What the checks found in a chunk.
+/// The rows of a chunk the checks of the projection rejected.
 #[derive(Debug, Default)]
-pub struct Checked {
+pub struct Rejections {
     /// Rows rejected by a check (they were accepted and routed before).
     pub rejected: u64,
 }
@@ -223,7 +223,7 @@ impl Projector {
         (rows, lines): (&[u64], &[u64]),
         rejected: &mut [bool],
         issues: &mut Vec<Issue>,
-    ) -> Result<(Projected, Checked), SinkError> {
+    ) -> Result<(Projected, Rejections), SinkError> {
         let mut pass = Pass {
             row,
             rows,
@@ -548,8 +548,8 @@ fn leave_out(
     out: &mut [Option<TargetRows>],
     positions: &[Vec<usize>],
     first_row: u64,
-) -> Result<Checked, SinkError> {
-    let mut checked = Checked::default();
+) -> Result<Rejections, SinkError> {
+    let mut checked = Rejections::default();
     if !rejects.contains(&true) {
         return Ok(checked);
     }

@@ -28,10 +28,9 @@ use crate::plan::{Binding, Plan, Target};
 
 /// The staging folder's subfolder for spill files; removed before the outputs are committed.
 const SPILL: &str = ".rowferry-spill";
+use crate::project;
 use crate::project::cells::{Cells, TextArray};
 use crate::project::text::{Kind, TextColumn};
-// Old paths, kept until every caller names `crate::project`.
-pub use crate::project::{self, Projected, Projector};
 use files::FileState;
 use format::Tree;
 use group::Grouper;
