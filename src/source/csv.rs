@@ -63,6 +63,16 @@ struct Pushed {
 }
 
 impl Pushed {
+    fn new(ncols: usize, max_rows: usize) -> Self {
+        Pushed {
+            columns: TextColumns::new(ncols, max_rows),
+            shapes: vec![ColumnShape::default(); ncols],
+            rows: Vec::new(),
+            lines: Vec::new(),
+            rejects: Vec::new(),
+        }
+    }
+
     /// Row `row` on `line`, read in place at `at` in the block: `text` split at `ends`.
     fn in_place(
         &mut self,
@@ -179,13 +189,7 @@ impl CsvSource {
         }
         self.records.pin();
         let ncols = self.info.header.len();
-        let mut pushed = Pushed {
-            columns: TextColumns::new(ncols, max_rows),
-            shapes: vec![ColumnShape::default(); ncols],
-            rows: Vec::new(),
-            lines: Vec::new(),
-            rejects: Vec::new(),
-        };
+        let mut pushed = Pushed::new(ncols, max_rows);
         let mut deferred: Vec<Deferred> = Vec::with_capacity(DEFER_RECORDS);
         let mut deferred_ends: Vec<usize> = Vec::new();
         let mut skipped = std::mem::take(&mut self.above);
@@ -197,14 +201,7 @@ impl CsvSource {
                 self.done = true;
                 break;
             }
-            let event = match self.pending.take() {
-                Some(first) => first,
-                None => self.records.next().map_err(|e| SourceError::Read {
-                    path: self.info.path.clone(),
-                    line: self.records.lines_read(),
-                    message: e.to_string(),
-                })?,
-            };
+            let event = self.next_event()?;
             let (line, spans) = match event {
                 Event::End => {
                     self.done = true;
@@ -295,6 +292,27 @@ impl CsvSource {
             result.map_err(|TooLarge| self.too_large(line))?;
         }
         self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
+        if taken == 0 && skipped == 0 {
+            return Ok(None);
+        }
+        self.batch_of(pushed, skipped).map(Some)
+    }
+
+    /// The next event of the file: a file without a header's first record first.
+    fn next_event(&mut self) -> Result<Event, SourceError> {
+        match self.pending.take() {
+            Some(first) => Ok(first),
+            None => self.records.next().map_err(|e| SourceError::Read {
+                path: self.info.path.clone(),
+                line: self.records.lines_read(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The chunk of the rows taken, their columns made of the block of text they were read
+    /// from.
+    fn batch_of(&mut self, pushed: Pushed, skipped: u64) -> Result<Batch, SourceError> {
         let Pushed {
             columns,
             shapes,
@@ -302,9 +320,6 @@ impl CsvSource {
             lines,
             rejects,
         } = pushed;
-        if taken == 0 && skipped == 0 {
-            return Ok(None);
-        }
         let block = self.records.take_block();
         let read_error = |message: String| SourceError::Read {
             path: self.info.path.clone(),
@@ -313,14 +328,14 @@ impl CsvSource {
         };
         let columns = columns.finish(block, column_name).map_err(read_error)?;
         let frame = DataFrame::new(rows.len(), columns).map_err(|e| read_error(e.to_string()))?;
-        Ok(Some(Batch {
+        Ok(Batch {
             frame,
             rows,
             lines,
             rejects,
             skipped,
             shapes,
-        }))
+        })
     }
 
     /// Takes the deferred records into the chunk, in order. Their span is checked as UTF-8

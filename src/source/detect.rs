@@ -70,7 +70,7 @@ pub(super) struct DialectFound {
 
 /// Where the header is, and what lies above it.
 #[derive(Debug, Clone)]
-pub(in crate::source) struct HeaderFound {
+pub(super) struct HeaderFound {
     /// The input has a header record (declared or told); without one the columns are
     /// `column_1`, `column_2`…
     pub present: bool,

@@ -325,7 +325,8 @@ pub struct SourceReject {
     pub issue: Issue,
 }
 
-/// What was learnt about the input while opening it.
+/// What was learnt about the input while opening it: its detection (`detect::Detection`, made
+/// once at open), its size and what its progress counts. What the report shows of the input.
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
     pub path: PathBuf,
