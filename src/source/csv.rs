@@ -1,16 +1,15 @@
 //! CSV exports as legacy systems write them: the source for `.csv`, `.tsv` and `.txt` files.
 //!
-//! `CsvSource` ties the parts together: [`decode`](super::decode) tells the encoding and hands
-//! UTF-8 text, [`sniff`](super::sniff) guesses what the mapping leaves out (delimiter, quote,
-//! title block, header), [`records`](super::records) cuts the text into records with their
-//! lines. This module turns records into rows: it names the columns, numbers rows the way a
-//! spreadsheet shows them (the header is row `header_row`, every line above it and every
-//! blank line is a row, counted as skipped, a record with a quoted line break is one row), and
-//! rejects what is not a row — a wrong field count (`ragged-row`), bytes that are not text in
-//! the file's encoding or a NUL byte (`bad-encoding`), a quote that never closes or text after
-//! a closing quote (`bad-quoting`), an unquoted value past `max_field_bytes`
-//! (`field-too-long`) — with its raw fields, reading on. It reads a file, or a pipe once
-//! ([`CsvSource::from_reader`]).
+//! What the file is read by — its encoding, dialect, header line and column names — is
+//! decided once when it is opened, by `detect::csv` (with [`decode`](super::decode) and
+//! [`sniff`](super::sniff)); [`records`](super::records) cuts the text into records with
+//! their lines. This module turns records into rows: it numbers rows the way a spreadsheet
+//! shows them (the header is row `header_row`, every line above it and every blank line is a
+//! row, counted as skipped, a record with a quoted line break is one row), and rejects what is
+//! not a row — a wrong field count (`ragged-row`), bytes that are not text in the file's
+//! encoding or a NUL byte (`bad-encoding`), a quote that never closes or text after a closing
+//! quote (`bad-quoting`), an unquoted value past `max_field_bytes` (`field-too-long`) — with
+//! its raw fields, reading on. It reads a file, or a pipe once ([`CsvSource::from_reader`]).
 //!
 //! A chunk's columns point into the text its records were read from
 //! ([`views`](super::views)): a value is copied only when `csv_core` had to assemble it.
@@ -25,13 +24,13 @@ use std::sync::atomic::AtomicU64;
 
 use polars::prelude::DataFrame;
 
-use super::decode::{self, Text, Tracked};
-use super::records::{Dialect, Event, Record, Records, Unclosed};
-use super::sniff;
+use super::decode::Text;
+use super::detect;
+use super::records::{Event, Record, Records, Unclosed};
 use super::views::{TextColumns, TooLarge};
 use super::{
-    Batch, ColumnShape, Fingerprint, ProgressUnit, ReadOptions, SourceError, SourceInfo,
-    SourceReject, column_name,
+    Batch, ColumnShape, Fingerprint, ReadOptions, SourceError, SourceInfo, SourceReject,
+    column_name,
 };
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::SourcePlan;
@@ -64,6 +63,16 @@ struct Pushed {
 }
 
 impl Pushed {
+    fn new(ncols: usize, max_rows: usize) -> Self {
+        Pushed {
+            columns: TextColumns::new(ncols, max_rows),
+            shapes: vec![ColumnShape::default(); ncols],
+            rows: Vec::new(),
+            lines: Vec::new(),
+            rejects: Vec::new(),
+        }
+    }
+
     /// Row `row` on `line`, read in place at `at` in the block: `text` split at `ends`.
     fn in_place(
         &mut self,
@@ -128,156 +137,33 @@ impl CsvSource {
     }
 
     /// Reads the CSV text of `input` (a file, or a pipe read once: everything is told from what
-    /// is read, nothing is read twice), `size` bytes long if known (0 otherwise).
+    /// is read, nothing is read twice), `size` bytes long if known (0 otherwise). What it is
+    /// read by is decided once here (`detect::csv`).
     pub fn from_reader(
         plan: &SourcePlan,
         options: &ReadOptions,
         input: Box<dyn Read + Send>,
         size: u64,
     ) -> Result<Self, SourceError> {
-        let path = plan.path.clone();
-        let read_err = |e: std::io::Error, line: u64| SourceError::Read {
-            path: path.clone(),
-            line,
-            message: e.to_string(),
-        };
-        let mut tracked = Tracked::new(input);
-        let bytes = tracked.counter();
-        let (prefix, complete) = tracked.read_prefix().map_err(|e| read_err(e, 1))?;
-        let encoding = decode::choose(plan.encoding, &prefix, complete);
-        let (text, start) = Text::new(tracked, encoding.clone(), prefix, complete);
-
-        // Only the head is read with this one; the sniffed dialect replaces it below.
-        let provisional = Dialect {
-            delimiter: plan.delimiter.unwrap_or(b','),
-            quote: plan.quote.unwrap_or(b'"'),
-            escape: plan.escape,
-            comment: plan.comment,
-            newline: b'\n',
-        };
-        let mut records = Records::new(text, start, provisional, plan.max_field_bytes);
-        let (head, head_complete) = records
-            .head(sniff::HEAD_BYTES)
-            .map_err(|e| read_err(e, 1))?;
-        let dialect = sniff_dialect(plan, head, head_complete);
-        let samples = sniff::samples(head, head_complete, dialect);
-        let sample_text: Vec<(u64, String)> = samples
-            .iter()
-            .map(|s| {
-                (
-                    s.line,
-                    s.fields.join(&char::from(dialect.delimiter).to_string()),
-                )
-            })
-            .collect();
-        let header_row = match plan.header_row {
-            Some(row) => row,
-            None => sniff::header_line(&samples, &plan.expected_columns).unwrap_or(1),
-        };
-        let has_header = match plan.header {
-            Some(declared) => declared,
-            None => {
-                let from_header: Vec<sniff::Sample> = samples
-                    .into_iter()
-                    .filter(|s| s.line >= header_row)
-                    .collect();
-                !sniff::first_record_is_data(&from_header, &plan.expected_columns)
-            }
-        };
-        records.set_dialect(dialect);
-
-        // The title block: whole physical lines above the header, whatever they hold.
-        while records.lines_read() + 1 < header_row {
-            if !records
-                .skip_line()
-                .map_err(|e| read_err(e, records.lines_read()))?
-            {
-                return Err(SourceError::NoHeader { path, header_row });
-            }
-        }
-        // Blank and comment lines between the title block and the header are rows above it.
-        let (first, line) = loop {
-            match records
-                .next()
-                .map_err(|e| read_err(e, records.lines_read()))?
-            {
-                Event::Skipped { .. } => {}
-                Event::End => return Err(SourceError::NoHeader { path, header_row }),
-                Event::Unclosed { line, .. } if has_header && !records.runaway_quoted() => {
-                    return Err(SourceError::HeaderTooLong {
-                        path,
-                        line,
-                        max: plan.max_field_bytes,
-                        delimiter: char::from(dialect.delimiter).escape_default().to_string(),
-                    });
-                }
-                Event::Unclosed { line, .. } if has_header => {
-                    return Err(SourceError::HeaderQuote { path, line });
-                }
-                // The first row of a file without a header is rejected like any other.
-                event @ (Event::Record { line, .. } | Event::Unclosed { line, .. }) => {
-                    break (event, line);
-                }
-            }
-        };
-        // Every line above the header is a row skipped, with its text when it had one.
-        let first_row = if has_header { line } else { line - 1 };
-        let above_header: Vec<(u64, String)> = (1..line)
-            .map(|l| {
-                let text = sample_text
-                    .iter()
-                    .find(|(at, _)| *at == l)
-                    .map(|(_, t)| t.clone())
-                    .unwrap_or_default();
-                (l, text)
-            })
-            .collect();
-        let (header, trailing) = if has_header {
-            header_names(
-                records.record(),
-                plan,
-                &path,
-                line,
-                encoding.encoding.name(),
-            )?
+        let (detection, start) = detect::csv(plan, input)?;
+        let header = &detection.header;
+        let first_row = if header.present {
+            header.line
         } else {
-            let width = records.record().len();
-            ((1..=width).map(|i| format!("column_{i}")).collect(), false)
+            header.line - 1
         };
         Ok(CsvSource {
-            records,
-            info: SourceInfo {
-                path,
-                format: "csv",
-                encoding: encoding.encoding.name(),
-                encoding_detected: encoding.detected,
-                encoding_evidence: encoding.evidence.clone(),
-                bom: encoding.bom > 0,
-                delimiter: dialect.delimiter,
-                delimiter_sniffed: plan.delimiter.is_none(),
-                quote: dialect.quote,
-                quote_sniffed: plan.quote.is_none(),
-                header_row: line,
-                header_row_detected: plan.header_row.is_none(),
-                has_header,
-                sheet: None,
-                header,
-                progress_unit: ProgressUnit::Bytes,
-                progress_total: size,
-                size,
-                typed: false,
-                above_header,
-                stream: false,
-            },
+            records: start.records,
+            info: detection.info(plan.path.clone(), size, size),
             max_field_bytes: plan.max_field_bytes,
-            trailing,
+            trailing: header.trailing_delimiter,
             row: first_row,
-            above: line - 1,
-            pending: (!has_header).then_some(first),
+            above: header.lines_above_header,
+            pending: start.first,
             data_rows: 0,
             limit: options.limit,
             done: false,
-            bytes,
+            bytes: start.bytes,
         })
     }
 
@@ -303,13 +189,7 @@ impl CsvSource {
         }
         self.records.pin();
         let ncols = self.info.header.len();
-        let mut pushed = Pushed {
-            columns: TextColumns::new(ncols, max_rows),
-            shapes: vec![ColumnShape::default(); ncols],
-            rows: Vec::new(),
-            lines: Vec::new(),
-            rejects: Vec::new(),
-        };
+        let mut pushed = Pushed::new(ncols, max_rows);
         let mut deferred: Vec<Deferred> = Vec::with_capacity(DEFER_RECORDS);
         let mut deferred_ends: Vec<usize> = Vec::new();
         let mut skipped = std::mem::take(&mut self.above);
@@ -321,14 +201,7 @@ impl CsvSource {
                 self.done = true;
                 break;
             }
-            let event = match self.pending.take() {
-                Some(first) => first,
-                None => self.records.next().map_err(|e| SourceError::Read {
-                    path: self.info.path.clone(),
-                    line: self.records.lines_read(),
-                    message: e.to_string(),
-                })?,
-            };
+            let event = self.next_event()?;
             let (line, spans) = match event {
                 Event::End => {
                     self.done = true;
@@ -419,6 +292,27 @@ impl CsvSource {
             result.map_err(|TooLarge| self.too_large(line))?;
         }
         self.flush(&mut deferred, &mut deferred_ends, &mut pushed)?;
+        if taken == 0 && skipped == 0 {
+            return Ok(None);
+        }
+        self.batch_of(pushed, skipped).map(Some)
+    }
+
+    /// The next event of the file: a file without a header's first record first.
+    fn next_event(&mut self) -> Result<Event, SourceError> {
+        match self.pending.take() {
+            Some(first) => Ok(first),
+            None => self.records.next().map_err(|e| SourceError::Read {
+                path: self.info.path.clone(),
+                line: self.records.lines_read(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The chunk of the rows taken, their columns made of the block of text they were read
+    /// from.
+    fn batch_of(&mut self, pushed: Pushed, skipped: u64) -> Result<Batch, SourceError> {
         let Pushed {
             columns,
             shapes,
@@ -426,9 +320,6 @@ impl CsvSource {
             lines,
             rejects,
         } = pushed;
-        if taken == 0 && skipped == 0 {
-            return Ok(None);
-        }
         let block = self.records.take_block();
         let read_error = |message: String| SourceError::Read {
             path: self.info.path.clone(),
@@ -437,14 +328,14 @@ impl CsvSource {
         };
         let columns = columns.finish(block, column_name).map_err(read_error)?;
         let frame = DataFrame::new(rows.len(), columns).map_err(|e| read_error(e.to_string()))?;
-        Ok(Some(Batch {
+        Ok(Batch {
             frame,
             rows,
             lines,
             rejects,
             skipped,
             shapes,
-        }))
+        })
     }
 
     /// Takes the deferred records into the chunk, in order. Their span is checked as UTF-8
@@ -724,54 +615,4 @@ fn lossy_fields(rec: Record<'_>) -> Vec<String> {
     rec.iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect()
-}
-
-/// The dialect: declared values, else sniffed from the head of the text.
-fn sniff_dialect(plan: &SourcePlan, head: &[u8], complete: bool) -> Dialect {
-    let newline = sniff::newline(head);
-    let quote = plan
-        .quote
-        .unwrap_or_else(|| sniff::quote(head, newline, plan.delimiter));
-    let dialect = Dialect {
-        delimiter: plan.delimiter.unwrap_or(b','),
-        quote,
-        escape: plan.escape,
-        comment: plan.comment,
-        newline,
-    };
-    match plan.delimiter {
-        Some(_) => dialect,
-        None => Dialect {
-            delimiter: sniff::delimiter(head, complete, dialect),
-            ..dialect
-        },
-    }
-}
-
-/// The header record's names, under the `header_names` policy, and whether it ends with a
-/// delimiter: a blank last name (every line ends with a delimiter) is not a column.
-fn header_names(
-    rec: Record<'_>,
-    plan: &SourcePlan,
-    path: &std::path::Path,
-    line: u64,
-    encoding: &'static str,
-) -> Result<(Vec<String>, bool), SourceError> {
-    let text = std::str::from_utf8(rec.bytes)
-        .ok()
-        .filter(|_| memchr::memchr(0, rec.bytes).is_none())
-        .ok_or_else(|| SourceError::HeaderEncoding {
-            path: path.to_path_buf(),
-            line,
-            encoding,
-        })?;
-    let mut raw: Vec<String> = (0..rec.len())
-        .map(|i| text[rec.range(i)].to_string())
-        .collect();
-    let trailing = raw.len() > 1 && raw.last().is_some_and(|name| name.trim().is_empty());
-    if trailing {
-        raw.pop();
-    }
-    super::name_columns(raw, plan.header_names, path, &format!("line {line}"))
-        .map(|names| (names, trailing))
 }

@@ -9,6 +9,7 @@
 
 pub mod csv;
 mod decode;
+mod detect;
 mod records;
 pub mod sheet;
 mod sniff;
@@ -44,12 +45,13 @@ pub enum Source {
 
 impl Source {
     /// Opens `plan.path` with the reader its format needs: the declared `format`, else the
-    /// file's first bytes, else its extension ([`sheet::detect`]).
+    /// file's first bytes, else its extension (`detect::format`). Each reader detects the
+    /// rest once, on opening (`detect::csv`, `detect::workbook`).
     pub fn open(plan: &SourcePlan, options: &ReadOptions) -> Result<Self, SourceError> {
         if let Some(stream) = open_stream(&plan.path)? {
             return Self::from_stream(plan, options, stream);
         }
-        match sheet::detect(plan)? {
+        match detect::format(plan)? {
             None => Ok(Source::Csv(csv::CsvSource::open(plan, options)?)),
             Some(format) => Ok(Source::Sheet(sheet::SheetSource::open(
                 plan, options, format,
@@ -73,12 +75,7 @@ impl Source {
                 line: 1,
                 message: e.to_string(),
             })?;
-        let workbook = head.starts_with(sheet::ZIP_MAGIC) || head.starts_with(sheet::CFB_MAGIC);
-        if workbook || plan.format == Some(crate::plan::InputFormat::Spreadsheet) {
-            return Err(SourceError::WorkbookStream {
-                path: plan.path.clone(),
-            });
-        }
+        detect::refuse_workbook_stream(plan, &head)?;
         let input = Box::new(std::io::Cursor::new(head).chain(stream));
         let mut source = csv::CsvSource::from_reader(plan, options, input, 0)?;
         source.set_stream();
@@ -328,7 +325,8 @@ pub struct SourceReject {
     pub issue: Issue,
 }
 
-/// What was learnt about the input while opening it.
+/// What was learnt about the input while opening it: its detection (`detect::Detection`, made
+/// once at open), its size and what its progress counts. What the report shows of the input.
 #[derive(Debug, Clone)]
 pub struct SourceInfo {
     pub path: PathBuf,
