@@ -33,6 +33,7 @@ pub mod enrich;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod issue;
+mod keys;
 mod mask;
 pub mod panics;
 pub mod pipeline;

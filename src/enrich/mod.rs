@@ -11,7 +11,6 @@
 use std::path::PathBuf;
 
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 use polars::prelude::{
     BooleanChunked, ChunkFull, ChunkTake, ChunkZip, Column, DataFrame, DataType, Expr, IdxCa,
     IdxSize, IntoColumn, IntoLazy, NULL, NewChunkedArray, PolarsError, StringChunked, col, lit,
@@ -19,6 +18,7 @@ use polars::prelude::{
 };
 
 use crate::issue::{Code, Issue, Severity};
+use crate::keys::KeyIndex;
 use crate::plan::{Binding, Diagnostic, Lookup, OnMiss, Plan, RowOrigin};
 use crate::source::{Batch, ReadOptions, Source, SourceError, column_name};
 
@@ -62,6 +62,10 @@ pub enum EnrichError {
         path: PathBuf,
         row: u64,
     },
+    #[error(
+        "lookup `{name}` (`{path}`) has more than 4 billion keys; split it into smaller lookups"
+    )]
+    TooManyKeys { name: String, path: PathBuf },
     #[error("{}", .0.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))]
     Columns(Vec<Diagnostic>),
     #[error(
@@ -83,12 +87,8 @@ pub struct LookupTable {
     header: Vec<String>,
     ignore_case: bool,
     trim: bool,
-    /// Normalised keys, concatenated; `index` points into it.
-    arena: Vec<u8>,
-    /// (start, end, row in `frame`) of each key in `arena`.
-    entries: Vec<(u32, u32, IdxSize)>,
-    index: HashTable<u32>,
-    hasher: FixedState,
+    /// Normalised keys; a key's id is its row in `frame` (a key is on one row only).
+    keys: KeyIndex,
     /// Rows read (for the report).
     pub rows: u64,
 }
@@ -181,10 +181,7 @@ impl LookupTable {
             header,
             ignore_case: l.ignore_case,
             trim: l.trim,
-            arena: Vec::new(),
-            entries: Vec::new(),
-            index: HashTable::new(),
-            hasher: FixedState::default(),
+            keys: KeyIndex::new(),
             rows: frame.height() as u64,
             frame: DataFrame::empty(),
         };
@@ -200,7 +197,14 @@ impl LookupTable {
                 });
             };
             table.key_bytes(&parts, &mut key);
-            if let Some(first) = table.find(&key) {
+            let (first, new) = table
+                .keys
+                .insert(&key)
+                .map_err(|_| EnrichError::TooManyKeys {
+                    name: l.name.clone(),
+                    path: l.source.path.clone(),
+                })?;
+            if !new {
                 return Err(EnrichError::DuplicateKey {
                     name: l.name.clone(),
                     path: l.source.path.clone(),
@@ -213,7 +217,6 @@ impl LookupTable {
                     second: row,
                 });
             }
-            table.insert(&key, i as IdxSize);
         }
         table.frame = frame;
         Ok(table)
@@ -229,38 +232,15 @@ impl LookupTable {
         }
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
-        use std::hash::BuildHasher;
-        self.hasher.hash_one(key)
-    }
-
+    /// The row in `frame` of a normalised key (its id: every row adds its key).
+    #[inline]
     fn find(&self, key: &[u8]) -> Option<IdxSize> {
-        let h = self.hash(key);
-        self.index
-            .find(h, |&e| {
-                let (s, t, _) = self.entries[e as usize];
-                &self.arena[s as usize..t as usize] == key
-            })
-            .map(|&e| self.entries[e as usize].2)
-    }
-
-    fn insert(&mut self, key: &[u8], row: IdxSize) {
-        let h = self.hash(key);
-        let start = self.arena.len() as u32;
-        self.arena.extend_from_slice(key);
-        let e = self.entries.len() as u32;
-        self.entries.push((start, self.arena.len() as u32, row));
-        let (arena, entries, hasher) = (&self.arena, &self.entries, &self.hasher);
-        self.index.insert_unique(h, e, |&x| {
-            use std::hash::BuildHasher;
-            let (s, t, _) = entries[x as usize];
-            hasher.hash_one(&arena[s as usize..t as usize])
-        });
+        self.keys.find(key).map(|id| id as IdxSize)
     }
 
     /// The key closest to `value`, for a "did you mean" (small lookups only).
     fn closest(&self, value: &str) -> Option<String> {
-        if self.entries.len() > SUGGEST_MAX_KEYS {
+        if self.keys.len() > SUGGEST_MAX_KEYS {
             return None;
         }
         let mut wanted = Vec::new();
@@ -268,8 +248,7 @@ impl LookupTable {
         let wanted = String::from_utf8_lossy(&wanted).into_owned();
         let mut best: Option<(f64, &[u8])> = None;
         let mut buf = Vec::new();
-        for &(s, t, _) in &self.entries {
-            let k = &self.arena[s as usize..t as usize];
+        for k in self.keys.iter() {
             let Ok(text) = std::str::from_utf8(k) else {
                 continue;
             };

@@ -9,10 +9,10 @@
 //!
 //! Memory:
 //!
-//! - Each distinct key is kept once, encoded, with a hash-table slot and its ordinal (its rank of
-//!   first appearance): about 20 bytes plus the key's text per distinct key, for the whole run.
-//!   This is the part that grows with the input (200,000 keys of 10 bytes: about 6 MB); it is not
-//!   counted in the budget.
+//! - Each distinct key is kept once, encoded, in a [`KeyIndex`] with a hash-table slot and its
+//!   ordinal (its rank of first appearance, the index's id): about 20 bytes plus the key's text
+//!   per distinct key, for the whole run. This is the part that grows with the input (200,000
+//!   keys of 10 bytes: about 6 MB); it is not counted in the budget.
 //! - Rows are buffered, encoded back to back, up to `budget_bytes` (their encoded bytes plus 24
 //!   bytes per row). Past the budget the buffer is sorted by (key ordinal, input position) and
 //!   written as a sorted *run* file in the spill folder. [`Grouper::finish`] merges the runs and
@@ -34,13 +34,11 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::{self, File, OpenOptions};
-use std::hash::BuildHasher;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
+use crate::keys::{KeyIndex, KeyList};
 
 /// The first bytes of a run file.
 const MAGIC: &[u8; 8] = b"rfgroup1";
@@ -62,7 +60,8 @@ pub struct Grouper {
     budget: usize,
     width: usize,
     fan_in: usize,
-    keys: Keys,
+    /// Every distinct key seen, encoded; its id is its ordinal.
+    keys: KeyIndex,
     buffer: Buffer,
     /// Encoded key of the row being pushed.
     scratch: Vec<u8>,
@@ -85,7 +84,7 @@ impl Grouper {
             budget: budget_bytes,
             width,
             fan_in: FAN_IN,
-            keys: Keys::default(),
+            keys: KeyIndex::new(),
             buffer: Buffer::default(),
             scratch: Vec::new(),
             runs: Vec::new(),
@@ -110,7 +109,12 @@ impl Grouper {
         for k in key {
             put_value(&mut self.scratch, *k);
         }
-        let ordinal = self.keys.ordinal(&self.scratch)?;
+        let (ordinal, _) = self.keys.insert(&self.scratch).map_err(|_| {
+            io::Error::other(
+                "a grouped target has more than 4 billion distinct keys; group by fewer columns \
+                 or split the input",
+            )
+        })?;
         let bytes: usize = values.iter().map(|v| value_len(*v)).sum();
         let full = self.buffer.used() + bytes + SLOT_BYTES > self.budget;
         if full && !self.buffer.slots.is_empty() {
@@ -174,9 +178,8 @@ impl Grouper {
                 pending: 0,
             });
         }
-        let mut keys = std::mem::take(&mut self.keys);
         // Only ordinal → key is asked from now on.
-        keys.table = HashTable::new();
+        let keys = std::mem::take(&mut self.keys).into_keys();
         Ok(Groups {
             keys,
             merge: Merge::new(sources)?,
@@ -188,7 +191,7 @@ impl Grouper {
 
 /// The groups of a finished [`Grouper`], one materialised at a time.
 pub struct Groups {
-    keys: Keys,
+    keys: KeyList,
     merge: Merge,
     width: usize,
     done: bool,
@@ -206,7 +209,7 @@ impl Iterator for Groups {
         let next = self
             .merge
             .next(|source| source.read_rows(width, &mut rows))
-            .and_then(|ordinal| ordinal.map(|o| self.keys.get(o)).transpose());
+            .and_then(|ordinal| ordinal.map(|o| decode_key(&self.keys, o)).transpose());
         match next {
             Ok(Some(key)) => Some(Ok(Group { key, rows })),
             Ok(None) => {
@@ -280,66 +283,16 @@ fn reserve_within<T>(v: &mut Vec<T>, additional: usize, limit: usize) {
     }
 }
 
-/// Every distinct key seen, encoded back to back; its index is its ordinal.
-#[derive(Default)]
-struct Keys {
-    table: HashTable<u32>,
-    arena: Vec<u8>,
-    /// End offset in `arena` of each key (key `i` starts where key `i - 1` ends).
-    ends: Vec<usize>,
-    hasher: foldhash::fast::FixedState,
-}
-
-impl Keys {
-    fn bytes<'a>(arena: &'a [u8], ends: &[usize], i: u32) -> &'a [u8] {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { ends[i - 1] };
-        &arena[start..ends[i]]
+/// The key of ordinal `i`, decoded.
+fn decode_key(keys: &KeyList, i: u32) -> io::Result<Vec<Option<String>>> {
+    let mut r = keys
+        .get(i)
+        .ok_or_else(|| damaged(None, "a key ordinal that was never given"))?;
+    let mut key = Vec::new();
+    while !r.is_empty() {
+        key.push(read_value(&mut r)?);
     }
-
-    /// The ordinal of `key` (encoded), given to it the first time it is seen.
-    fn ordinal(&mut self, key: &[u8]) -> io::Result<u32> {
-        let Keys {
-            table,
-            arena,
-            ends,
-            hasher,
-        } = self;
-        let hash = hasher.hash_one(key);
-        let entry = table.entry(
-            hash,
-            |&i| Self::bytes(arena, ends, i) == key,
-            |&i| hasher.hash_one(Self::bytes(arena, ends, i)),
-        );
-        match entry {
-            Entry::Occupied(e) => Ok(*e.get()),
-            Entry::Vacant(e) => {
-                let ordinal = u32::try_from(ends.len()).map_err(|_| {
-                    io::Error::other(
-                        "a grouped target has more than 4 billion distinct keys; group by fewer \
-                         columns or split the input",
-                    )
-                })?;
-                e.insert(ordinal);
-                arena.extend_from_slice(key);
-                ends.push(arena.len());
-                Ok(ordinal)
-            }
-        }
-    }
-
-    /// The key of ordinal `i`, decoded.
-    fn get(&self, i: u32) -> io::Result<Vec<Option<String>>> {
-        if i as usize >= self.ends.len() {
-            return Err(damaged(None, "a key ordinal that was never given"));
-        }
-        let mut r = Self::bytes(&self.arena, &self.ends, i);
-        let mut key = Vec::new();
-        while !r.is_empty() {
-            key.push(read_value(&mut r)?);
-        }
-        Ok(key)
-    }
+    Ok(key)
 }
 
 /// A run file, removed when dropped.

@@ -24,6 +24,11 @@
 //! A chunk's keys are probed partition by partition (256 partitions on middle bits of the
 //! hash). The slots a partition's keys will be probed from are loaded first, all at once
 //! ([`Table::touch`]): their cache misses overlap instead of stalling each probe in turn.
+//!
+//! It does not share `crate::keys::KeyIndex` (the arena key index of lookups and grouped
+//! targets): that index spends an 8-byte offset, a 4-byte id and hashbrown's control byte on each
+//! key and rereads keys to grow, while this is the one structure of a run that grows with the
+//! input, so it keeps its 9–12 bytes of record a key.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
