@@ -67,19 +67,19 @@ fn read_all(plan: &SourcePlan, keep: bool) -> Result<ReadAll, String> {
     let mut read = 0;
     let mut values = Vec::new();
     loop {
-        let batch = match source.next_batch(64) {
+        let chunk = match source.next_chunk(64) {
             Ok(Some(b)) => b,
             Ok(None) => break,
             Err(_) => return Ok(None),
         };
-        if batch.rows.len() != batch.frame.height() || batch.rows.len() != batch.lines.len() {
+        if chunk.rows.len() != chunk.frame.height() || chunk.rows.len() != chunk.lines.len() {
             return fail("a chunk's rows, lines and frame disagree");
         }
-        let mut numbers: Vec<u64> = batch
+        let mut numbers: Vec<u64> = chunk
             .rows
             .iter()
             .copied()
-            .chain(batch.rejects.iter().map(|r| r.issue.row))
+            .chain(chunk.rejects.iter().map(|r| r.issue.row))
             .collect();
         numbers.sort_unstable();
         for n in &numbers {
@@ -88,17 +88,17 @@ fn read_all(plan: &SourcePlan, keep: bool) -> Result<ReadAll, String> {
             }
             last = *n;
         }
-        for (row, line) in batch.rows.iter().zip(&batch.lines) {
+        for (row, line) in chunk.rows.iter().zip(&chunk.lines) {
             if line < row {
                 return fail(format!("row {row} starts on line {line}"));
             }
         }
-        read += batch.rows_read();
+        read += chunk.rows_read();
         if keep {
-            for i in 0..batch.frame.height() {
+            for i in 0..chunk.frame.height() {
                 let mut rec = Vec::with_capacity(width);
                 for c in 0..width {
-                    let col = batch
+                    let col = chunk
                         .frame
                         .column(&crate::source::column_name(c))
                         .map_err(|e| e.to_string())?;

@@ -37,12 +37,12 @@ fn read_all(path: PathBuf) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let mut source = Source::open(&plan, &ReadOptions::default()).unwrap();
     let header = source.info().header.clone();
     let mut out = Vec::new();
-    while let Some(batch) = source.next_batch(3).unwrap() {
-        assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
-        for i in 0..batch.rows.len() {
+    while let Some(chunk) = source.next_chunk(3).unwrap() {
+        assert!(chunk.rejects.is_empty(), "{:?}", chunk.rejects);
+        for i in 0..chunk.rows.len() {
             let mut rec = serde_json::Map::new();
             for (c, h) in header.iter().enumerate() {
-                let col = batch.frame.column(&column_name(c)).unwrap().str().unwrap();
+                let col = chunk.frame.column(&column_name(c)).unwrap().str().unwrap();
                 rec.insert(h.clone(), col.get(i).unwrap_or("").into());
             }
             out.push(rec);
@@ -105,21 +105,21 @@ fn read(plan: SourcePlan) -> Read {
         rejects: Vec::new(),
         skipped: 0,
     };
-    while let Some(batch) = source.next_batch(2).expect("the file reads to its end") {
-        for i in 0..batch.rows.len() {
+    while let Some(chunk) = source.next_chunk(2).expect("the file reads to its end") {
+        for i in 0..chunk.rows.len() {
             let values = (0..out.info.header.len())
                 .map(|c| {
-                    let column = batch
+                    let column = chunk
                         .frame
                         .column(&column_name(c))
                         .expect("a source column");
                     column.str().expect("text").get(i).unwrap_or("").to_string()
                 })
                 .collect();
-            out.rows.push((batch.rows[i], batch.lines[i], values));
+            out.rows.push((chunk.rows[i], chunk.lines[i], values));
         }
-        out.rejects.extend(batch.rejects);
-        out.skipped += batch.skipped;
+        out.rejects.extend(chunk.rejects);
+        out.skipped += chunk.skipped;
     }
     out
 }
@@ -310,12 +310,12 @@ fn sheet_rows(path: &Path, sheet: Option<SheetRef>) -> Vec<Vec<String>> {
     assert!(source.info().typed);
     let width = source.info().header.len();
     let mut rows = Vec::new();
-    while let Some(batch) = source.next_batch(5).expect("a chunk") {
-        assert!(batch.rejects.is_empty(), "{:?}", batch.rejects);
-        for i in 0..batch.rows.len() {
+    while let Some(chunk) = source.next_chunk(5).expect("a chunk") {
+        assert!(chunk.rejects.is_empty(), "{:?}", chunk.rejects);
+        for i in 0..chunk.rows.len() {
             let row: Vec<String> = (0..width)
                 .map(|c| {
-                    let col = batch.frame.column(&column_name(c)).expect("column");
+                    let col = chunk.frame.column(&column_name(c)).expect("column");
                     col.str().expect("text").get(i).unwrap_or("").to_string()
                 })
                 .collect();

@@ -381,8 +381,8 @@ fn the_progress_counter_counts_the_file_bytes() {
     let mut source = Source::open(&plan, &ReadOptions::default()).expect("opens");
     let progress = source.progress();
     let mut rows = 0;
-    while let Some(batch) = source.next_batch(1000).expect("reads") {
-        rows += batch.rows.len();
+    while let Some(chunk) = source.next_chunk(1000).expect("reads") {
+        rows += chunk.rows.len();
     }
     assert_eq!(rows, 5000);
     let fingerprint = source.finish().expect("the rest of the file");

@@ -37,14 +37,14 @@ fn read_with(plan: &SourcePlan, options: &ReadOptions) -> Read {
         ..Read::default()
     };
     // A small chunk size, so rows cross chunk boundaries.
-    while let Some(batch) = source.next_batch(7).expect("a chunk") {
-        out.skipped += batch.skipped;
-        out.read += batch.rows_read();
-        assert_eq!(batch.rows, batch.lines, "a sheet row is its own line");
-        for (i, row) in batch.rows.iter().enumerate() {
+    while let Some(chunk) = source.next_chunk(7).expect("a chunk") {
+        out.skipped += chunk.skipped;
+        out.read += chunk.rows_read();
+        assert_eq!(chunk.rows, chunk.lines, "a sheet row is its own line");
+        for (i, row) in chunk.rows.iter().enumerate() {
             let cells = (0..out.header.len())
                 .map(|c| {
-                    let text = batch
+                    let text = chunk
                         .frame
                         .column(&column_name(c))
                         .expect("text column")
@@ -54,7 +54,7 @@ fn read_with(plan: &SourcePlan, options: &ReadOptions) -> Read {
                         .unwrap_or("")
                         .to_string();
                     let kind = typed.then(|| {
-                        let k = batch
+                        let k = chunk
                             .frame
                             .column(&kind_column_name(c))
                             .expect("kind column")
@@ -69,7 +69,7 @@ fn read_with(plan: &SourcePlan, options: &ReadOptions) -> Read {
                 .collect();
             out.rows.insert(*row, cells);
         }
-        for r in batch.rejects {
+        for r in chunk.rejects {
             out.rejects.insert(r.issue.row, r.fields);
         }
     }

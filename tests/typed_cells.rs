@@ -4,7 +4,7 @@
 use polars::prelude::{Column, DataFrame, IntoColumn, NamedFrom, Series};
 use rowferry::issue::Code;
 use rowferry::plan;
-use rowferry::source::{Batch, CellKind, ColumnShape, column_name, kind_column_name};
+use rowferry::source::{CellKind, Chunk, ColumnShape, column_name, kind_column_name};
 use rowferry::validate::Validator;
 
 const MAPPING: &str = r#"
@@ -107,7 +107,7 @@ fn typed_cells_satisfy_typed_fields_whatever_the_declared_format() {
     .flatten()
     .collect();
     let n = 5;
-    let batch = Batch {
+    let chunk = Chunk {
         frame: DataFrame::new(n, columns).unwrap(),
         rows: vec![2, 3, 4, 5, 6],
         lines: vec![2, 3, 4, 5, 6],
@@ -122,7 +122,7 @@ fn typed_cells_satisfy_typed_fields_whatever_the_declared_format() {
         ],
     };
     let mut validator = Validator::new(plan.structure.clone(), &header, true);
-    let v = validator.validate(&batch).unwrap();
+    let v = validator.validate(&chunk).unwrap();
     let found: Vec<(u64, &str, Code, &str)> = v
         .issues
         .iter()

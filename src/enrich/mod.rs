@@ -20,7 +20,7 @@ use polars::prelude::{
 use crate::issue::{Code, Issue, Severity};
 use crate::keys::KeyIndex;
 use crate::plan::{Binding, Diagnostic, Lookup, OnMiss, Plan, RowOrigin};
-use crate::source::{Batch, ReadOptions, Source, SourceError, column_name};
+use crate::source::{Chunk, ReadOptions, Source, SourceError, column_name};
 
 /// Lookups larger than this get no "did you mean" in `lookup-miss` messages (it would scan
 /// every key for every miss).
@@ -127,8 +127,8 @@ impl LookupTable {
         let header = source.info().header.clone();
         let mut frames = Vec::new();
         let mut row_numbers: Vec<u64> = Vec::new();
-        while let Some(batch) = source.next_batch(crate::source::CHUNK_ROWS).map_err(read)? {
-            if let Some(r) = batch.rejects.first() {
+        while let Some(chunk) = source.next_chunk(crate::source::CHUNK_ROWS).map_err(read)? {
+            if let Some(r) = chunk.rejects.first() {
                 return Err(EnrichError::Broken {
                     name: l.name.clone(),
                     path: l.source.path.clone(),
@@ -136,8 +136,8 @@ impl LookupTable {
                     message: r.issue.message.clone(),
                 });
             }
-            row_numbers.extend(&batch.rows);
-            frames.push(batch.frame);
+            row_numbers.extend(&chunk.rows);
+            frames.push(chunk.frame);
         }
         let mut frame = match frames.split_first() {
             Some((first, rest)) => {
@@ -332,17 +332,17 @@ impl Enricher {
             .collect()
     }
 
-    /// The row of every frame row of `batch`: declared fields from `typed`, other columns as
+    /// The row of every frame row of `chunk`: declared fields from `typed`, other columns as
     /// optional text, then the enriched fields. Lookup misses under `reject` are pushed to
     /// `issues`.
     pub fn rows(
         &self,
-        batch: &Batch,
+        chunk: &Chunk,
         typed: &DataFrame,
         issues: &mut Vec<Issue>,
     ) -> Result<DataFrame, EnrichError> {
-        let first_row = batch.rows.first().copied().unwrap_or(0);
-        let n = batch.rows.len();
+        let first_row = chunk.rows.first().copied().unwrap_or(0);
+        let n = chunk.rows.len();
         let mut columns: Vec<Column> = Vec::with_capacity(self.binding.row.len());
         let mut texts = Vec::new();
         for f in &self.binding.row {
@@ -355,14 +355,14 @@ impl Enricher {
                 ),
                 RowOrigin::Column(ci) => {
                     let c = col(column_name(ci));
-                    let blank = batch.shapes.get(ci).is_none_or(|s| s.blank);
+                    let blank = chunk.shapes.get(ci).is_none_or(|s| s.blank);
                     texts.push(if blank { optional_text(c) } else { c }.alias(f.name.as_str()));
                 }
                 RowOrigin::Enriched { .. } => {}
             }
         }
         if !texts.is_empty() {
-            let extra = batch
+            let extra = chunk
                 .frame
                 .clone()
                 .lazy()
@@ -374,7 +374,7 @@ impl Enricher {
         // Keep the binding's order: fields, then columns (enriched fields follow).
         let mut row = DataFrame::new(n, columns).map_err(|e| engine(first_row, e))?;
         for e in &self.plan.enrich {
-            let added = self.join(e, &row, batch, issues)?;
+            let added = self.join(e, &row, chunk, issues)?;
             for c in added {
                 row.with_column(c).map_err(|e| engine(first_row, e))?;
             }
@@ -387,10 +387,10 @@ impl Enricher {
         &self,
         e: &crate::plan::Enrich,
         row: &DataFrame,
-        batch: &Batch,
+        chunk: &Chunk,
         issues: &mut Vec<Issue>,
     ) -> Result<Vec<Column>, EnrichError> {
-        let first_row = batch.rows.first().copied().unwrap_or(0);
+        let first_row = chunk.rows.first().copied().unwrap_or(0);
         let t = &self.tables[e.lookup];
         let n = row.height();
         // The key as text: typed fields in their canonical form (`01` read as integer is `1`).
@@ -459,7 +459,7 @@ impl Enricher {
             missed.push(found.is_none());
             if found.is_none() && e.on_miss == OnMiss::Reject {
                 let present: Vec<&str> = keys.iter().map(|k| k.get(i).unwrap_or("")).collect();
-                issues.push(self.miss_issue(e, t, batch, i, &present));
+                issues.push(self.miss_issue(e, t, chunk, i, &present));
             }
         }
         let idx = IdxCa::from_slice_options("idx".into(), &idx);
@@ -488,7 +488,7 @@ impl Enricher {
         &self,
         e: &crate::plan::Enrich,
         t: &LookupTable,
-        batch: &Batch,
+        chunk: &Chunk,
         i: usize,
         values: &[&str],
     ) -> Issue {
@@ -521,8 +521,8 @@ impl Enricher {
             message.push_str(&format!("; did you mean `{close}`?"));
         }
         Issue {
-            row: batch.rows[i],
-            line: batch.lines[i],
+            row: chunk.rows[i],
+            line: chunk.lines[i],
             code: Code::LookupMiss,
             severity: Severity::Error,
             field,

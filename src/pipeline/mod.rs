@@ -152,14 +152,14 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
 
     let mut per_target = vec![0u64; plan.targets.len()];
     let (mut stop_reason, mut writer_stopped) = (None, false);
-    while let Some((batch, mut validated)) = upstream.next()? {
-        let passed = stages.through(&batch, &mut validated)?;
+    while let Some((chunk, mut validated)) = upstream.next()? {
+        let passed = stages.through(&chunk, &mut validated)?;
         count_rows(&mut per_target, &passed.projected.rows);
         if !writers.hand(passed.projected) {
             writer_stopped = true; // the writer's error is reported when it is joined
             break;
         }
-        report.write_chunk(&batch, &validated)?;
+        report.write_chunk(&chunk, &validated)?;
         report.tally.routed += passed.routed;
         report.tally.unrouted += passed.unrouted;
         progress.show(&report.tally);

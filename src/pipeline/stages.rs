@@ -5,7 +5,7 @@
 use crate::enrich::Enricher;
 use crate::project::{Projected, Projector};
 use crate::route::Router;
-use crate::source::Batch;
+use crate::source::Chunk;
 use crate::validate::Validated;
 
 use super::RunError;
@@ -35,26 +35,26 @@ impl Stages {
         }
     }
 
-    /// Enriches, routes and projects `batch`, adding the rows rejected and the issues found to
+    /// Enriches, routes and projects `chunk`, adding the rows rejected and the issues found to
     /// `validated`, whose issues end sorted by row, then by stage within a row.
     pub(super) fn through(
         &self,
-        batch: &Batch,
+        chunk: &Chunk,
         validated: &mut Validated,
     ) -> Result<Passed, RunError> {
         let stages = crate::panics::contain(|| -> Result<_, RunError> {
             let row = self
                 .enricher
-                .rows(batch, &validated.typed, &mut validated.issues)?;
-            validated.reject_errored(&batch.rows);
+                .rows(chunk, &validated.typed, &mut validated.issues)?;
+            validated.reject_errored(&chunk.rows);
             let routed =
                 self.router
-                    .route(&row, batch, &mut validated.rejected, &mut validated.issues)?;
+                    .route(&row, chunk, &mut validated.rejected, &mut validated.issues)?;
             // Every value is checked against its target, in a dry run too.
             let (projected, checked) = self.projector.project(
                 &row,
                 &routed.masks,
-                (&batch.rows, &batch.lines),
+                (&chunk.rows, &chunk.lines),
                 &mut validated.rejected,
                 &mut validated.issues,
             )?;

@@ -14,21 +14,21 @@ use std::thread::JoinHandle;
 use crate::plan::{Binding, Plan};
 use crate::project::{Projected, TargetRows};
 use crate::sink::{self, SinkError, Sinks, TargetReport};
-use crate::source::{Batch, CHUNK_ROWS, Fingerprint, Source, SourceError};
+use crate::source::{CHUNK_ROWS, Chunk, Fingerprint, Source, SourceError};
 use crate::validate::{Validated, Validator};
 
 use super::RunError;
 
 /// What the reader thread hands on: a chunk, the end of the input, or why reading stopped.
 enum FromReader {
-    Batch(Batch),
+    Chunk(Chunk),
     Done(Fingerprint),
     Failed(SourceError),
 }
 
 /// What the validating thread hands on: a chunk with its verdict, or the end of the input.
 enum FromValidator {
-    Batch(Batch, Validated),
+    Chunk(Chunk, Validated),
     Done(Fingerprint),
     Failed(RunError),
 }
@@ -80,9 +80,9 @@ impl Upstream {
 
     /// The next chunk with its verdict; `None` at the end of the input, or when a stage stopped
     /// before it (found out by [`Upstream::join`]).
-    pub(super) fn next(&mut self) -> Result<Option<(Batch, Validated)>, RunError> {
+    pub(super) fn next(&mut self) -> Result<Option<(Chunk, Validated)>, RunError> {
         match self.chunks.recv() {
-            Ok(FromValidator::Batch(batch, validated)) => Ok(Some((batch, validated))),
+            Ok(FromValidator::Chunk(chunk, validated)) => Ok(Some((chunk, validated))),
             Ok(FromValidator::Done(f)) => {
                 self.read_to_end = Some(f);
                 Ok(None)
@@ -124,7 +124,7 @@ impl Upstream {
 fn read_all(mut source: Source, tx: mpsc::SyncSender<FromReader>) -> Option<Fingerprint> {
     let path = source.info().path.clone();
     loop {
-        let next = crate::panics::contain(|| source.next_batch(CHUNK_ROWS)).unwrap_or_else(|e| {
+        let next = crate::panics::contain(|| source.next_chunk(CHUNK_ROWS)).unwrap_or_else(|e| {
             Err(SourceError::Read {
                 path: path.clone(),
                 line: 0,
@@ -132,8 +132,8 @@ fn read_all(mut source: Source, tx: mpsc::SyncSender<FromReader>) -> Option<Fing
             })
         });
         match next {
-            Ok(Some(batch)) => {
-                if tx.send(FromReader::Batch(batch)).is_err() {
+            Ok(Some(chunk)) => {
+                if tx.send(FromReader::Chunk(chunk)).is_err() {
                     return if source.info().stream {
                         source.read_so_far()
                     } else {
@@ -163,9 +163,9 @@ fn check_all(
 ) {
     for message in rx {
         let checked = match message {
-            FromReader::Batch(batch) => {
-                match crate::panics::contain(|| validator.validate(&batch)) {
-                    Ok(Ok(validated)) => FromValidator::Batch(batch, validated),
+            FromReader::Chunk(chunk) => {
+                match crate::panics::contain(|| validator.validate(&chunk)) {
+                    Ok(Ok(validated)) => FromValidator::Chunk(chunk, validated),
                     Ok(Err(e)) => FromValidator::Failed(e.into()),
                     Err(message) => FromValidator::Failed(RunError::Internal {
                         stage: "validating rows",
@@ -176,7 +176,7 @@ fn check_all(
             FromReader::Done(f) => FromValidator::Done(f),
             FromReader::Failed(e) => FromValidator::Failed(e.into()),
         };
-        let last = !matches!(checked, FromValidator::Batch(..));
+        let last = !matches!(checked, FromValidator::Chunk(..));
         if tx.send(checked).is_err() || last {
             return;
         }

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::REJECT_COLUMNS;
-use crate::source::{Batch, column_name};
+use crate::source::{Chunk, column_name};
 use crate::validate::Validated;
 
 pub use summary::render as render_summary;
@@ -221,15 +221,15 @@ impl ReportWriter {
     }
 
     /// Writes the issues and rejected rows of one chunk, in row order, and counts them.
-    pub fn write_chunk(&mut self, batch: &Batch, validated: &Validated) -> Result<(), ReportError> {
+    pub fn write_chunk(&mut self, chunk: &Chunk, validated: &Validated) -> Result<(), ReportError> {
         let t = &mut self.tally;
-        t.rows_read += batch.rows_read();
-        t.skipped += batch.skipped;
+        t.rows_read += chunk.rows_read();
+        t.skipped += chunk.skipped;
         let frame_rejected = validated.rejected.iter().filter(|r| **r).count() as u64;
-        t.rejected += frame_rejected + batch.rejects.len() as u64;
-        t.accepted += batch.rows.len() as u64 - frame_rejected;
-        t.last_row = t.last_row.max(batch.rows.last().copied().unwrap_or(0));
-        if let Some(r) = batch.rejects.last() {
+        t.rejected += frame_rejected + chunk.rejects.len() as u64;
+        t.accepted += chunk.rows.len() as u64 - frame_rejected;
+        t.last_row = t.last_row.max(chunk.rows.last().copied().unwrap_or(0));
+        if let Some(r) = chunk.rejects.last() {
             t.last_row = t.last_row.max(r.issue.row);
         }
 
@@ -237,7 +237,7 @@ impl ReportWriter {
         let mut all: Vec<&Issue> = validated
             .issues
             .iter()
-            .chain(batch.rejects.iter().map(|r| &r.issue))
+            .chain(chunk.rejects.iter().map(|r| &r.issue))
             .collect();
         all.sort_by_key(|i| i.row);
         let path = self.staging.join(REPORT_DIR).join("errors.csv");
@@ -252,9 +252,9 @@ impl ReportWriter {
             .iter()
             .enumerate()
             .filter(|(_, r)| **r)
-            .map(|(i, _)| (batch.rows[i], Entry::Frame(i)))
+            .map(|(i, _)| (chunk.rows[i], Entry::Frame(i)))
             .chain(
-                batch
+                chunk
                     .rejects
                     .iter()
                     .enumerate()
@@ -268,7 +268,7 @@ impl ReportWriter {
         let path = self.staging.join(REPORT_DIR).join("rejects.csv");
         let columns: Vec<_> = (0..self.width)
             .map(|i| {
-                batch
+                chunk
                     .frame
                     .column(&column_name(i))
                     .and_then(|c| c.str().cloned())
@@ -295,11 +295,11 @@ impl ReportWriter {
             match entry {
                 Entry::Frame(i) => {
                     record.extend(columns.iter().map(|c| c.get(i).unwrap_or("").to_string()));
-                    line = batch.lines[i];
+                    line = chunk.lines[i];
                     summary = error_summary(summaries.get(&row).into_iter().flatten().copied());
                 }
                 Entry::Source(k) => {
-                    let r = &batch.rejects[k];
+                    let r = &chunk.rejects[k];
                     record.extend(fit(&r.fields, self.width, self.delimiter));
                     line = r.issue.line;
                     summary = error_summary(std::iter::once(&r.issue));

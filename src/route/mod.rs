@@ -14,7 +14,7 @@ use polars::prelude::{
 
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::{Plan, Unrouted};
-use crate::source::Batch;
+use crate::source::Chunk;
 
 /// A failure of the engine while routing: a value a `when` cannot compute, or a bug.
 #[derive(Debug, thiserror::Error)]
@@ -78,12 +78,12 @@ impl Router {
     pub fn route(
         &self,
         row: &DataFrame,
-        batch: &Batch,
+        chunk: &Chunk,
         rejected: &mut [bool],
         issues: &mut Vec<Issue>,
     ) -> Result<Routed, RouteError> {
         let engine = |source| RouteError::Engine {
-            row: batch.rows.first().copied().unwrap_or(0),
+            row: chunk.rows.first().copied().unwrap_or(0),
             source,
         };
         let n = row.height();
@@ -103,7 +103,7 @@ impl Router {
         let evaluated = match row.clone().lazy().select(exprs).collect() {
             Ok(evaluated) => evaluated.columns().to_vec(),
             Err(error) => self
-                .around_broken_whens(row, batch, rejected, issues)
+                .around_broken_whens(row, chunk, rejected, issues)
                 .ok_or_else(|| engine(error))?,
         };
         let accepted = BooleanChunked::from_slice(
@@ -153,8 +153,8 @@ impl Router {
                 }
             };
             issues.push(Issue {
-                row: batch.rows[i],
-                line: batch.lines[i],
+                row: chunk.rows[i],
+                line: chunk.lines[i],
                 code: Code::Unrouted,
                 severity,
                 field: String::new(),
@@ -177,7 +177,7 @@ impl Router {
     fn around_broken_whens(
         &self,
         row: &DataFrame,
-        batch: &Batch,
+        chunk: &Chunk,
         rejected: &mut [bool],
         issues: &mut Vec<Issue>,
     ) -> Option<Vec<Column>> {
@@ -200,8 +200,8 @@ impl Router {
                 }
                 rejected[i] = true;
                 issues.push(Issue {
-                    row: batch.rows[i],
-                    line: batch.lines[i],
+                    row: chunk.rows[i],
+                    line: chunk.lines[i],
                     code: Code::Unrouted,
                     severity: Severity::Error,
                     field: String::new(),

@@ -29,7 +29,7 @@ use super::detect;
 use super::records::{Event, Record, Records, Unclosed};
 use super::views::{TextColumns, TooLarge};
 use super::{
-    Batch, ColumnShape, Fingerprint, ReadOptions, SourceError, SourceInfo, SourceReject,
+    Chunk, ColumnShape, Fingerprint, ReadOptions, SourceError, SourceInfo, SourceReject,
     column_name,
 };
 use crate::issue::{Code, Issue, Severity};
@@ -183,7 +183,7 @@ impl CsvSource {
 
     /// Reads up to `max_rows` rows; `None` at the end of the input (or of `--limit`). A chunk
     /// also ends once its text passes [`BLOCK_BYTES`].
-    pub fn next_batch(&mut self, max_rows: usize) -> Result<Option<Batch>, SourceError> {
+    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Chunk>, SourceError> {
         if self.done {
             return Ok(None);
         }
@@ -295,7 +295,7 @@ impl CsvSource {
         if taken == 0 && skipped == 0 {
             return Ok(None);
         }
-        self.batch_of(pushed, skipped).map(Some)
+        self.chunk_of(pushed, skipped).map(Some)
     }
 
     /// The next event of the file: a file without a header's first record first.
@@ -312,7 +312,7 @@ impl CsvSource {
 
     /// The chunk of the rows taken, their columns made of the block of text they were read
     /// from.
-    fn batch_of(&mut self, pushed: Pushed, skipped: u64) -> Result<Batch, SourceError> {
+    fn chunk_of(&mut self, pushed: Pushed, skipped: u64) -> Result<Chunk, SourceError> {
         let Pushed {
             columns,
             shapes,
@@ -328,7 +328,7 @@ impl CsvSource {
         };
         let columns = columns.finish(block, column_name).map_err(read_error)?;
         let frame = DataFrame::new(rows.len(), columns).map_err(|e| read_error(e.to_string()))?;
-        Ok(Batch {
+        Ok(Chunk {
             frame,
             rows,
             lines,

@@ -99,10 +99,10 @@ impl Source {
     }
 
     /// Reads up to `max_rows` rows; `None` at the end of the input (or of `--limit`).
-    pub fn next_batch(&mut self, max_rows: usize) -> Result<Option<Batch>, SourceError> {
+    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Chunk>, SourceError> {
         match self {
-            Source::Csv(s) => s.next_batch(max_rows),
-            Source::Sheet(s) => s.next_batch(max_rows),
+            Source::Csv(s) => s.next_chunk(max_rows),
+            Source::Sheet(s) => s.next_chunk(max_rows),
         }
     }
 
@@ -131,7 +131,7 @@ pub const CHUNK_ROWS: usize = 16 * 1024;
 
 /// A chunk of rows as read.
 #[derive(Debug)]
-pub struct Batch {
+pub struct Chunk {
     /// One string column per source column, named `#0`, `#1`, … in header order. Holds only
     /// well-formed rows. A typed source ([`SourceInfo::typed`]) adds, per column, a `UInt32`
     /// column `#0:kind`, … telling what each cell held ([`CellKind`]); its text is then the
@@ -182,14 +182,14 @@ impl ColumnShape {
     }
 }
 
-impl Batch {
+impl Chunk {
     /// Rows read in this chunk: well-formed, rejected and skipped.
     pub fn rows_read(&self) -> u64 {
         self.rows.len() as u64 + self.rejects.len() as u64 + self.skipped
     }
 }
 
-/// The internal name of source column `i` in a [`Batch`] frame.
+/// The internal name of source column `i` in a [`Chunk`] frame.
 pub fn column_name(i: usize) -> String {
     format!("#{i}")
 }

@@ -38,7 +38,7 @@ use polars::prelude::{
 
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::{FieldType, Structure};
-use crate::source::{Batch, column_name, kind_column_name};
+use crate::source::{Chunk, column_name, kind_column_name};
 
 /// A failure of the engine on a chunk: a value an expression cannot compute, or a bug.
 #[derive(Debug, thiserror::Error)]
@@ -166,12 +166,12 @@ impl Validator {
 
     /// The expressions for one chunk: stage 1 (text and typed value of each field) and stage 2
     /// (one mask per rule, in rule order, then the key columns of `unique` rules).
-    fn expressions(&self, s: &Structure, batch: &Batch) -> (Vec<Expr>, Vec<Expr>) {
+    fn expressions(&self, s: &Structure, chunk: &Chunk) -> (Vec<Expr>, Vec<Expr>) {
         let all = exprs::Shape {
             padded: true,
             blank: true,
         };
-        let shape = |fi: usize| batch.shapes.get(self.field_col[fi]).copied().unwrap_or(all);
+        let shape = |fi: usize| chunk.shapes.get(self.field_col[fi]).copied().unwrap_or(all);
         let mut stage1 = Vec::new();
         let mut masks = Vec::new();
         for (fi, f) in s.fields.iter().enumerate() {
@@ -214,8 +214,8 @@ impl Validator {
     }
 
     /// Validates one chunk.
-    pub fn validate(&mut self, batch: &Batch) -> Result<Validated, ValidateError> {
-        let n = batch.rows.len();
+    pub fn validate(&mut self, chunk: &Chunk) -> Result<Validated, ValidateError> {
+        let n = chunk.rows.len();
         let Some(structure) = self.structure.clone() else {
             return Ok(Validated {
                 issues: Vec::new(),
@@ -224,12 +224,12 @@ impl Validator {
             });
         };
         let engine = |source| ValidateError::Engine {
-            row: batch.rows.first().copied().unwrap_or(0),
+            row: chunk.rows.first().copied().unwrap_or(0),
             source,
         };
-        let (stage1, stage2) = self.expressions(&structure, batch);
+        let (stage1, stage2) = self.expressions(&structure, chunk);
         let mut issues: Vec<Issue> = Vec::new();
-        let out = match batch
+        let out = match chunk
             .frame
             .clone()
             .lazy()
@@ -239,14 +239,14 @@ impl Validator {
         {
             Ok(out) => out,
             Err(error) => self
-                .around_broken_checks(&structure, batch, stage1, stage2, &mut issues)
+                .around_broken_checks(&structure, chunk, stage1, stage2, &mut issues)
                 .ok_or_else(|| engine(error))?,
         };
 
         let raw: Vec<&StringChunked> = self
             .field_col
             .iter()
-            .map(|&ci| batch.frame.column(&column_name(ci)).and_then(|c| c.str()))
+            .map(|&ci| chunk.frame.column(&column_name(ci)).and_then(|c| c.str()))
             .collect::<Result<_, _>>()
             .map_err(engine)?;
         for rule in &self.rules {
@@ -261,8 +261,8 @@ impl Validator {
                 let value = rule.field.and_then(|fi| raw[fi].get(i)).unwrap_or("");
                 let field = rule.field.map(|fi| &structure.fields[fi]);
                 issues.push(Issue {
-                    row: batch.rows[i],
-                    line: batch.lines[i],
+                    row: chunk.rows[i],
+                    line: chunk.lines[i],
                     code: rule.code,
                     severity: rule.severity,
                     field: field.map(|f| f.name.clone()).unwrap_or_default(),
@@ -272,7 +272,7 @@ impl Validator {
                 });
             }
         }
-        self.check_unique(&structure, &out, &raw, batch, &mut issues)
+        self.check_unique(&structure, &out, &raw, chunk, &mut issues)
             .map_err(engine)?;
         // Row order, then the order rules are declared in.
         issues.sort_by_key(|i| i.row);
@@ -288,7 +288,7 @@ impl Validator {
             rejected: vec![false; n],
             typed,
         };
-        validated.reject_errored(&batch.rows);
+        validated.reject_errored(&chunk.rows);
         Ok(validated)
     }
 
@@ -299,12 +299,12 @@ impl Validator {
     fn around_broken_checks(
         &self,
         structure: &Structure,
-        batch: &Batch,
+        chunk: &Chunk,
         stage1: Vec<Expr>,
         mut stage2: Vec<Expr>,
         issues: &mut Vec<Issue>,
     ) -> Option<DataFrame> {
-        let typed = batch
+        let typed = chunk
             .frame
             .clone()
             .lazy()
@@ -339,8 +339,8 @@ impl Validator {
             let field = check.field.map(|fi| &structure.fields[fi]);
             for (i, reason) in failing {
                 issues.push(Issue {
-                    row: batch.rows[i],
-                    line: batch.lines[i],
+                    row: chunk.rows[i],
+                    line: chunk.lines[i],
                     code: Code::CheckFailed,
                     severity: check.severity,
                     field: field.map(|f| f.name.clone()).unwrap_or_default(),
@@ -366,7 +366,7 @@ impl Validator {
         structure: &Structure,
         out: &DataFrame,
         raw: &[&StringChunked],
-        batch: &Batch,
+        chunk: &Chunk,
         issues: &mut Vec<Issue>,
     ) -> Result<(), PolarsError> {
         for state in &mut self.uniques {
@@ -378,7 +378,7 @@ impl Validator {
                 .collect::<Result<_, _>>()?;
             // The key of each row: one field's text as is, several joined by U+001F. A key with
             // a missing part is not a key (SQL semantics); `required` covers it.
-            let n = batch.rows.len();
+            let n = chunk.rows.len();
             let joined: Vec<Option<String>> = if cols.len() > 1 {
                 let mut parts: Vec<_> = cols.iter().map(|c| c.iter()).collect();
                 (0..n)
@@ -401,8 +401,8 @@ impl Validator {
                     .map(|k| k.as_deref().map(str::as_bytes))
                     .collect(),
             };
-            for (i, first) in state.seen.check(&keys, &batch.rows) {
-                let row = batch.rows[i];
+            for (i, first) in state.seen.check(&keys, &chunk.rows) {
+                let row = chunk.rows[i];
                 let fields: Vec<&crate::plan::Field> =
                     key.fields.iter().map(|&fi| &structure.fields[fi]).collect();
                 let values: Vec<&str> = key
@@ -412,7 +412,7 @@ impl Validator {
                     .collect();
                 issues.push(Issue {
                     row,
-                    line: batch.lines[i],
+                    line: chunk.lines[i],
                     code: Code::DuplicateKey,
                     severity: key.severity,
                     field: fields[0].name.clone(),

@@ -1,6 +1,6 @@
 //! Spreadsheet reading with calamine: xlsx, xlsm, xlsb, xls and ods workbooks.
 //!
-//! [`SheetSource`] reads the rows below a workbook's header into [`Batch`]es, each cell as its
+//! [`SheetSource`] reads the rows below a workbook's header into [`Chunk`]s, each cell as its
 //! *canonical text* and [`CellKind`] (`12`, `0.29`, `true`, `2024-03-01`,
 //! `2024-03-01 10:30:00`, `10:30:00`, `#N/A`). Types and rules are not its business: the
 //! validate stage reads the kinds. Its parts:
@@ -54,7 +54,7 @@ pub use select::{column_letters, range_text};
 
 use super::detect::{self, WorkbookStart};
 use super::{
-    Batch, CHUNK_ROWS, CellKind, ColumnShape, Fingerprint, ReadOptions, SourceError, SourceInfo,
+    CHUNK_ROWS, CellKind, Chunk, ColumnShape, Fingerprint, ReadOptions, SourceError, SourceInfo,
     SourceReject, column_name, fingerprint, kind_column_name,
 };
 use crate::plan::SourcePlan;
@@ -168,7 +168,7 @@ impl SheetSource {
     }
 
     /// Reads up to `max_rows` rows; `None` at the end of the sheet (or of `--limit`).
-    pub fn next_batch(&mut self, max_rows: usize) -> Result<Option<Batch>, SourceError> {
+    pub fn next_chunk(&mut self, max_rows: usize) -> Result<Option<Chunk>, SourceError> {
         if self.done {
             return Ok(None);
         }
@@ -236,7 +236,7 @@ impl SheetSource {
 /// before [`super::CHUNK_ROWS`] rows.
 const CHUNK_BYTES: usize = 64 << 20;
 
-/// The rows being gathered into the next [`Batch`]: a text and a kind column per source
+/// The rows being gathered into the next [`Chunk`]: a text and a kind column per source
 /// column, with the rows' numbers, the rejects and the rows skipped.
 struct TypedRows {
     texts: Vec<StringChunkedBuilder>,
@@ -292,7 +292,7 @@ impl TypedRows {
         self.rows.push(u64::from(row.row) + 1);
     }
 
-    fn finish(self, path: &Path) -> Result<Batch, SourceError> {
+    fn finish(self, path: &Path) -> Result<Chunk, SourceError> {
         let n = self.rows.len();
         let mut columns: Vec<Column> = Vec::with_capacity(self.texts.len() * 2);
         for b in self.texts {
@@ -306,7 +306,7 @@ impl TypedRows {
             line: self.rows.last().copied().unwrap_or(0),
             message: e.to_string(),
         })?;
-        Ok(Batch {
+        Ok(Chunk {
             frame,
             lines: self.rows.clone(),
             rows: self.rows,
