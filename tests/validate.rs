@@ -1,6 +1,7 @@
 //! `rowferry validate` as a whole: outputs, exit codes, thresholds, options.
 
-use crate::util::{Project, mapping, read_csv};
+use crate::route::{ROUTING_DATA, routing_mapping};
+use crate::util::{Job, Project, mapping, names, read_csv, report_target, targets_only};
 
 #[test]
 fn a_clean_file_exits_zero_and_writes_only_the_report() {
@@ -200,4 +201,56 @@ fn a_second_run_replaces_the_report() {
     assert_eq!(p.validate().code, 0);
     assert_eq!(p.errors().len(), 0);
     assert!(!p.path().join("out/.rowferry-staging").exists());
+}
+
+#[test]
+fn validate_and_dry_run_write_only_the_report() {
+    for args in [
+        vec!["validate", "mapping.toml", "--out", "out", "--quiet"],
+        vec![
+            "run",
+            "mapping.toml",
+            "--out",
+            "out",
+            "--quiet",
+            "--dry-run",
+        ],
+    ] {
+        let p = Job::new()
+            .mapping(routing_mapping("count"))
+            .file("data.csv", ROUTING_DATA);
+        let res = p.exec(&args);
+        assert_eq!(res.code, 0, "{args:?}: {}", res.stderr);
+        assert_eq!(
+            names(&p.tree()),
+            vec![
+                "_report/errors.csv",
+                "_report/rejects.csv",
+                "_report/report.json"
+            ],
+            "{args:?}"
+        );
+        let r = p.report();
+        assert_eq!(r["command"], "validate", "{args:?}");
+        assert_eq!(r["rows"]["routed"], 3);
+        assert_eq!(r["rows"]["unrouted"], 1);
+        for (name, rows) in [("big", 2), ("small", 2)] {
+            let t = report_target(&r, name);
+            assert_eq!(t["rows"], rows, "{args:?} {name}");
+            assert_eq!(t["files"], serde_json::json!([]), "{args:?} {name}");
+        }
+    }
+}
+
+#[test]
+fn validate_after_run_keeps_the_targets() {
+    let p = Job::new()
+        .mapping(routing_mapping("count"))
+        .file("data.csv", ROUTING_DATA);
+    assert_eq!(p.run("run").code, 0);
+    let before = targets_only(&p.tree());
+    p.write("data.csv", "n,name\n1,z\n");
+    assert_eq!(p.run("validate").code, 0);
+    assert_eq!(targets_only(&p.tree()), before);
+    assert_eq!(p.report()["rows"]["read"], 1);
 }
