@@ -1,11 +1,9 @@
 //! `rowferry check`: every problem of a mapping, at once, with its place.
 
-use crate::util::Project;
+use crate::util::{Job, Outcome, at};
 
-fn check(mapping: &str) -> crate::util::Run {
-    let p = Project::new();
-    p.file("mapping.toml", mapping);
-    p.run(&["check", "mapping.toml"])
+fn check(mapping: &str) -> Outcome {
+    Job::new().mapping(mapping).run("check")
 }
 
 #[test]
@@ -188,20 +186,18 @@ fn missing_mapping_file() {
     );
 }
 
-fn check_path(path: &str) -> crate::util::Run {
-    let p = Project::new();
-    p.run(&["check", path])
+fn check_path(path: &str) -> Outcome {
+    Job::new().exec(&["check", path])
 }
 
 #[test]
 fn a_missing_column_points_at_the_field() {
-    let p = Project::new();
-    p.file(
-        "mapping.toml",
-        "[source]\npath = \"data.csv\"\nstructure = \"s\"\n[structures.s.fields]\nprice = { column = \"Prix\" }\nsku = {}\n",
-    )
-    .file("data.csv", "Prix TTC,sku\n1,a\n");
-    let run = p.validate();
+    let p = Job::new()
+        .mapping(
+            "[source]\npath = \"data.csv\"\nstructure = \"s\"\n[structures.s.fields]\nprice = { column = \"Prix\" }\nsku = {}\n",
+        )
+        .input("data.csv", "Prix TTC,sku\n1,a\n");
+    let run = p.run("validate");
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
@@ -215,7 +211,7 @@ fn a_missing_column_points_at_the_field() {
         "{}",
         run.stderr
     );
-    assert!(!p.path().join("out/_report").exists(), "nothing is written");
+    assert!(!p.exists("out/_report"), "nothing is written");
 }
 
 #[test]
@@ -254,4 +250,178 @@ fn source_options_are_checked_with_their_places() {
     assert!(err.contains("did you mean `xlsx`?"), "{err}");
     // `l9` is a WHATWG label (ISO-8859-15): accepted.
     assert!(!err.contains("l9"), "{err}");
+}
+
+#[test]
+fn unknown_names_are_reported_with_their_place_and_a_suggestion() {
+    let mapping = r#"[source]
+path = "data.csv"
+delimiter = ","
+structure = "s"
+
+[structures.s.fields]
+stock = { type = "integer" }
+warehouse = {}
+
+[lookups.w]
+path = "w.csv"
+key = "name"
+
+[[enrich]]
+lookup = "w"
+match = { warehous = "name" }
+add = { city = "city" }
+
+[targets.t]
+path = "t/{wharehouse}.csv"
+when = "stok > 0"
+columns.qty = "stocks"
+columns.c = "citty"
+columns.x = "extra"
+"#;
+    let p = Job::new()
+        .mapping(mapping)
+        .file("w.csv", "name,city\nA,Lyon\n")
+        .file("data.csv", "stock,warehouse,extra\n1,A,e\n");
+    let res = p.run("run");
+    assert_eq!(res.code, 2);
+    for (name, suggestion, place) in [
+        ("warehous", "warehouse", "\"name\" }"),
+        ("wharehouse", "warehouse", "\"t/{wharehouse}.csv\""),
+        ("stok", "stock", "\"stok > 0\""),
+        ("stocks", "stock", "\"stocks\""),
+        ("citty", "city", "\"citty\""),
+    ] {
+        assert!(
+            res.stderr
+                .contains(&format!("`{name}` is neither a field nor a column")),
+            "{name}: {}",
+            res.stderr
+        );
+        assert!(
+            res.stderr
+                .contains(&format!("did you mean `{suggestion}`?")),
+            "{name}: {}",
+            res.stderr
+        );
+        assert!(
+            res.stderr.contains(&at(mapping, place)),
+            "{name} at {}: {}",
+            at(mapping, place),
+            res.stderr
+        );
+    }
+    // `extra` is an input column: not an error.
+    assert!(!res.stderr.contains("`extra`"), "{}", res.stderr);
+    assert!(res.stderr.contains("has 5 problems"), "{}", res.stderr);
+    assert!(!p.exists("out"));
+
+    // `check` cannot know the input's columns: it accepts and notes them.
+    let res = p.run("check");
+    assert_eq!(res.code, 0, "{}", res.stderr);
+    let note = res
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("note"))
+        .unwrap_or_else(|| panic!("no note line: {}", res.stdout));
+    for name in ["warehous", "wharehouse", "stok", "stocks", "citty", "extra"] {
+        assert!(note.contains(&format!("`{name}`")), "{name}: {note}");
+    }
+}
+
+#[test]
+fn target_problems_are_all_reported_at_once() {
+    let mapping = r#"[source]
+path = "data.csv"
+
+[targets.a]
+path = "a.csv"
+batch_size = 10
+
+[targets.b]
+path = "b-{batch}.csv"
+
+[targets.c]
+path = "../c.csv"
+
+[targets.d]
+path = "d.xml"
+
+[targets.e]
+path = "e.out"
+format = "jsn"
+
+[targets.f]
+path = "f.json"
+columns.a = "k"
+columns."a.b" = "k"
+
+[targets.g]
+path = "g/../../g.csv"
+"#;
+    let p = Job::new().mapping(mapping).file("data.csv", "k\n1\n");
+    let expected = [
+        (
+            "`batch_size` rolls the target into numbered files: put `{batch}` in its path",
+            "10\n",
+        ),
+        (
+            "`{batch}` numbers files rolled by `batch_size`, which is not set",
+            "\"b-{batch}.csv\"",
+        ),
+        (
+            "target path `../c.csv` has an empty, `.` or `..` folder",
+            "\"../c.csv\"",
+        ),
+        (
+            "cannot tell the format of `d.xml` from its extension",
+            "\"d.xml\"",
+        ),
+        ("`jsn` is not a target format", "\"jsn\""),
+        (
+            "column `a` is a value, but `a.b` makes it an object",
+            "\"k\"\ncolumns.\"a.b\"",
+        ),
+        (
+            "target path `g/../../g.csv` has an empty, `.` or `..` folder",
+            "\"g/../../g.csv\"",
+        ),
+    ];
+    for cmd in ["run", "check"] {
+        let res = if cmd == "run" {
+            p.run("run")
+        } else {
+            p.run("check")
+        };
+        assert_eq!(res.code, 2, "{cmd}");
+        for (message, place) in expected {
+            assert!(
+                res.stderr.contains(message),
+                "{cmd} `{message}`: {}",
+                res.stderr
+            );
+            assert!(
+                res.stderr.contains(&at(mapping, place)),
+                "{cmd} `{message}` at {}: {}",
+                at(mapping, place),
+                res.stderr
+            );
+        }
+        assert!(
+            res.stderr.contains("e.g. path = \"a-{batch}.csv\""),
+            "{}",
+            res.stderr
+        );
+        assert!(
+            res.stderr.contains("did you mean `json`?"),
+            "{}",
+            res.stderr
+        );
+        assert!(
+            res.stderr.contains("has 7 problems"),
+            "{cmd}: {}",
+            res.stderr
+        );
+    }
+    assert!(!p.exists("out"));
 }

@@ -1,18 +1,17 @@
 //! CSV inputs that lost or changed rows without a word: each now ends written, rejected with
 //! its reason, or skipped and counted.
 
-use crate::util::Project;
+use crate::util::Job;
 
 const PASSTHROUGH: &str = "[source]\npath = \"data.csv\"\n\n[targets.t]\npath = \"t.csv\"\n";
 
 #[test]
 fn text_after_a_closing_quote_is_bad_quoting() {
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH).file(
+    let p = Job::new().mapping(PASSTHROUGH).file(
         "data.csv",
         "a,b,c\n1,\"f\"g,h\n2,\"ok\",i\n3,\"x\"\"y\",j\n",
     );
-    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    let r = p.exec(&["run", "mapping.toml", "--out", "out", "-q"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(
         p.error_codes(),
@@ -30,9 +29,8 @@ fn header_detection_in_doubt_keeps_line_one_and_rejects_the_ragged_rows() {
     for i in 2..12 {
         data.push_str(&format!("{i},Bob,{i}, rue X\n"));
     }
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH).file("data.csv", &data);
-    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    let p = Job::new().mapping(PASSTHROUGH).file("data.csv", &data);
+    let r = p.exec(&["run", "mapping.toml", "--out", "out", "-q"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let report = p.report();
     assert_eq!(report["input"]["header_row"], 1);
@@ -45,12 +43,11 @@ fn header_detection_in_doubt_keeps_line_one_and_rejects_the_ragged_rows() {
 
 #[test]
 fn lines_above_a_detected_header_are_counted_and_shown() {
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH).file(
+    let p = Job::new().mapping(PASSTHROUGH).file(
         "data.csv",
         "Export du 12/03/2024\nBoutique de Lyon\n\nsku;qty;price\nA;1;2\nB;3;4\n",
     );
-    let r = p.run(&["run", "mapping.toml", "--out", "out"]);
+    let r = p.exec(&["run", "mapping.toml", "--out", "out"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
@@ -70,9 +67,8 @@ fn a_utf8_file_with_a_few_bad_bytes_stays_utf8_and_rejects_those_rows() {
         data.extend_from_slice(format!("Zoë {i};Besançon\n").as_bytes());
     }
     data.extend_from_slice(b"Bad \xE9 byte;Paris\n");
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH).file("data.csv", &data);
-    let r = p.run(&["run", "mapping.toml", "--out", "out"]);
+    let p = Job::new().mapping(PASSTHROUGH).file("data.csv", &data);
+    let r = p.exec(&["run", "mapping.toml", "--out", "out"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let report = p.report();
     assert_eq!(report["input"]["encoding"], "UTF-8");
@@ -106,9 +102,8 @@ fn a_legacy_encoding_guess_shows_its_evidence() {
         .chars()
         .map(|c| c as u32 as u8)
         .collect();
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH).file("data.csv", &latin);
-    let r = p.run(&["run", "mapping.toml", "--out", "out"]);
+    let p = Job::new().mapping(PASSTHROUGH).file("data.csv", &latin);
+    let r = p.exec(&["run", "mapping.toml", "--out", "out"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report = p.report();
     assert_eq!(report["input"]["encoding"], "windows-1252");
@@ -122,7 +117,7 @@ fn a_legacy_encoding_guess_shows_its_evidence() {
 }
 
 /// `rowferry ARGS` in `p` with `input` written to its standard input.
-fn piped(p: &Project, args: &[&str], input: &[u8]) -> (i32, String) {
+fn piped(p: &Job, args: &[&str], input: &[u8]) -> (i32, String) {
     use std::io::Write;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rowferry"))
         .args(args)
@@ -151,8 +146,7 @@ fn a_pipe_as_input_is_read_once_from_its_first_byte() {
     for i in 0..200_000 {
         data.push_str(&format!("{i};n{i}\n"));
     }
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH);
+    let p = Job::new().mapping(PASSTHROUGH);
     for input in ["-", "/dev/stdin"] {
         let (code, stderr) = piped(
             &p,
@@ -191,8 +185,7 @@ fn a_pipe_as_input_is_read_once_from_its_first_byte() {
 #[cfg(unix)]
 #[test]
 fn a_fifo_as_input_is_read_once() {
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH);
+    let p = Job::new().mapping(PASSTHROUGH);
     let fifo = p.path().join("in.fifo");
     let made = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -203,7 +196,7 @@ fn a_fifo_as_input_is_read_once() {
         let fifo = fifo.clone();
         move || std::fs::write(fifo, "a,b\n1,2\n3,4\n").unwrap()
     });
-    let r = p.run(&[
+    let r = p.exec(&[
         "run",
         "mapping.toml",
         "--input",
@@ -219,14 +212,14 @@ fn a_fifo_as_input_is_read_once() {
 
 #[test]
 fn a_long_value_without_a_quote_is_too_long_not_a_runaway_quote() {
-    let p = Project::new();
+    let p = Job::new();
     let long = "x".repeat(200);
-    p.file(
+    p.write(
         "mapping.toml",
         "[source]\npath = \"data.csv\"\nmax_field_bytes = 64\n\n[targets.t]\npath = \"t.csv\"\n",
     )
-    .file("data.csv", format!("a,b\n1,{long}\n2,ok\n"));
-    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    .write("data.csv", format!("a,b\n1,{long}\n2,ok\n"));
+    let r = p.exec(&["run", "mapping.toml", "--out", "out", "-q"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(
         p.error_codes(),
@@ -239,8 +232,8 @@ fn a_long_value_without_a_quote_is_too_long_not_a_runaway_quote() {
     );
     assert_eq!(p.read("out/t.csv"), "a,b\n2,ok\n");
     // In the header, it says what is likely wrong instead of blaming a quote.
-    p.file("data.csv", format!("{long}\n1\n"));
-    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    p.write("data.csv", format!("{long}\n1\n"));
+    let r = p.exec(&["run", "mapping.toml", "--out", "out", "-q"]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr
@@ -252,8 +245,7 @@ fn a_long_value_without_a_quote_is_too_long_not_a_runaway_quote() {
 
 #[test]
 fn a_lone_cr_is_a_line_break_outside_quotes_and_text_inside() {
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH);
+    let p = Job::new().mapping(PASSTHROUGH);
     let cases: [(&[u8], &str, u64); 4] = [
         (
             b"email\nbob@x.fr\rcarol@x.fr\n",
@@ -267,19 +259,19 @@ fn a_lone_cr_is_a_line_break_outside_quotes_and_text_inside() {
         (b"a,b\r\n\"x\ry\",2\r\n3,4", "a,b\n\"x\ry\",2\n3,4\n", 2),
     ];
     for (input, written, read) in cases {
-        p.file("data.csv", input);
-        let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+        p.write("data.csv", input);
+        let r = p.exec(&["run", "mapping.toml", "--out", "out", "-q"]);
         assert_eq!(r.code, 0, "{input:?}: {}", r.stderr);
         assert_eq!(p.read("out/t.csv"), written, "{input:?}");
         assert_eq!(p.report()["rows"]["read"], read, "{input:?}");
     }
     // Lines count lone CRs as line breaks: the third record starts on line 4.
-    p.file(
+    p.write(
         "mapping.toml",
         "[source]\npath = \"data.csv\"\nstructure = \"s\"\n\n[structures.s.fields]\nn = { type = \"integer\" }\n",
     )
-    .file("data.csv", b"n\n1\r2\rx\n".as_slice());
-    let r = p.run(&["validate", "mapping.toml", "--out", "out", "-q"]);
+    .write("data.csv", b"n\n1\r2\rx\n".as_slice());
+    let r = p.exec(&["validate", "mapping.toml", "--out", "out", "-q"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let e = &p.errors()[0];
     assert_eq!((e["row"].as_str(), e["line"].as_str()), ("4", "4"));
@@ -289,8 +281,7 @@ fn a_lone_cr_is_a_line_break_outside_quotes_and_text_inside() {
 fn a_character_split_by_a_delimiter_is_bad_encoding_not_a_crash() {
     // `à` is C3 A0: with commas between its two bytes, neither field is UTF-8, though the
     // parser's fields end to end are.
-    let p = Project::new();
-    p.file("mapping.toml", PASSTHROUGH).file(
+    let p = Job::new().mapping(PASSTHROUGH).file(
         "data.csv",
         [
             "a,b,c\n".as_bytes(),
@@ -299,7 +290,7 @@ fn a_character_split_by_a_delimiter_is_bad_encoding_not_a_crash() {
         ]
         .concat(),
     );
-    let r = p.run(&["run", "mapping.toml", "--out", "out", "-q"]);
+    let r = p.exec(&["run", "mapping.toml", "--out", "out", "-q"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(
         p.read("out/t.csv"),
@@ -318,9 +309,7 @@ fn a_run_stopped_early_on_a_pipe_reports_the_checksum_of_what_it_read() {
     for i in 0..300_000 {
         data.push_str(&format!("{i},{}\n", if i == 5 { "x" } else { "1" }));
     }
-    let p = Project::new();
-    p.file(
-        "mapping.toml",
+    let p = Job::new().mapping(
         "[source]\npath = \"data.csv\"\nstructure = \"s\"\n\n[structures.s.fields]\nid = {}\nn = { type = \"integer\" }\n\n[targets.t]\npath = \"t.csv\"\n\n[run]\nmax_errors = 0\n",
     );
     let (code, stderr) = piped(

@@ -5,7 +5,7 @@ use rowferry::plan::SourcePlan;
 use rowferry::source::{ReadOptions, Source};
 use sha2::{Digest, Sha256};
 
-use crate::util::{Project, repo, rowferry};
+use crate::util::{Job, repo, rowferry};
 
 /// `(row, line, code, field, column, value)` of every issue, from `_report/errors.csv`.
 type Issue = (u64, u64, String, String, String, String);
@@ -160,15 +160,15 @@ fn crm_ragged_export_is_read_row_by_row() {
 
 /// A project reading `data.csv` with these `[source]` lines, under a structure with these
 /// fields (none: every column as optional text).
-fn project(source: &str, fields: &str, data: &[u8]) -> Project {
+fn project(source: &str, fields: &str, data: &[u8]) -> Job {
     let mut mapping = format!("[source]\npath = \"data.csv\"\n{source}\n");
     if !fields.is_empty() {
         mapping.push_str(&format!(
             "structure = \"s\"\n\n[structures.s.fields]\n{fields}\n"
         ));
     }
-    let p = Project::new();
-    p.file("mapping.toml", mapping).file("data.csv", data);
+    let p = Job::new();
+    p.write("mapping.toml", mapping).write("data.csv", data);
     p
 }
 
@@ -179,7 +179,7 @@ fn doubled_carriage_returns_end_lines_without_blank_rows() {
         "a = {}\nb = { type = \"integer\" }",
         b"a,b\r\r\nx,1\r\r\ny,z\r\r\n",
     );
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     let errs = p.errors();
     assert_eq!(errs.len(), 1);
     assert_eq!(
@@ -196,7 +196,7 @@ fn a_delimiter_at_the_end_of_every_line_adds_no_column() {
         "a = {}\nb = { type = \"integer\" }",
         b"a,b,\n1,2,\nx,3\n4,5,6\n",
     );
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     let r = p.report();
     assert_eq!(r["input"]["columns"], serde_json::json!(["a", "b"]));
     assert_eq!(r["rows"]["accepted"], 2);
@@ -214,7 +214,7 @@ fn a_file_without_header_names_its_columns_by_position() {
         "column_1 = { type = \"integer\" }\ncolumn_2 = {}",
         b"1,a\nx,b\n",
     );
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     assert_eq!(
         p.error_codes(),
         vec![(2, "column_1".to_string(), "type-mismatch".to_string())]
@@ -227,7 +227,7 @@ fn a_file_without_header_names_its_columns_by_position() {
 #[test]
 fn a_header_is_assumed_unless_the_first_record_is_clearly_data() {
     let numbers = project("", "", b"1,2024-03-12,3.5\n2,2024-03-13,4\n3,2024-03-14,\n");
-    assert_eq!(numbers.validate().code, 0);
+    assert_eq!(numbers.run("validate").code, 0);
     let r = numbers.report();
     assert_eq!(r["input"]["has_header"], false);
     assert_eq!(
@@ -236,7 +236,7 @@ fn a_header_is_assumed_unless_the_first_record_is_clearly_data() {
     );
     assert_eq!(r["rows"]["accepted"], 3);
     let named = project("", "", b"id,day\n1,2024-03-12\n");
-    assert_eq!(named.validate().code, 0);
+    assert_eq!(named.run("validate").code, 0);
     assert_eq!(named.report()["input"]["has_header"], true);
 }
 
@@ -244,13 +244,13 @@ fn a_header_is_assumed_unless_the_first_record_is_clearly_data() {
 fn a_title_block_is_found_with_or_without_a_structure() {
     let data = b"Stock au 12/03/2024\n\nsku;qty\nA-1;4\nA-2;x\n";
     let with = project("", "sku = {}\nqty = { type = \"integer\" }", data);
-    assert_eq!(with.validate().code, 1);
+    assert_eq!(with.run("validate").code, 1);
     assert_eq!(
         with.error_codes(),
         vec![(5, "qty".to_string(), "type-mismatch".to_string())]
     );
     let without = project("", "", data);
-    assert_eq!(without.validate().code, 0);
+    assert_eq!(without.run("validate").code, 0);
     for r in [with.report(), without.report()] {
         assert_eq!(r["input"]["header_row"], 3);
         assert_eq!(r["input"]["header_row_detected"], true);
@@ -271,7 +271,7 @@ fn a_title_block_is_found_with_or_without_a_structure() {
 #[test]
 fn single_quotes_are_sniffed_when_they_enclose_fields() {
     let p = project("", "a = {}\nb = {}", b"a;b\n'x;y';1\n'z';2\n");
-    assert_eq!(p.validate().code, 0);
+    assert_eq!(p.run("validate").code, 0);
     let r = p.report();
     assert_eq!(r["input"]["quote"], "'");
     assert_eq!(r["input"]["quote_sniffed"], true);
@@ -291,7 +291,7 @@ fn utf16_without_bom_is_detected_and_undecodable_units_reject_their_row() {
     data.extend([0x00, 0xD8]);
     data.extend(utf16le(",2\nZo\u{eb},3\n"));
     let p = project("", "name = {}\nn = { type = \"integer\" }", &data);
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     let r = p.report();
     assert_eq!(r["input"]["encoding"], "UTF-16LE");
     assert_eq!(r["input"]["bom"], false);
@@ -324,7 +324,7 @@ fn a_legacy_byte_past_the_detection_prefix_rejects_its_row_only() {
     }
     data.extend(b"x,caf\xe9\nlast,ok\n");
     let p = project("", "id = {}\nname = {}", &data);
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     let r = p.report();
     assert_eq!(r["input"]["encoding"], "UTF-8");
     assert_eq!(r["input"]["encoding_detected"], true);
@@ -347,7 +347,7 @@ fn a_runaway_quote_is_rejected_and_the_next_lines_are_read() {
         )
         .as_bytes(),
     );
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     let errs = p.errors();
     assert_eq!(errs.len(), 1);
     assert_eq!(
@@ -372,11 +372,11 @@ fn a_runaway_quote_is_rejected_and_the_next_lines_are_read() {
 
 #[test]
 fn the_progress_counter_counts_the_file_bytes() {
-    let p = Project::new();
+    let p = Job::new();
     let mut data = vec![0xFF, 0xFE];
     data.extend(utf16le("a\tb\n"));
     data.extend(utf16le(&"\u{e9}t\u{e9}\t1\n".repeat(5000)));
-    p.file("data.csv", &data);
+    p.write("data.csv", &data);
     let plan = SourcePlan::detect(p.path().join("data.csv"));
     let mut source = Source::open(&plan, &ReadOptions::default()).expect("opens");
     let progress = source.progress();
@@ -406,7 +406,7 @@ fn an_empty_extra_field_is_dropped_only_when_the_header_ends_with_a_delimiter() 
         "",
         b"id,product,city,note\n1,\"Cable, 2 m\",Lyon,\n2,Cable, 2 m,Lyon,\n",
     );
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     assert_eq!(
         p.error_codes(),
         [(3, String::new(), "ragged-row".to_string())]
@@ -417,5 +417,5 @@ fn an_empty_extra_field_is_dropped_only_when_the_header_ends_with_a_delimiter() 
         "",
         b"id,product,city,note,\n1,Cable,Lyon,,\n2,Plug,Paris,x\n",
     );
-    assert_eq!(p.validate().code, 0, "{:?}", p.errors());
+    assert_eq!(p.run("validate").code, 0, "{:?}", p.errors());
 }

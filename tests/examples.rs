@@ -1,8 +1,12 @@
-//! Every mapping in `mappings/` runs against `samples/`, so the examples cannot rot.
+//! Every mapping in `mappings/` runs against `samples/`, so the examples cannot rot; the shop
+//! example's `run` end to end: every target checked against the input, byte-identical reruns.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::util::{Project, read_csv, repo, rowferry};
+use crate::util::tree::without_report;
+use crate::util::{
+    Job, Project, check_report_files, names, read_csv, repo, report_target, rowferry,
+};
 
 /// Runs `validate` on a shipped mapping, with the report in a scratch folder.
 fn validate_example(mapping: &str) -> (crate::util::Run, Project) {
@@ -592,4 +596,247 @@ fn orders_export_writes_every_accepted_line_to_every_system() {
     assert_eq!(got, want);
     assert!(legacy.contains(";=1+1\r\n"));
     assert!(legacy.contains(";@livreur: sonner deux fois\r\n"));
+}
+
+/// `12,5` / `13,00` / `7` → cents, exactly.
+fn cents(text: &str) -> i64 {
+    let t = text.trim();
+    let (whole, frac) = t.split_once(',').unwrap_or((t, ""));
+    let neg = whole.starts_with('-');
+    let whole: i64 = whole.trim_start_matches(['-', '+']).parse().unwrap();
+    let frac: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().unwrap() * 10,
+        2 => frac.parse().unwrap(),
+        _ => panic!("`{text}` has more than 2 decimals"),
+    };
+    let v = whole * 100 + frac;
+    if neg { -v } else { v }
+}
+
+/// The shop example run from the repository root, its outputs in a scratch folder's `out`.
+fn shop() -> Job {
+    Job::shipped("mappings/shop-products.toml")
+}
+
+/// The source records of `samples/shop/products.csv`, by SKU (the first record with it: a later
+/// one is a `duplicate-key` reject).
+fn shop_source() -> BTreeMap<String, csv::StringRecord> {
+    let mut r = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .flexible(true)
+        .from_path(repo().join("samples/shop/products.csv"))
+        .unwrap();
+    let mut by_sku = BTreeMap::new();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        by_sku.entry(rec[0].to_string()).or_insert(rec);
+    }
+    by_sku
+}
+
+#[test]
+fn shop_example_writes_catalog_pricing_stock_and_api() {
+    let p = shop();
+    let out = p.out_dir();
+    let res = p.run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    let r = p.report();
+    assert_eq!(r["command"], "run");
+    assert_eq!(r["status"], "completed");
+    assert_eq!(r["rows"]["accepted"], 282);
+    assert_eq!(r["conservation"]["holds"], true);
+    assert_eq!(
+        r["rows"]["routed"].as_u64().unwrap() + r["rows"]["unrouted"].as_u64().unwrap(),
+        282
+    );
+    let lookups: Vec<(String, u64)> = r["lookups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["name"].as_str().unwrap().to_string(),
+                l["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lookups,
+        vec![("brands".to_string(), 11), ("colors".to_string(), 8)]
+    );
+
+    let source = shop_source();
+    // catalog: every accepted row, in input order.
+    let catalog = read_csv(&out.join("catalog/products.csv"), b',');
+    assert_eq!(catalog.len(), 282);
+    assert_eq!(
+        p.read("out/catalog/products.csv").lines().next(),
+        Some("id,title,brand_id,color,created,active")
+    );
+    let brands: BTreeMap<String, String> = read_csv(&repo().join("samples/shop/brands.csv"), b';')
+        .into_iter()
+        .map(|b| (b["name"].to_lowercase(), b["id"].clone()))
+        .collect();
+    let ids: Vec<String> = catalog.iter().map(|c| c["id"].clone()).collect();
+    for c in &catalog {
+        let src = &source[&c["id"]];
+        assert_eq!(
+            c["brand_id"],
+            brands[&src[2].trim().to_lowercase()],
+            "{c:?}"
+        );
+        let created = &c["created"];
+        assert!(
+            created.is_empty() || {
+                let b = created.as_bytes();
+                b.len() == 10 && b[4] == b'-' && b[7] == b'-'
+            },
+            "ISO date: {created}"
+        );
+        assert!(
+            ["true", "false", ""].contains(&c["active"].as_str()),
+            "{c:?}"
+        );
+    }
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        282,
+        "ids are unique"
+    );
+
+    // stock: one file per warehouse, only rows with stock > 0, in input order.
+    let mut expected: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for id in &ids {
+        let src = &source[id];
+        let stock = src[6].trim();
+        if !stock.is_empty() && stock.parse::<i64>().unwrap() > 0 {
+            expected
+                .entry(src[7].to_string())
+                .or_default()
+                .push((id.clone(), stock.parse::<i64>().unwrap().to_string()));
+        }
+    }
+    let files: BTreeSet<String> = std::fs::read_dir(out.join("stock"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let wanted: BTreeSet<String> = expected.keys().map(|w| format!("{w}.csv")).collect();
+    assert_eq!(files, wanted);
+    assert_eq!(files.len(), 4);
+    for (w, rows) in &expected {
+        let got: Vec<(String, String)> = read_csv(&out.join(format!("stock/{w}.csv")), b';')
+            .into_iter()
+            .map(|r| (r["sku"].clone(), r["qty"].clone()))
+            .collect();
+        assert_eq!(&got, rows, "stock/{w}.csv");
+    }
+    assert_eq!(
+        report_target(&r, "stock")["rows"],
+        expected.values().map(Vec::len).sum::<usize>() as u64
+    );
+
+    // pricing: active rows only, exact cents.
+    let mut expected = Vec::new();
+    for id in &ids {
+        let src = &source[id];
+        if src[10].trim().eq_ignore_ascii_case("oui") {
+            let sale = src[5].trim();
+            expected.push(vec![
+                id.clone(),
+                cents(&src[4]).to_string(),
+                if sale.is_empty() {
+                    String::new()
+                } else {
+                    cents(sale).to_string()
+                },
+                "EUR".to_string(),
+            ]);
+        }
+    }
+    let pricing: Vec<Vec<String>> = read_csv(&out.join("pricing/prices.csv"), b',')
+        .into_iter()
+        .map(|r| {
+            vec![
+                r["sku"].clone(),
+                r["price_cents"].clone(),
+                r["sale_price_cents"].clone(),
+                r["currency"].clone(),
+            ]
+        })
+        .collect();
+    assert_eq!(pricing, expected);
+
+    // api: JSON arrays of 100 records, nested, ISO dates, in input order.
+    let api = ["0001", "0002", "0003"];
+    let mut skus = Vec::new();
+    for (i, b) in api.iter().enumerate() {
+        let raw = p.read(&format!("out/api/products-{b}.json"));
+        let v: serde_json::Value = serde_json::from_str(&raw).expect("a JSON document");
+        let records = v.as_array().expect("a JSON array");
+        assert_eq!(records.len(), if i < 2 { 100 } else { 82 });
+        assert!(raw.starts_with("[\n{") && raw.ends_with("}\n]\n"));
+        assert_eq!(raw.lines().count(), records.len() + 2, "one record a line");
+        for rec in records {
+            let product = &rec["product"];
+            skus.push(product["sku"].as_str().unwrap().to_string());
+            assert!(product["price"]["amount"].is_number(), "{rec}");
+            assert_eq!(product["price"]["currency"], "EUR");
+            assert!(product["active"].is_boolean() || product["active"].is_null());
+            let created = product["created"].as_str().unwrap_or("2000-01-01");
+            assert!(
+                created.len() == 10 && created.as_bytes()[4] == b'-',
+                "{created}"
+            );
+        }
+    }
+    assert_eq!(skus, ids);
+    assert!(
+        p.read("out/api/products-0001.json")
+            .contains(r#"{"product":{"sku":"TSH-8602","title":"T-shirt manches courtes en coton bio","brand_id":"BR-003","price":{"amount":13.00,"currency":"EUR"},"created":"2025-01-31","active":true}}"#)
+    );
+    assert!(!out.join("api/products-0004.json").exists());
+    check_report_files(out);
+}
+
+#[test]
+fn shop_example_second_run_is_byte_identical() {
+    let p = shop();
+    let out = p.out_dir();
+    assert_eq!(p.run("run").code, 1);
+    let first = p.tree();
+    let first_report = p.report();
+    assert_eq!(p.run("run").code, 1);
+    let second = p.tree();
+    assert_eq!(names(&first), names(&second));
+    assert_eq!(without_report(first), without_report(second));
+    // Every file's hash in the report is the hash of the file, and both runs agree.
+    assert_eq!(first_report["targets"], p.report()["targets"]);
+    check_report_files(out);
+    assert!(!out.join(".rowferry-staging").exists());
+}
+
+/// Targets shared among several writer threads (the default with more than one core) are
+/// written exactly as one writer writes them: a cap of three open files leaves one writer.
+#[test]
+fn targets_written_by_several_writers_match_one_writer() {
+    // Small batches, so that the JSON target rolls many files while the others are written.
+    let batches = ["--set", "targets.api.batch_size=7"];
+    let one = shop().args(batches).args(["--set", "run.max_open_files=3"]);
+    let r = one.run("run");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let many = shop().args(batches);
+    let r = many.run("run");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let (a, b) = (without_report(one.tree()), without_report(many.tree()));
+    assert!(
+        a.keys().filter(|k| k.starts_with("api/")).count() > 30,
+        "{:?}",
+        a.keys()
+    );
+    assert_eq!(names(&a), names(&b));
+    assert_eq!(a, b);
+    assert_eq!(one.report()["targets"], many.report()["targets"]);
+    check_report_files(one.out_dir());
+    check_report_files(many.out_dir());
 }

@@ -10,17 +10,15 @@ use calamine::{Data, Reader, Xlsx, open_workbook};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::util::{Project, Run, read_csv};
+use crate::util::{Job, Outcome, read_csv};
 
-fn run(p: &Project, extra: &[&str]) -> Run {
-    let mut args = vec!["run", "mapping.toml", "--out", "out", "--quiet"];
-    args.extend_from_slice(extra);
-    p.run(&args)
+fn run(p: &Job, extra: &[&str]) -> Outcome {
+    p.run_with("run", extra)
 }
 
 /// Every row accounted for, per target too, and every listed file is on disk with the size and
 /// SHA-256 the report gives.
-fn assert_accounted(p: &Project, out: &str) -> Value {
+fn assert_accounted(p: &Job, out: &str) -> Value {
     let report: Value = serde_json::from_str(&p.read(&format!("{out}/_report/report.json")))
         .expect("report.json is JSON");
     let n = |k: &str| report["rows"][k].as_u64().unwrap();
@@ -232,8 +230,7 @@ code   = { type = "string" }
 /// cells' styles.
 #[test]
 fn xlsx_cells_keep_their_types_and_text_is_never_a_formula() {
-    let p = Project::new();
-    p.file("data.csv", TYPED).file(
+    let p = Job::new().file("data.csv", TYPED).file(
         "mapping.toml",
         format!(
             r##"{TYPED_FIELDS}
@@ -353,12 +350,11 @@ columns.cents  = "CAST(amount * 100 AS INTEGER)"
 /// has its own header and sheet, and an empty batched target still has its first workbook.
 #[test]
 fn xlsx_batches_roll_into_numbered_workbooks() {
-    let p = Project::new();
     let mut data = String::from("id,name\n");
     for i in 1..=7 {
         data.push_str(&format!("{i},n{i}\n"));
     }
-    p.file("data.csv", &data).file(
+    let p = Job::new().input("data.csv", &data).file(
         "mapping.toml",
         r#"[source]
 path = "data.csv"
@@ -462,8 +458,7 @@ fn xlsx_partitions_under_two_open_files_keep_every_row_in_order() {
         data.push_str(&format!("{id},\"{r}\",{}\n", id % 7));
         expected.entry(r).or_default().push(id);
     }
-    let p = Project::new();
-    p.file("data.csv", &data).file(
+    let p = Job::new().file("data.csv", &data).file(
         "mapping.toml",
         r#"[run]
 max_open_files = 2
@@ -559,7 +554,7 @@ columns.id = "id"
     let first = tree(&dir);
     for cap in ["2", "64"] {
         let out = format!("again-{cap}");
-        let r = p.run(&[
+        let r = p.exec(&[
             "run",
             "mapping.toml",
             "--out",
@@ -591,8 +586,7 @@ fn xlsx_text_longer_than_a_cell_is_an_unencodable_reject() {
     let emoji = "😀".repeat(16_384); // 16,384 chars, 32,768 units: does not
     let long = "x".repeat(32_768);
     let data = format!("id,text\n1,short\n2,{fits}\n3,{emoji}\n4,{long}\n5,=1+1\n");
-    let p = Project::new();
-    p.file("data.csv", &data).file(
+    let p = Job::new().file("data.csv", &data).file(
         "mapping.toml",
         r#"[source]
 path = "data.csv"
@@ -672,9 +666,8 @@ O-5,1,Dan,dan@example.com,Nord/Est,SKU-7,4,0.05,EUR\n\
 O-1,3,Ann,ann@example.com,Nord,SKU-8,1,2,EUR\n\
 O-6,1,Eve,eve@example.com,Sud,SKU-9,1,5,EUR\n";
 
-fn lines_project(targets: &str) -> Project {
-    let p = Project::new();
-    p.file("data.csv", LINES).file(
+fn lines_project(targets: &str) -> Job {
+    Job::new().input("data.csv", LINES).file(
         "mapping.toml",
         format!(
             r#"[source]
@@ -695,8 +688,7 @@ currency = {{ type = "string" }}
 {targets}
 "#
         ),
-    );
-    p
+    )
 }
 
 /// One record per order from unsorted lines, in order of first appearance, with nested
@@ -898,8 +890,7 @@ fn grouped_spills_give_byte_identical_payloads() {
     }
     // The rows alone are twice the 1 MiB budget (shared by two targets): it must spill.
     assert!(data.len() > 2_000_000, "{}", data.len());
-    let p = Project::new();
-    p.file("data.csv", &data).file(
+    let p = Job::new().file("data.csv", &data).file(
         "mapping.toml",
         r#"[source]
 path = "data.csv"
@@ -929,7 +920,7 @@ columns.id = "order_id"
 columns."lines[].sku" = "sku"
 "#,
     );
-    let r = p.run(&["run", "mapping.toml", "--out", "memory", "--quiet"]);
+    let r = p.exec(&["run", "mapping.toml", "--out", "memory", "--quiet"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     // The spilling run, watched: its spill folder must show up while it works.
@@ -1046,7 +1037,7 @@ fn grouping_mistakes_are_plan_errors() {
     ];
     for (target, expected) in cases {
         let p = lines_project(&format!("[targets.t]\n{target}\n"));
-        let r = p.run(&["check", "mapping.toml"]);
+        let r = p.run("check");
         assert_eq!(r.code, 2, "{target}: {}", r.stdout);
         let all = format!("{}{}", r.stdout, r.stderr);
         assert!(all.contains(expected), "{target}: {all}");

@@ -1,13 +1,11 @@
 //! Every type and rule, accepting and rejecting, through `rowferry validate`.
 
-use crate::util::{Project, mapping};
+use crate::util::{Job, mapping};
 
 /// Runs `fields` over `csv` and returns the `(row, field, code)` errors.
 fn errors(fields: &str, csv: &str) -> (i32, Vec<(u64, String, String)>) {
-    let p = Project::new();
-    p.file("mapping.toml", mapping(fields))
-        .file("data.csv", csv);
-    let run = p.validate();
+    let p = Job::new().mapping(mapping(fields)).input("data.csv", csv);
+    let run = p.run("validate");
     assert!(
         run.code == 0 || run.code == 1,
         "unexpected exit {}: {}",
@@ -236,9 +234,7 @@ fn pattern_enum_and_lengths() {
 
 #[test]
 fn unique_first_occurrence_wins_single_and_composite() {
-    let p = Project::new();
-    p.file(
-        "mapping.toml",
+    let p = Job::new().mapping(
         "[source]\npath = \"data.csv\"\nstructure = \"line\"\n\n\
          [structures.line]\nunique = [[\"order\", \"line\"]]\n\n\
          [structures.line.fields]\nid = { unique = true }\norder = {}\nline = { type = \"integer\" }\n",
@@ -247,7 +243,7 @@ fn unique_first_occurrence_wins_single_and_composite() {
         "data.csv",
         "id,order,line\nA,O1,1\nB,O1,2\nA,O2,1\nC,O1,01\nD,,1\nE,,1\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errs = p.errors();
     let dups: Vec<(&str, &str, &str)> = errs
@@ -303,13 +299,11 @@ fn a_row_gets_every_issue_it_has() {
 
 #[test]
 fn warnings_keep_the_row() {
-    let p = Project::new();
-    p.file(
-        "mapping.toml",
+    let p = Job::new().mapping(
         mapping("a = { type = \"integer\", severity = \"warning\" }\nb = { pattern = '^x', severity = { pattern = \"warning\" }, required = true }"),
     )
     .file("data.csv", "a,b\nz,y\n1,\n");
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(
         p.warning_codes(),
@@ -324,13 +318,12 @@ fn warnings_keep_the_row() {
 
 #[test]
 fn warnings_alone_exit_zero() {
-    let p = Project::new();
-    p.file(
-        "mapping.toml",
-        mapping("a = { type = \"integer\", severity = \"warning\" }"),
-    )
-    .file("data.csv", "a\nz\n1\n");
-    let run = p.validate();
+    let p = Job::new()
+        .mapping(mapping(
+            "a = { type = \"integer\", severity = \"warning\" }",
+        ))
+        .file("data.csv", "a\nz\n1\n");
+    let run = p.run("validate");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(p.warning_codes(), vec![e(2, "a", "type-mismatch")]);
 }

@@ -12,7 +12,7 @@ use rowferry::source::{
 };
 use writer::{Book, Cell, Sheet, serial, text};
 
-use crate::util::{Project, read_csv, repo, rowferry};
+use crate::util::{Job, read_csv, repo, rowferry};
 
 /// Every row a source gives, by sheet row: the cells' canonical text and kind, or the raw
 /// fields of a rejected row (kind `None`).
@@ -439,13 +439,13 @@ fn sheets_are_chosen_by_name_by_position_or_the_first_visible_one() {
 
 #[test]
 fn an_unknown_sheet_is_an_error_listing_the_sheets() {
-    let p = Project::new();
+    let p = Job::new();
     three_sheets(p.path());
-    p.file(
+    p.write(
         "mapping.toml",
         "[source]\npath = \"sheets.xlsx\"\nsheet = \"Customer\"\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("sheets.xlsx"), "{}", run.stderr);
     assert!(
@@ -464,11 +464,11 @@ fn an_unknown_sheet_is_an_error_listing_the_sheets() {
         run.stderr
     );
 
-    p.file(
+    p.write(
         "mapping.toml",
         "[source]\npath = \"sheets.xlsx\"\nsheet = 4\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("has 3 sheet(s)"), "{}", run.stderr);
     assert!(run.stderr.contains("no sheet 4"), "{}", run.stderr);
@@ -573,13 +573,13 @@ fn a_range_limits_the_cells_read() {
 
 #[test]
 fn a_range_outside_the_sheet_is_an_error() {
-    let p = Project::new();
+    let p = Job::new();
     report_sheet(p.path());
-    p.file(
+    p.write(
         "mapping.toml",
         "[source]\npath = \"report.xlsx\"\nrange = \"A20:F30\"\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("report.xlsx"), "{}", run.stderr);
     assert!(run.stderr.contains("range `A20:F30`"), "{}", run.stderr);
@@ -588,13 +588,13 @@ fn a_range_outside_the_sheet_is_an_error() {
 
 #[test]
 fn rows_and_issues_carry_sheet_row_numbers() {
-    let p = Project::new();
+    let p = Job::new();
     report_sheet(p.path());
-    p.file(
+    p.write(
         "mapping.toml",
         "[source]\npath = \"report.xlsx\"\nstructure = \"s\"\n\n[structures.s.fields]\norder = { pattern = '^A-\\d+$' }\nqty = { type = \"integer\", min = 1 }\nday = {}\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let mut got = p.error_codes();
     got.sort();
@@ -639,7 +639,7 @@ fn a_limit_stops_the_streaming_reader_early() {
 
 #[test]
 fn a_lookup_reads_a_workbook() {
-    let p = Project::new();
+    let p = Job::new();
     workbook(
         p.path(),
         "brands.xlsx",
@@ -650,8 +650,8 @@ fn a_lookup_reads_a_workbook() {
                 .row(3, 1, vec![text("Globex"), text("B02")]),
         ]),
     );
-    p.file("data.csv", "sku,brand\nS1,acme\nS2,Globex\nS3,Initech\n")
-        .file(
+    p.write("data.csv", "sku,brand\nS1,acme\nS2,Globex\nS3,Initech\n")
+        .write(
             "mapping.toml",
             r#"
 [source]
@@ -676,7 +676,7 @@ add = { brand_id = "id" }
 path = "out.csv"
 "#,
         );
-    let run = p.run(&["run", "mapping.toml", "--out", "out", "--quiet"]);
+    let run = p.exec(&["run", "mapping.toml", "--out", "out", "--quiet"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let out = read_csv(&p.path().join("out/out.csv"), b',');
     let ids: Vec<(&str, &str)> = out
@@ -710,10 +710,10 @@ fn a_workbook_is_told_by_its_content_not_its_name() {
 /// Runs `validate` on `file` (written into the project as `name`) and returns stderr, checking
 /// the run stopped with exit 2 and named the file.
 fn broken(name: &str, file: &[u8]) -> String {
-    let p = Project::new();
-    p.file(name, file)
-        .file("mapping.toml", format!("[source]\npath = \"{name}\"\n"));
-    let run = p.validate();
+    let p = Job::new();
+    p.write(name, file)
+        .write("mapping.toml", format!("[source]\npath = \"{name}\"\n"));
+    let run = p.run("validate");
     assert_eq!(run.code, 2, "{name}: {}", run.stderr);
     assert!(run.stderr.contains(name), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
@@ -770,10 +770,10 @@ fn empty_and_text_files_named_as_workbooks_are_errors() {
 
 #[test]
 fn an_empty_sheet_is_an_error() {
-    let p = Project::new();
+    let p = Job::new();
     workbook(p.path(), "empty.xlsx", Book::new(vec![Sheet::new("Blank")]));
-    p.file("mapping.toml", "[source]\npath = \"empty.xlsx\"\n");
-    let run = p.validate();
+    p.write("mapping.toml", "[source]\npath = \"empty.xlsx\"\n");
+    let run = p.run("validate");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("sheet `Blank` of"), "{}", run.stderr);
     assert!(run.stderr.contains("empty.xlsx"), "{}", run.stderr);
@@ -1105,10 +1105,10 @@ fn sheet_cap_of_a_reader_is_an_error_not_a_truncation() {
         ),
     ];
     for (what, rows, reason) in cases {
-        let p = Project::new();
+        let p = Job::new();
         ods(&p.path().join("big.ods"), &rows);
-        p.file("mapping.toml", "[source]\npath = \"big.ods\"\n");
-        let run = p.validate();
+        p.write("mapping.toml", "[source]\npath = \"big.ods\"\n");
+        let run = p.run("validate");
         assert_eq!(run.code, 2, "{what}: {}", run.stderr);
         assert!(
             run.stderr.contains("sheet `Stock` of") && run.stderr.contains("big.ods"),
@@ -1141,13 +1141,13 @@ fn sheet_cap_of_a_reader_is_an_error_not_a_truncation() {
 }
 
 /// Validates the workbook `name` of project `p` with `[source]` extra lines; returns the run.
-fn validate_book(p: &Project, name: &str, book: Book, source: &str) -> crate::util::Run {
+fn validate_book(p: &Job, name: &str, book: Book, source: &str) -> crate::util::Outcome {
     workbook(p.path(), name, book);
-    p.file(
+    p.write(
         "mapping.toml",
         format!("[source]\npath = \"{name}\"\n{source}\n"),
     );
-    p.validate()
+    p.run("validate")
 }
 
 /// A row given twice in an xlsx (two `<row r="3">`), or with its cells out of order, is
@@ -1156,7 +1156,7 @@ fn validate_book(p: &Project, name: &str, book: Book, source: &str) -> crate::ut
 /// the run naming the sheet and the rows.
 #[test]
 fn malformed_row_given_twice_or_out_of_order_is_never_lost() {
-    let p = Project::new();
+    let p = Job::new();
     let mut sheet = Sheet::new("S")
         .row(1, 1, vec![text("id"), text("name")])
         .row(2, 1, vec![Cell::Number(1.0), text("a")])
@@ -1224,7 +1224,7 @@ fn malformed_row_given_twice_or_out_of_order_is_never_lost() {
             "gives its header row 1 more than once",
         ),
     ] {
-        let p = Project::new();
+        let p = Job::new();
         let run = validate_book(&p, "back.xlsx", book, "");
         assert_eq!(run.code, 2, "{what}: {}", run.stderr);
         assert!(run.stderr.contains("sheet `S`"), "{what}: {}", run.stderr);
@@ -1249,7 +1249,7 @@ fn field_too_long_and_unpacking_bombs_are_bounded() {
     };
 
     // Long cells, shared and inline, under the 8× limit: their rows are rejected.
-    let p = Project::new();
+    let p = Job::new();
     let book = rows(vec![
         (Cell::Number(1.0), text("fine")),
         (Cell::Number(2.0), text(&"é".repeat(1500))),
@@ -1282,7 +1282,7 @@ fn field_too_long_and_unpacking_bombs_are_bounded() {
     assert_eq!(p.report()["rows"]["accepted"], 2);
 
     // A 900-byte shared string in 100 cells of one row: 90,000 bytes, past 64 × 1000.
-    let p = Project::new();
+    let p = Job::new();
     let wide: Vec<Cell> = (0..100).map(|_| text(&"w".repeat(900))).collect();
     let header: Vec<Cell> = (0..100).map(|i| text(&format!("c{i}"))).collect();
     let book = Book::new(vec![Sheet::new("S").row(1, 1, header).row(2, 1, wide).row(
@@ -1333,7 +1333,7 @@ fn field_too_long_and_unpacking_bombs_are_bounded() {
             "unpacks to 268743 bytes (`xl/sharedStrings.xml`), more than `max_part_bytes` (200000 bytes)",
         ),
     ] {
-        let p = Project::new();
+        let p = Job::new();
         let run = validate_book(&p, "bomb.xlsx", book, source);
         assert_eq!(run.code, 2, "{what}: {}", run.stderr);
         assert!(run.stderr.contains("bomb.xlsx"), "{what}: {}", run.stderr);
@@ -1343,18 +1343,18 @@ fn field_too_long_and_unpacking_bombs_are_bounded() {
             .len();
         assert!(size < 100_000, "{what}: small on disk ({size} bytes)");
     }
-    let p = Project::new();
+    let p = Job::new();
     ods(
         &p.path().join("bomb.ods"),
         &format!(
             r#"<table:table-row><table:table-cell office:value-type="string"><text:p>{bomb}</text:p></table:table-cell></table:table-row>"#
         ),
     );
-    p.file(
+    p.write(
         "mapping.toml",
         format!("[source]\npath = \"bomb.ods\"\n{field}\n"),
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("part `content.xml`"), "{}", run.stderr);
 }

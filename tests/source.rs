@@ -1,15 +1,11 @@
 //! The CSV source: dialects, title blocks, provenance, blank and broken rows.
 
-use crate::util::{Project, read_csv};
+use crate::util::Job;
 
-fn project(source_extra: &str, fields: &str, csv: &[u8]) -> Project {
-    let p = Project::new();
-    p.file(
-        "mapping.toml",
-        format!("[source]\npath = \"data.csv\"\nstructure = \"s\"\n{source_extra}\n[structures.s.fields]\n{fields}\n"),
-    )
-    .file("data.csv", csv);
-    p
+fn project(source_extra: &str, fields: &str, csv: &[u8]) -> Job {
+    Job::new()
+        .mapping(format!("[source]\npath = \"data.csv\"\nstructure = \"s\"\n{source_extra}\n[structures.s.fields]\n{fields}\n"))
+        .input("data.csv", csv)
 }
 
 #[test]
@@ -20,7 +16,7 @@ fn rows_and_lines_follow_spreadsheet_numbering() {
         "a = { type = \"integer\" }\nb = {}",
         b"Export du 12/03/2024\nBoutique\na;b\n1;\"two\nlines\"\nx;y\n\n3;z\n;\nq;w\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errs = p.errors();
     let at: Vec<(&str, &str, &str)> = errs
@@ -44,7 +40,7 @@ fn ragged_rows_are_rejected_with_their_raw_fields_and_reading_goes_on() {
         "a = {}\nb = {}\nc = {}",
         b"a,b,c\n1,2,3\n4,5\n6,7,8,9\n10,11,12\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errs = p.errors();
     assert_eq!(errs.len(), 2);
@@ -52,7 +48,7 @@ fn ragged_rows_are_rejected_with_their_raw_fields_and_reading_goes_on() {
     assert_eq!(errs[0]["row"], "3");
     assert_eq!(errs[0]["value"], "4,5");
     assert_eq!(errs[1]["row"], "4");
-    let rejects = read_csv(&p.path().join("out/_report/rejects.csv"), b',');
+    let rejects = p.rejects();
     assert_eq!(rejects.len(), 2);
     assert_eq!(rejects[0]["a"], "4");
     assert_eq!(rejects[0]["b"], "5");
@@ -72,7 +68,7 @@ fn utf8_bom_is_stripped_and_reported() {
         "nom = { required = true }",
         "\u{feff}nom,x\nÉlodie,1\n".as_bytes(),
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let r = p.report();
     assert_eq!(r["input"]["bom"], true);
@@ -83,7 +79,7 @@ fn utf8_bom_is_stripped_and_reported() {
 #[test]
 fn delimiter_is_sniffed_when_not_declared() {
     let p = project("", "a = {}\nb = { type = \"integer\" }", b"a|b\nx|1\ny|z\n");
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let r = p.report();
     assert_eq!(r["input"]["delimiter"], "|");
@@ -101,7 +97,7 @@ fn custom_quote_escape_and_comment() {
         "a = {}\nb = { type = \"integer\" }",
         b"a;b\n# a comment\n'x;\\'y';1\n'z';w\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errs = p.errors();
     assert_eq!(errs.len(), 1);
@@ -122,7 +118,7 @@ fn invalid_utf8_rejects_the_row_only() {
         "a = {}\nb = {}",
         b"a,b\nok,1\ncaf\xe9,2\nfin,3\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errs = p.errors();
     assert_eq!(errs.len(), 1);
@@ -150,7 +146,7 @@ fn bad_bytes_among_many_rows_reject_exactly_their_rows() {
         data.push(b'\n');
     }
     let p = project("encoding = \"utf-8\"", "a = {}\nb = {}", &data);
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let found: Vec<(String, String)> = p
         .errors()
@@ -180,9 +176,9 @@ fn extra_columns_are_kept_and_rejects_keep_original_values() {
         "n = { type = \"integer\" }",
         b"n,comment\n\" 1\",ok\n\"2,0\",\"text, with comma\"\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let rejects = read_csv(&p.path().join("out/_report/rejects.csv"), b',');
+    let rejects = p.rejects();
     assert_eq!(rejects.len(), 1);
     assert_eq!(rejects[0]["n"], "2,0");
     assert_eq!(rejects[0]["comment"], "text, with comma");
@@ -198,7 +194,7 @@ fn crlf_line_endings() {
         "a = { type = \"integer\" }",
         b"a\r\n1\r\nx\r\n\r\n2\r\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(
         p.error_codes(),
@@ -212,7 +208,7 @@ fn crlf_line_endings() {
 #[test]
 fn empty_file_is_a_clear_error() {
     let p = project("", "a = {}", b"");
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("no header record"), "{}", run.stderr);
     assert!(run.stderr.contains("data.csv"), "{}", run.stderr);
@@ -221,7 +217,7 @@ fn empty_file_is_a_clear_error() {
 #[test]
 fn duplicate_header_names_are_refused() {
     let p = project("", "a = {}", b"a,b,a\n1,2,3\n");
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
@@ -234,7 +230,7 @@ fn duplicate_header_names_are_refused() {
         "a = {}\na_2 = { type = \"integer\" }",
         b"a,b,a\n1,2,x\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     let errors = p.read("out/_report/errors.csv");
     assert!(errors.contains("type-mismatch,a_2,a_2,x"), "{errors}");
@@ -247,7 +243,7 @@ fn padded_header_names_match_their_fields() {
         "sku = { required = true }\nqty = { type = \"integer\" }",
         b" sku ,qty \nA,1\n,2\n",
     );
-    let run = p.validate();
+    let run = p.run("validate");
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(
         p.error_codes(),
@@ -263,7 +259,7 @@ fn padded_header_names_match_their_fields() {
 #[test]
 fn trailing_blank_lines_are_blank_rows() {
     let p = project("", "a = {}", b"a\n1\n\n\n");
-    assert_eq!(p.validate().code, 0);
+    assert_eq!(p.run("validate").code, 0);
     let r = p.report();
     assert_eq!(r["rows"]["read"], 3);
     assert_eq!(r["rows"]["skipped"], 2);
@@ -272,7 +268,7 @@ fn trailing_blank_lines_are_blank_rows() {
 #[test]
 fn a_last_record_without_line_break_keeps_its_numbers() {
     let p = project("", "a = { type = \"integer\" }", b"a\n1\n\nx");
-    assert_eq!(p.validate().code, 1);
+    assert_eq!(p.run("validate").code, 1);
     let errs = p.errors();
     assert_eq!(
         (errs[0]["row"].as_str(), errs[0]["line"].as_str()),

@@ -4,16 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::util::{Project, Run};
+use crate::util::{Job, Outcome};
 
-fn run(p: &Project, extra: &[&str]) -> Run {
-    let mut args = vec!["run", "mapping.toml", "--out", "out", "--quiet"];
-    args.extend_from_slice(extra);
-    p.run(&args)
+fn run(p: &Job, extra: &[&str]) -> Outcome {
+    p.run_with("run", extra)
 }
 
-fn bytes(p: &Project, name: &str) -> Vec<u8> {
-    std::fs::read(p.path().join(name)).unwrap_or_else(|e| panic!("cannot read {name}: {e}"))
+fn bytes(p: &Job, name: &str) -> Vec<u8> {
+    p.bytes(name)
 }
 
 const CUSTOMERS: &str = "id,name,city,joined,balance,active\n\
@@ -21,7 +19,7 @@ const CUSTOMERS: &str = "id,name,city,joined,balance,active\n\
 2,Ōno Tarō,Kyōto,2023-12-01,-7.25,false\n\
 3,\"Smith; Jones\",Leeds,,0,true\n";
 
-fn customers(target: &str) -> Project {
+fn customers(target: &str) -> Job {
     typed_project(
         CUSTOMERS,
         r#"id      = { type = "integer" }
@@ -36,12 +34,9 @@ active  = { type = "boolean" }"#,
 
 /// A project over `data.csv` holding `data`, checked against structure `c` of `fields`, whose
 /// mapping ends with `rest`.
-fn typed_project(data: &str, fields: &str, rest: &str) -> Project {
-    let p = Project::new();
-    p.file("data.csv", data).file(
-        "mapping.toml",
-        format!(
-            r#"[source]
+fn typed_project(data: &str, fields: &str, rest: &str) -> Job {
+    Job::new().input("data.csv", data).mapping(format!(
+        r#"[source]
 path = "data.csv"
 structure = "c"
 
@@ -49,9 +44,7 @@ structure = "c"
 {fields}
 
 {rest}"#
-        ),
-    );
-    p
+    ))
 }
 
 #[test]
@@ -139,7 +132,7 @@ columns.id = "id"
         .collect();
     assert_eq!(rows, [2, 2]);
     // A dry run projects only what its checks read, and counts the same rows per target.
-    let r = p.validate();
+    let r = p.run("validate");
     assert_eq!(r.code, 1, "{}", r.stderr);
     let dry = p.report();
     for t in 0..2 {
@@ -190,7 +183,7 @@ columns.label = "CAST({cents} AS VARCHAR)"
         assert_eq!(report["rows"]["rejected"], 1, "{cents}");
         assert_eq!(report["conservation"]["holds"], true);
         // The dry run rejects what the run rejects, though no check reads the column.
-        let r = p.validate();
+        let r = p.run("validate");
         assert_eq!(r.code, 1, "{cents}: {}", r.stderr);
         assert_eq!(
             p.error_codes(),
@@ -203,7 +196,7 @@ columns.label = "CAST({cents} AS VARCHAR)"
 
 /// A project over `data` (`id,balance`, typed integer and decimal), whose mapping ends with
 /// `rest`.
-fn balances(data: &str, rest: &str) -> Project {
+fn balances(data: &str, rest: &str) -> Job {
     typed_project(
         data,
         r#"id      = { type = "integer" }
@@ -213,7 +206,7 @@ balance = { type = "decimal", scale = 2 }"#,
 }
 
 /// [`balances`] with check `check` and a target `all` taking `when`.
-fn cents_rules(check: &str, when: &str) -> Project {
+fn cents_rules(check: &str, when: &str) -> Job {
     balances(
         "id,balance\n1,12.5\n2,30000000\n3,7\n",
         &format!(
@@ -256,7 +249,7 @@ fn a_check_a_value_breaks_rejects_its_row() {
     assert!(!errors[1]["message"].contains("cannot be evaluated"));
     let report = p.report();
     assert_eq!(report["rows"]["rejected"], 2);
-    let r = p.validate();
+    let r = p.run("validate");
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(p.report()["rows"], report["rows"]);
 }
@@ -281,7 +274,7 @@ fn a_when_a_value_breaks_rejects_its_row() {
     let report = p.report();
     assert_eq!(report["rows"]["rejected"], 1);
     assert_eq!(report["conservation"]["holds"], true);
-    let r = p.validate();
+    let r = p.run("validate");
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(p.report()["rows"], report["rows"]);
 }
@@ -294,7 +287,7 @@ path = "legacy.csv"
 encoding = "windows-1252"
 "#,
     );
-    let r = p.validate();
+    let r = p.run("validate");
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(!p.path().join("out/legacy.csv").exists());
     assert_eq!(
@@ -428,9 +421,9 @@ columns.balance = { value = "balance", decimal_separator = "," }
     );
 }
 
-fn formula_project(guard: &str) -> Project {
-    let p = Project::new();
-    p.file(
+fn formula_project(guard: &str) -> Job {
+    Job::new()
+        .input(
         "data.csv",
         "id,note,phone\n\
 1,=HYPERLINK(\"http://evil\"),+33 6 12 34 56 78\n\
@@ -438,13 +431,11 @@ fn formula_project(guard: &str) -> Project {
 3,@SUM(A1:A9),-12\n\
 4,-2+3+cmd|' /C calc'!A0,\n",
     )
-    .file(
-        "mapping.toml",
+    .mapping(
         format!(
             "{guard}\n[source]\npath = \"data.csv\"\n\n[targets.csv]\npath = \"out.csv\"\n\n[targets.json]\npath = \"out.json\"\n"
         ),
-    );
-    p
+    )
 }
 
 #[test]
@@ -504,8 +495,7 @@ fn a_dry_run_warns_of_the_formulas_a_run_would_write_and_no_other() {
     // `late` and `some` take only some rows; `late` reads `note` as it is and through an
     // expression, `some` as it is and a literal: the dry run must find what the run finds,
     // target by target and row by row.
-    let p = Project::new();
-    p.file(
+    let p = Job::new().input(
         "data.csv",
         "id,note\n\
 1,=HYPERLINK(\"http://evil\")\n\
@@ -546,7 +536,7 @@ columns.text = \"note\"\ncolumns.loud = \"upper(note)\"\n\n\
     .collect();
     assert_eq!(fields, want);
 
-    let dry = p.run(&["validate", "mapping.toml", "--out", "out", "--quiet"]);
+    let dry = p.run("validate");
     assert_eq!(dry.code, 0, "{}", dry.stderr);
     assert_eq!(p.warning_codes(), ran, "validate finds what run finds");
 }
@@ -601,13 +591,13 @@ fn target_option_mistakes_are_plan_errors() {
     ];
     for (target, expected) in cases {
         let p = customers(&format!("[targets.t]\n{target}\n"));
-        let r = p.run(&["check", "mapping.toml"]);
+        let r = p.run("check");
         assert_eq!(r.code, 2, "{target}: {}", r.stdout);
         let all = format!("{}{}", r.stdout, r.stderr);
         assert!(all.contains(expected), "{target}: {all}");
     }
     let p = customers("[run]\nformula_guard = \"warm\"\n[targets.t]\npath = \"a.csv\"\n");
-    let r = p.run(&["check", "mapping.toml"]);
+    let r = p.run("check");
     assert_eq!(r.code, 2);
     assert!(format!("{}{}", r.stdout, r.stderr).contains("did you mean `warn`"));
 }
@@ -617,7 +607,6 @@ fn target_option_mistakes_are_plan_errors() {
 /// row is lost, with thousands of partitions under a low open-file limit.
 #[test]
 fn hostile_partition_values_under_a_low_open_file_limit() {
-    let p = Project::new();
     let hostile = [
         "../../etc",
         "a/b",
@@ -648,8 +637,7 @@ fn hostile_partition_values_under_a_low_open_file_limit() {
             data.push_str(&format!("{id},r{:04}\n", (k * 7 + round) % 1000));
         }
     }
-    p.file("data.csv", &data).file(
-        "mapping.toml",
+    let p = Job::new().input("data.csv", &data).mapping(
         "[source]\npath = \"data.csv\"\n\n[targets.by_region]\npath = \"regions/{region}.csv\"\ncolumns.id = \"id\"\n",
     );
     let out = std::process::Command::new("sh")

@@ -1,6 +1,15 @@
 //! Helpers: run the real binary in a fresh temporary folder and read back what it wrote.
+//! New tests use [`Job`] (`job.rs`); `Project` and `rowferry` are the older, lower-level way.
 
 #![allow(dead_code)]
+
+pub mod clean;
+pub mod job;
+pub mod tree;
+
+pub use clean::snapshots;
+pub use job::{Job, Outcome};
+pub use tree::{at, check_report_files, names, report_target, sha256_hex, targets_only};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
