@@ -68,6 +68,8 @@ pub enum RunError {
     #[error(transparent)]
     Route(#[from] RouteError),
     #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
     Staging(#[from] StagingError),

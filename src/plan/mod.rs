@@ -19,6 +19,9 @@ pub use arith::{checked as checked_arithmetic, schema as typed_schema};
 pub use bind::{Binding, RowField, RowOrigin, bind, find_column};
 pub use compile::{hex, parse_sql, sheet_name_problem};
 
+/// The folder, under the output folder, that holds the report: no target may write there.
+pub const REPORT_DIR: &str = "_report";
+
 /// The columns `rejects.csv` adds to the input's: where each row was, and why it was rejected.
 /// An input that ends with them is a `rejects.csv` fed back.
 pub const REJECT_COLUMNS: [&str; 3] = ["_row", "_line", "_errors"];

@@ -105,7 +105,7 @@ pub fn reserved(t: &PathTemplate) -> Option<String> {
             })
             .collect()
     };
-    if comps.first().and_then(|c| literal(c)).as_deref() == Some("_report") {
+    if comps.first().and_then(|c| literal(c)).as_deref() == Some(super::REPORT_DIR) {
         return Some("`_report/` is where the run's report is written".into());
     }
     for c in &comps {

@@ -30,7 +30,7 @@
 //! (`CAST(price * 100 AS INTEGER)`, computed here exactly as polars computes it) — no filtered
 //! copy, no query; else through one query that filters the chunk and evaluates the expressions.
 //!
-//! The writer threads ([`crate::sink::Sinks`]) then only write the text they are handed. Numbers,
+//! The writer threads (the sink stage) then only write the text they are handed. Numbers,
 //! dates and booleans in their canonical text, which no check reads, are handed typed to a CSV
 //! or JSON target (not grouped): the writer writes their text straight into the file's buffer
 //! (see [`cells`]).
@@ -49,17 +49,38 @@ mod uncomputable;
 
 use polars::prelude::{
     BooleanChunked, ChunkFilter, Column, DataFrame, DataType, Expr, IntoLazy, NewChunkedArray,
-    StringChunked, col,
+    PolarsError, StringChunked, col,
 };
 
 use crate::issue::{Code, Issue, Severity};
 use crate::plan::{Binding, Format, FormulaGuard, Plan, QuoteStyle, Target};
-use crate::sink::SinkError;
 use cells::Values;
 pub use guards::{csv_header, formula_risk};
 use in_place::{in_place, plain};
 use text::{ColumnText, TextColumn};
 use uncomputable::{failing_rows, select_where, uncomputable_message};
+
+/// A target's columns could not be computed for a chunk: a failure no row explains.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error(
+        "target `{target}` failed on the chunk starting at row {row}: {source}; {}", crate::broken_rows::advice(.source)
+    )]
+    Engine {
+        target: String,
+        row: u64,
+        #[source]
+        source: PolarsError,
+    },
+    #[error(
+        "column `{column}` of target `{target}` cannot be written with its format: {message}; a `format` applies to dates and date-times, `decimal_separator` to numbers with a fraction"
+    )]
+    Format {
+        target: String,
+        column: String,
+        message: String,
+    },
+}
 
 /// One target's projection.
 struct Projection {
@@ -223,7 +244,7 @@ impl Projector {
         (rows, lines): (&[u64], &[u64]),
         rejected: &mut [bool],
         issues: &mut Vec<Issue>,
-    ) -> Result<(Projected, Rejections), SinkError> {
+    ) -> Result<(Projected, Rejections), ProjectError> {
         let mut pass = Pass {
             row,
             rows,
@@ -269,9 +290,9 @@ impl Projector {
         p: &Projection,
         mask: &BooleanChunked,
         pass: &mut Pass,
-    ) -> Result<(Option<TargetRows>, Vec<usize>), SinkError> {
+    ) -> Result<(Option<TargetRows>, Vec<usize>), ProjectError> {
         let first_row = pass.first_row;
-        let engine = |source| SinkError::Engine {
+        let engine = |source| ProjectError::Engine {
             target: p.target.name.clone(),
             row: first_row,
             source,
@@ -305,7 +326,7 @@ impl Projector {
         if self.dry_run {
             return Ok((None, at));
         }
-        let keys = |range: std::ops::Range<usize>| -> Result<Vec<StringChunked>, SinkError> {
+        let keys = |range: std::ops::Range<usize>| -> Result<Vec<StringChunked>, ProjectError> {
             cols[range]
                 .iter()
                 .map(|c| text::text(c, n).map(|t| t.values.to_text()).map_err(engine))
@@ -390,7 +411,7 @@ impl Projector {
         wanted: &[usize],
         at: &mut Vec<usize>,
         pass: &mut Pass,
-    ) -> Result<(Vec<Column>, usize, bool), SinkError> {
+    ) -> Result<(Vec<Column>, usize, bool), ProjectError> {
         let row = pass.row;
         let in_place: Option<Vec<Column>> = if self.dry_run {
             wanted
@@ -404,7 +425,7 @@ impl Projector {
             return Ok((cols, row.height(), false));
         }
         let first_row = pass.first_row;
-        let engine = |source| SinkError::Engine {
+        let engine = |source| ProjectError::Engine {
             target: p.target.name.clone(),
             row: first_row,
             source,
@@ -438,7 +459,7 @@ impl Projector {
         n: usize,
         to_row: &dyn Fn(usize) -> Option<usize>,
         pass: &mut Pass,
-    ) -> Result<Vec<TextColumn>, SinkError> {
+    ) -> Result<Vec<TextColumn>, ProjectError> {
         let t = &p.target;
         let typed = matches!(
             t.format,
@@ -450,13 +471,13 @@ impl Projector {
         for (c, &ci) in cols.iter().zip(wanted) {
             let is_text = c.dtype() == &DataType::String;
             let mut tc = if t.format == Format::Xlsx {
-                text::text(c, n).map_err(|source| SinkError::Engine {
+                text::text(c, n).map_err(|source| ProjectError::Engine {
                     target: t.name.clone(),
                     row: pass.first_row,
                     source,
                 })?
             } else {
-                text::formatted(c, n, &p.texts[ci], typed).map_err(|e| SinkError::Format {
+                text::formatted(c, n, &p.texts[ci], typed).map_err(|e| ProjectError::Format {
                     target: t.name.clone(),
                     column: p.names[ci].clone(),
                     message: e,
@@ -548,7 +569,7 @@ fn leave_out(
     out: &mut [Option<TargetRows>],
     positions: &[Vec<usize>],
     first_row: u64,
-) -> Result<Rejections, SinkError> {
+) -> Result<Rejections, ProjectError> {
     let mut checked = Rejections::default();
     if !rejects.contains(&true) {
         return Ok(checked);
@@ -559,7 +580,7 @@ fn leave_out(
             checked.rejected += 1;
         }
     }
-    let engine = |source| SinkError::Engine {
+    let engine = |source| ProjectError::Engine {
         target: String::new(),
         row: first_row,
         source,

@@ -26,8 +26,7 @@ pub use summary::render as render_summary;
 /// Examples kept per issue code for the terminal summary.
 const EXAMPLES_PER_CODE: usize = 3;
 
-/// The folder, under the output folder, that holds the report.
-pub const REPORT_DIR: &str = "_report";
+pub use crate::plan::REPORT_DIR;
 
 /// A report file could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::{PolarsError, StringChunked};
+use polars::prelude::StringChunked;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -49,28 +49,11 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "target `{target}` failed on the chunk starting at row {row}: {source}; {}", crate::broken_rows::advice(.source)
-    )]
-    Engine {
-        target: String,
-        row: u64,
-        #[source]
-        source: PolarsError,
-    },
     #[error("target `{target}`: {source}")]
     Xlsx {
         target: String,
         #[source]
         source: Box<format::xlsx::XlsxError>,
-    },
-    #[error(
-        "column `{column}` of target `{target}` cannot be written with its format: {message}; a `format` applies to dates and date-times, `decimal_separator` to numbers with a fraction"
-    )]
-    Format {
-        target: String,
-        column: String,
-        message: String,
     },
 }
 

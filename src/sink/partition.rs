@@ -32,7 +32,7 @@ pub(super) fn render(
     }
     // A value never names the report's folder (`{region}/x.csv` with region `_report`).
     let first = s.split(['/', '\\']).next().unwrap_or("");
-    if first.eq_ignore_ascii_case(crate::report::REPORT_DIR) {
+    if first.eq_ignore_ascii_case(crate::plan::REPORT_DIR) {
         s.insert(0, '_');
     }
     PathBuf::from(s)

@@ -17,10 +17,19 @@
 //! Once [`Records::pin`] is called the buffer is never compacted: a chunk of rows keeps its
 //! text where it was read, and [`Records::take_block`] hands the text read so far over as
 //! one block, for columns whose values point into it.
+//!
+//! Files: `in_place.rs` (the fast path and its 64-byte classifier), `parsed.rs` (the `csv_core`
+//! path), `quotes.rs` (the quoting of a record); the buffer, lines and events are here.
+
+mod in_place;
+mod parsed;
+mod quotes;
 
 use std::io::Read;
 
-use csv_core::ReadRecordResult;
+use in_place::Marks;
+use parsed::parser;
+use quotes::{Last, QuoteScan};
 
 /// The least free room asked of the text source at each read.
 const MIN_READ: usize = 64 * 1024;
@@ -127,86 +136,6 @@ impl<'a> Record<'a> {
     }
 }
 
-/// Where the last record was in the buffer, to read it again from its second line.
-#[derive(Debug, Clone, Copy)]
-struct Last {
-    start: usize,
-    first_end: usize,
-    end: usize,
-    line: u64,
-}
-
-/// Where a scan of a record's quoting is.
-#[derive(Debug, Clone, Copy)]
-enum Quoting {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    /// Right after a closing quote.
-    Closed,
-}
-
-/// Where a record's text leaves its quoting, as `csv_core` reads it: inside a quoted value or
-/// not.
-#[derive(Debug, Clone, Copy)]
-struct QuoteScan {
-    state: Quoting,
-    /// The last byte was the escape character, inside quotes.
-    escaped: bool,
-}
-
-impl Default for QuoteScan {
-    fn default() -> Self {
-        QuoteScan {
-            state: Quoting::FieldStart,
-            escaped: false,
-        }
-    }
-}
-
-impl QuoteScan {
-    /// The state after `bytes`.
-    fn over(mut self, bytes: &[u8], d: Dialect) -> Self {
-        for &b in bytes {
-            self.step(b, d);
-        }
-        self
-    }
-
-    /// Takes byte `b`; true when it is text right after a closing quote (`"f"g`), which the
-    /// parser joins to the value (and reads on, unquoted).
-    fn step(&mut self, b: u8, d: Dialect) -> bool {
-        if self.escaped {
-            self.escaped = false;
-            return false;
-        }
-        let mut misplaced = false;
-        self.state = match self.state {
-            Quoting::FieldStart if b == d.quote => Quoting::Quoted,
-            Quoting::FieldStart | Quoting::Unquoted | Quoting::Closed if b == d.delimiter => {
-                Quoting::FieldStart
-            }
-            Quoting::FieldStart | Quoting::Unquoted => Quoting::Unquoted,
-            Quoting::Quoted if Some(b) == d.escape => {
-                self.escaped = true;
-                Quoting::Quoted
-            }
-            Quoting::Quoted if b == d.quote => Quoting::Closed,
-            Quoting::Quoted => Quoting::Quoted,
-            Quoting::Closed if b == d.quote && d.escape.is_none() => Quoting::Quoted,
-            Quoting::Closed => {
-                misplaced = b != b'\r' && b != b'\n';
-                Quoting::Unquoted
-            }
-        };
-        misplaced
-    }
-
-    fn quoted(self) -> bool {
-        matches!(self.state, Quoting::Quoted)
-    }
-}
-
 /// Records read from a stream of text.
 pub(super) struct Records<R> {
     text: R,
@@ -241,19 +170,6 @@ pub(super) struct Records<R> {
     /// usually ends in the block where the next one starts, which is not classified again.
     marks: Marks,
 }
-
-/// Where the delimiters, quotes and line breaks are in `buf[at..at + len]` (at most
-/// [`BLOCK`] bytes): bit `i` of `bits` for byte `at + i`. Empty (`len == 0`) whenever the
-/// buffer's text moves or grows, or the dialect changes.
-#[derive(Debug, Clone, Copy, Default)]
-struct Marks {
-    at: usize,
-    len: usize,
-    bits: u64,
-}
-
-/// The bytes classified at once by the fast path.
-const BLOCK: usize = 64;
 
 impl<R: Read> Records<R> {
     /// Records from `text`, whose first bytes (`start`) have already been read.
@@ -393,137 +309,6 @@ impl<R: Read> Records<R> {
         self.read_record(line)
     }
 
-    /// Reads the record ahead in place if it is one whole line without a quote, no longer than
-    /// `max_field`: split at the delimiters, it has the fields `csv_core` would give it.
-    /// `None` leaves everything as it was, for `csv_core`.
-    ///
-    /// One pass finds the delimiters, the quotes and the line break: the text is classified
-    /// [`BLOCK`] bytes at a time into [`Marks`], and each mark is looked at in turn.
-    fn read_in_place(&mut self, line: u64) -> std::io::Result<Option<Event>> {
-        let d = self.dialect;
-        // Bytes a plain split would get wrong: they are left to `csv_core`. A `\r` quote
-        // would be taken for part of a CRLF line break.
-        if matches!(d.delimiter, b'\r' | b'\n')
-            || d.delimiter == d.quote
-            || d.quote == d.newline
-            || d.quote == b'\r'
-        {
-            return Ok(None);
-        }
-        let mut start = self.pos;
-        // Where the scan is: every byte of `buf[start..at]` is classified and looked at.
-        let mut at = start;
-        let mut nends = 0;
-        let newline_at = 'scan: loop {
-            if at >= self.marks.at + self.marks.len || at < self.marks.at {
-                if at == self.len {
-                    if self.len - start > self.max_field {
-                        return Ok(None);
-                    }
-                    if !self.fill()? {
-                        // The last line, without a line break.
-                        return Ok(None);
-                    }
-                    // The text may have moved to the front of the buffer.
-                    at = self.pos + (at - start);
-                    start = self.pos;
-                    continue;
-                }
-                self.marks = self.classify(at);
-            }
-            let Marks {
-                at: base,
-                len,
-                bits,
-            } = self.marks;
-            // Room for a field end at every byte of the block.
-            if self.ends.len() < nends + BLOCK {
-                let room = (nends + BLOCK).max(self.ends.len() * 2);
-                self.ends.resize(room, 0);
-            }
-            let ends = &mut self.ends[nends..nends + BLOCK];
-            let mut found = 0;
-            let mut bits = bits & (u64::MAX << (at - base));
-            while bits != 0 {
-                let i = base + bits.trailing_zeros() as usize;
-                let b = self.buf[i];
-                if b == d.newline {
-                    nends += found;
-                    break 'scan i;
-                }
-                if b == b'\r' {
-                    // Part of a CRLF break, or a lone CR: a line break of its own, which the
-                    // record reader handles (quoted, it is text).
-                    let crs = self.buf[i..self.len]
-                        .iter()
-                        .take_while(|&&c| c == b'\r')
-                        .count();
-                    if i + crs >= self.len || self.buf[i + crs] != b'\n' {
-                        return Ok(None);
-                    }
-                    bits &= bits - 1;
-                    continue;
-                }
-                if b != d.delimiter {
-                    // A quote.
-                    return Ok(None);
-                }
-                ends[found] = i - start;
-                found += 1;
-                bits &= bits - 1;
-            }
-            nends += found;
-            at = base + len;
-        };
-        let mut end = newline_at;
-        if d.newline == b'\n' {
-            while end > start && self.buf[end - 1] == b'\r' {
-                end -= 1;
-            }
-        }
-        let body = end - start;
-        if body > self.max_field {
-            return Ok(None);
-        }
-        if nends == self.ends.len() {
-            self.ends.resize(nends * 2 + 1, 0);
-        }
-        self.ends[nends] = body;
-        self.nends = nends + 1;
-        self.nout = 0;
-        self.in_place = Some((start, body));
-        self.last = Some(Last {
-            start,
-            first_end: newline_at + 1 - start,
-            end: newline_at + 1,
-            line,
-        });
-        self.pos = newline_at + 1;
-        self.line += 1;
-        Ok(Some(Event::Record { line, lines: 1 }))
-    }
-
-    /// The marks of the text from `at` (which is before `len`), up to [`BLOCK`] bytes of it.
-    fn classify(&self, at: usize) -> Marks {
-        let d = self.dialect;
-        let len = (self.len - at).min(BLOCK);
-        let bits = match self.buf.get(at..at + BLOCK).and_then(|w| w.try_into().ok()) {
-            // Bytes past the text are classified too, and their marks dropped.
-            Some(window) => marks(window, d.delimiter, d.quote, d.newline, b'\r'),
-            None => {
-                let mut block = [0; BLOCK];
-                block[..len].copy_from_slice(&self.buf[at..at + len]);
-                marks(&block, d.delimiter, d.quote, d.newline, b'\r')
-            }
-        };
-        let bits = if len == BLOCK {
-            bits
-        } else {
-            bits & ((1 << len) - 1)
-        };
-        Marks { at, len, bits }
-    }
-
     /// Takes the last record back and reads on from its second line: [`Records::record`] then
     /// holds the fields of its first line. For a record that spans lines only because a quote
     /// was not closed where it should have been.
@@ -622,240 +407,6 @@ impl<R: Read> Records<R> {
         }
     }
 
-    fn read_record(&mut self, line: u64) -> std::io::Result<Event> {
-        self.in_place = None;
-        self.nout = 0;
-        self.nends = 0;
-        // Offsets from `pos`, which stays at the record's start while it is assembled.
-        let mut fed = 0;
-        let mut first_end = None;
-        let mut lines = 0;
-        loop {
-            let (chunk, ends_line, lone) = self.line_end(fed);
-            let ahead = &self.buf[self.pos + fed..self.len];
-            if chunk == 0 && lone.is_none() {
-                let was_empty = ahead.is_empty();
-                if self.fill()? || !was_empty {
-                    // More text, or the end of the file tells what the `\r`s ahead are.
-                    continue;
-                }
-                return Ok(self.end_of_file(line, fed, lines, first_end));
-            }
-            let start = self.pos + fed;
-            let mut done = self.feed(start..start + chunk);
-            fed += chunk;
-            if let Some(crs) = lone {
-                // A lone `\r` outside quotes ends the line, and the record with it.
-                if !done {
-                    done = feed(
-                        &mut self.core,
-                        b"\n",
-                        &mut self.out,
-                        &mut self.ends,
-                        &mut self.nout,
-                        &mut self.nends,
-                    );
-                }
-                fed += crs;
-            }
-            if ends_line {
-                lines += 1;
-                first_end.get_or_insert(fed);
-            }
-            if done {
-                if lone.is_none() {
-                    let end = self.pos + fed - 1;
-                    self.drop_line_break_crs(end);
-                }
-                return Ok(self.complete(line, fed, lines, first_end));
-            }
-            if self.field_so_far() > self.max_field {
-                return Ok(self.runaway(line, first_end, Unclosed::TooLong));
-            }
-        }
-    }
-
-    /// Where the physical line ahead of the `fed` bytes of the record being read ends: how
-    /// many bytes to feed, whether that ends the line, and, for a line that a lone run of `\r`s
-    /// ends outside quotes, how many `\r`s follow the bytes to feed (they are consumed, not
-    /// fed). A run of `\r`s at the end of the text read so far is left ahead until more text
-    /// (or the end of the file) tells what it is. Whether a lone `\r` is inside quotes is told
-    /// by scanning the record from its start, only when one is met.
-    fn line_end(&self, fed: usize) -> (usize, bool, Option<usize>) {
-        let ahead = &self.buf[self.pos + fed..self.len];
-        let newline = self.dialect.newline;
-        if newline != b'\n' {
-            return match memchr::memchr(newline, ahead) {
-                Some(i) => (i + 1, true, None),
-                None => (ahead.len(), false, None),
-            };
-        }
-        let mut from = 0;
-        loop {
-            let Some(i) = memchr::memchr2(b'\n', b'\r', &ahead[from..]) else {
-                return (ahead.len(), false, None);
-            };
-            let at = from + i;
-            if ahead[at] == b'\n' {
-                return (at + 1, true, None);
-            }
-            let crs = ahead[at..].iter().take_while(|&&b| b == b'\r').count();
-            match ahead.get(at + crs) {
-                // CR LF, or CR CR LF: the `\n` ends the line.
-                Some(b'\n') => from = at + crs,
-                None if !self.eof => return (at, false, None),
-                _ if QuoteScan::default()
-                    .over(&self.buf[self.pos..self.pos + fed + at], self.dialect)
-                    .quoted() =>
-                {
-                    from = at + crs
-                }
-                _ => return (at, true, Some(crs)),
-            }
-        }
-    }
-
-    /// The file ended inside a record: either its last line has no line break, or a quote is
-    /// still open. A line break fed after it tells which.
-    fn end_of_file(
-        &mut self,
-        line: u64,
-        fed: usize,
-        lines: u64,
-        first_end: Option<usize>,
-    ) -> Event {
-        let newline = [self.dialect.newline];
-        if !feed(
-            &mut self.core,
-            &newline,
-            &mut self.out,
-            &mut self.ends,
-            &mut self.nout,
-            &mut self.nends,
-        ) {
-            return self.runaway(line, first_end, Unclosed::AtEnd);
-        }
-        self.drop_line_break_crs(self.pos + fed);
-        // The record ended here, so its last line has no line break (after one, the record
-        // would have ended there): that line counts too.
-        self.complete(line, fed, lines + 1, first_end.or(Some(fed)))
-    }
-
-    fn complete(&mut self, line: u64, fed: usize, lines: u64, first_end: Option<usize>) -> Event {
-        if self.nout > self.max_field && self.longest_field() > self.max_field {
-            return self.runaway(line, first_end, Unclosed::TooLong);
-        }
-        self.last = Some(Last {
-            start: self.pos,
-            first_end: first_end.unwrap_or(fed),
-            end: self.pos + fed,
-            line,
-        });
-        self.pos += fed;
-        self.line += lines;
-        Event::Record { line, lines }
-    }
-
-    /// A quote that never closes: the record is its first line alone.
-    fn runaway(&mut self, line: u64, first_end: Option<usize>, cause: Unclosed) -> Event {
-        self.core.reset();
-        self.take_first_line(first_end);
-        Event::Unclosed { line, cause }
-    }
-
-    /// Parses the first line of the record at `pos` on its own into the fields, and moves on
-    /// to the next line. `first_end` is where that line ends, if it is in the buffer; if not
-    /// (a line longer than the buffer), what the buffer holds of it is parsed and the rest is
-    /// skipped.
-    fn take_first_line(&mut self, first_end: Option<usize>) {
-        let end = match first_end {
-            Some(end) => self.pos + end,
-            None => self.len,
-        };
-        let mut body = self.pos..end;
-        while body.end > body.start && matches!(self.buf[body.end - 1], b'\n' | b'\r') {
-            body.end -= 1;
-        }
-        self.runaway_quoted = memchr::memchr(self.dialect.quote, &self.buf[body.clone()]).is_some();
-        self.in_place = None;
-        self.nout = 0;
-        self.nends = 0;
-        let mut core = parser(self.dialect);
-        feed(
-            &mut core,
-            &self.buf[body],
-            &mut self.out,
-            &mut self.ends,
-            &mut self.nout,
-            &mut self.nends,
-        );
-        // The end of the input closes the open field.
-        feed(
-            &mut core,
-            &[],
-            &mut self.out,
-            &mut self.ends,
-            &mut self.nout,
-            &mut self.nends,
-        );
-        self.pos = end;
-        self.line += 1;
-        self.skip_line = first_end.is_none() && !self.eof;
-        self.core.reset();
-    }
-
-    /// Feeds `buf[range]` to the parser; true when a record ended.
-    fn feed(&mut self, range: std::ops::Range<usize>) -> bool {
-        feed(
-            &mut self.core,
-            &self.buf[range],
-            &mut self.out,
-            &mut self.ends,
-            &mut self.nout,
-            &mut self.nends,
-        )
-    }
-
-    /// Drops the `\r`s of a CRLF (or `\r\r\n`) line break from the last field: the parser,
-    /// whose terminator is `\n`, kept them as text. `newline_at` is where the `\n` is (or the
-    /// end of the file).
-    fn drop_line_break_crs(&mut self, newline_at: usize) {
-        if self.dialect.newline != b'\n' || self.nends == 0 {
-            return;
-        }
-        let crs = self.buf[self.pos..newline_at]
-            .iter()
-            .rev()
-            .take_while(|&&b| b == b'\r')
-            .count();
-        let last_start = if self.nends > 1 {
-            self.ends[self.nends - 2]
-        } else {
-            0
-        };
-        let crs = crs.min(self.ends[self.nends - 1] - last_start);
-        self.ends[self.nends - 1] -= crs;
-        self.nout -= crs;
-    }
-
-    /// Length of the field being assembled.
-    fn field_so_far(&self) -> usize {
-        let start = if self.nends == 0 {
-            0
-        } else {
-            self.ends[self.nends - 1]
-        };
-        self.nout - start
-    }
-
-    fn longest_field(&self) -> usize {
-        let record = self.record();
-        (0..record.len())
-            .map(|i| record.range(i).len())
-            .max()
-            .unwrap_or(0)
-    }
-
     /// Reads more text, keeping `buf[pos..len]` (moved to the front); false at the end of the
     /// file.
     fn fill(&mut self) -> std::io::Result<bool> {
@@ -889,61 +440,6 @@ impl<R: Read> Records<R> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-        }
-    }
-}
-
-/// Bit `i` set where `block[i]` is `a`, `b`, `c` or `e`. Written so that the comparisons compile to
-/// vector instructions on any x86-64 (SSE2): each byte gives 0 or 1, and each eight of those
-/// are gathered into eight bits by one multiplication (byte `i` of the product's top byte is
-/// the sum of the bits shifted to `56 + i`, no two of which meet).
-#[inline]
-fn marks(block: &[u8; BLOCK], a: u8, b: u8, c: u8, e: u8) -> u64 {
-    let hit: [u8; BLOCK] = std::array::from_fn(|i| {
-        let x = block[i];
-        u8::from(x == a) | u8::from(x == b) | u8::from(x == c) | u8::from(x == e)
-    });
-    let mut bits = 0;
-    for (k, eight) in hit.chunks_exact(8).enumerate() {
-        let mut word = [0; 8];
-        word.copy_from_slice(eight);
-        bits |= (u64::from_le_bytes(word).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
-    }
-    bits
-}
-
-/// The parser for a dialect. Its terminator is the line break byte alone: a `\r` before a
-/// `\n` is removed afterwards, so that a `\r` inside a quoted value is kept.
-fn parser(d: Dialect) -> csv_core::Reader {
-    csv_core::ReaderBuilder::new()
-        .delimiter(d.delimiter)
-        .quote(d.quote)
-        .escape(d.escape)
-        .double_quote(d.escape.is_none())
-        .terminator(csv_core::Terminator::Any(d.newline))
-        .build()
-}
-
-/// Feeds `input` to `core`, growing the output buffers as needed; true when a record ended.
-fn feed(
-    core: &mut csv_core::Reader,
-    mut input: &[u8],
-    out: &mut Vec<u8>,
-    ends: &mut Vec<usize>,
-    nout: &mut usize,
-    nends: &mut usize,
-) -> bool {
-    loop {
-        let (result, read, written, ended) =
-            core.read_record(input, &mut out[*nout..], &mut ends[*nends..]);
-        input = &input[read..];
-        *nout += written;
-        *nends += ended;
-        match result {
-            ReadRecordResult::Record => return true,
-            ReadRecordResult::OutputFull => out.resize(out.len() * 2, 0),
-            ReadRecordResult::OutputEndsFull => ends.resize(ends.len() * 2, 0),
-            ReadRecordResult::InputEmpty | ReadRecordResult::End => return false,
         }
     }
 }
@@ -1231,22 +727,6 @@ mod tests {
             let csv_core = trace_read(trickle(&pieces), dialect, max_field, false, false);
             let in_place = trace_read(trickle(&pieces), dialect, max_field, true, pin);
             proptest::prop_assert_eq!(in_place, csv_core);
-        }
-
-        /// The marks of a block are the bytes a byte-by-byte look finds.
-        #[test]
-        fn marks_are_the_bytes_looked_for(
-            block in proptest::array::uniform32(proptest::sample::select(b"a,;\"\r\n\0\xFF".to_vec())),
-            more in proptest::array::uniform32(proptest::sample::select(b"a,;\"\r\n\0\xFF".to_vec())),
-            delimiter in proptest::sample::select(vec![b',', b';', 0]),
-        ) {
-            let mut whole = [0; BLOCK];
-            whole[..32].copy_from_slice(&block);
-            whole[32..].copy_from_slice(&more);
-            let expected = whole.iter().enumerate().fold(0u64, |bits, (i, &b)| {
-                bits | u64::from(b == delimiter || b == b'"' || b == b'\n') << i
-            });
-            proptest::prop_assert_eq!(marks(&whole, delimiter, b'"', b'\n', b'\n'), expected);
         }
     }
 }
