@@ -24,6 +24,7 @@ mod route;
 mod rules;
 mod sheets;
 mod source;
+mod sqlite;
 mod targets;
 mod terminal;
 mod typed_cells;

@@ -355,7 +355,27 @@ pub struct Target {
     pub group_by: Vec<String>,
     /// JSON: the object path wrapping the array of records.
     pub envelope: Option<Vec<String>>,
+    /// Databases: the table rows are loaded into, and how.
+    pub table: Option<TableLoad>,
     pub span: Range<usize>,
+}
+
+/// A database target's table: where its rows are loaded, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableLoad {
+    pub table: String,
+    pub mode: LoadMode,
+    /// The output columns that identify a row: the table's primary key.
+    pub key: Vec<String>,
+}
+
+/// How rows go into a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Every row is a new row; a key seen twice is refused by the database.
+    Insert,
+    /// A row whose key is already in the table replaces it: the last row of a key wins.
+    Upsert,
 }
 
 /// Target-wide text forms; a column's [`ColumnFormat`] overrides them.
@@ -403,6 +423,8 @@ pub enum Format {
     Json,
     Ndjson,
     Xlsx,
+    /// A SQLite database file: one table per target.
+    Sqlite,
 }
 
 impl Format {
@@ -413,6 +435,7 @@ impl Format {
             Format::Json => "json",
             Format::Ndjson => "ndjson",
             Format::Xlsx => "xlsx",
+            Format::Sqlite => "sqlite",
         }
     }
 }

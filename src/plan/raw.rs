@@ -207,7 +207,7 @@ pub struct RawTarget {
     pub description: Option<String>,
     /// Relative to the output folder; `{field}` partitions, `{batch}` numbers rolled files.
     pub path: Option<Spanned<String>>,
-    /// `csv`, `tsv`, `json` or `ndjson`; default: from the extension.
+    /// `csv`, `tsv`, `json`, `ndjson`, `xlsx` or `sqlite`; default: from the extension.
     pub format: Option<Spanned<String>>,
     /// A SQL predicate: the rows this target takes (default: every accepted row).
     pub when: Option<Spanned<String>>,
@@ -246,6 +246,12 @@ pub struct RawTarget {
     pub group_by: Option<Spanned<Vec<Spanned<String>>>>,
     /// JSON: wrap the array of records in an object, e.g. `records` → `{"records": [...]}`.
     pub envelope: Option<Spanned<String>>,
+    /// Databases: the table rows are loaded into (default: the target's name).
+    pub table: Option<Spanned<String>>,
+    /// Databases: `insert` (default) or `upsert` (needs `key`).
+    pub mode: Option<Spanned<String>>,
+    /// Databases: the output columns that identify a row (the table's primary key).
+    pub key: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// One output column: an expression, or a table with the expression and how to write it.

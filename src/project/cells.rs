@@ -223,6 +223,17 @@ impl Cells {
         }
     }
 
+    /// Row `i` as an integer, when the column holds integers or booleans (1, 0) and the value
+    /// is not null.
+    #[inline]
+    pub fn integer(&self, i: usize) -> Option<i64> {
+        match self {
+            Cells::Int(a) => valid(a, i),
+            Cells::Bool(a) if i < a.len() && a.is_valid(i) => Some(i64::from(a.value(i))),
+            _ => None,
+        }
+    }
+
     /// Row `i`'s text: `None` for null; a typed value is appended to `out`.
     #[inline]
     pub fn text<'a>(&'a self, i: usize, out: &mut Vec<u8>) -> Option<Cell<'a>> {

@@ -170,6 +170,27 @@ pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>)
     (names, exprs)
 }
 
+/// The types of a target's output columns, from the plan: its expressions over the row's
+/// fields, without any data.
+pub fn output_types(t: &Target, binding: &Binding) -> polars::prelude::PolarsResult<Vec<DataType>> {
+    let (_, exprs) = output_columns(t, binding);
+    let exprs: Vec<Expr> = exprs
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| e.alias(format!("\u{1}o{i}")))
+        .collect();
+    let empty: Vec<Column> = binding
+        .row
+        .iter()
+        .map(|f| Column::new_empty(f.name.as_str().into(), &f.dtype))
+        .collect();
+    let schema = DataFrame::new(0, empty)?
+        .lazy()
+        .select(exprs)
+        .collect_schema()?;
+    Ok(schema.iter_values().cloned().collect())
+}
+
 /// Projects and checks every target's rows, chunk by chunk.
 pub struct Projector {
     targets: Vec<Projection>,
@@ -463,7 +484,7 @@ impl Projector {
         let t = &p.target;
         let typed = matches!(
             t.format,
-            Format::Csv | Format::Tsv | Format::Json | Format::Ndjson
+            Format::Csv | Format::Tsv | Format::Json | Format::Ndjson | Format::Sqlite
         ) && t.group_by.is_empty()
             && t.csv.quote_style != QuoteStyle::Never
             && !t.csv.transcodes();

@@ -229,7 +229,7 @@ impl Sinks {
 }
 
 /// The SHA-256 and size of a finished file, read back from disk.
-fn hash_file(path: &Path) -> Result<(Sha256, u64), SinkError> {
+pub(super) fn hash_file(path: &Path) -> Result<(Sha256, u64), SinkError> {
     let err = |source| SinkError::Write {
         path: path.to_path_buf(),
         source,

@@ -33,20 +33,36 @@ pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
             columns
                 * match t.format {
                     Format::Csv | Format::Tsv => 1,
-                    Format::Json | Format::Ndjson => 2,
+                    Format::Json | Format::Ndjson | Format::Sqlite => 2,
                     Format::Xlsx => 8,
                 }
         })
         .collect();
-    let mut order: Vec<usize> = (0..plan.targets.len()).collect();
+    // Targets loading tables of one database file go to one writer: it holds the file.
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for (ti, t) in plan.targets.iter().enumerate() {
+        let same_database = units.iter_mut().find(|u| {
+            let o = &plan.targets[u[0]];
+            t.format == Format::Sqlite && o.format == Format::Sqlite && o.path.text == t.path.text
+        });
+        match same_database {
+            Some(unit) => unit.push(ti),
+            None => units.push(vec![ti]),
+        }
+    }
+    let unit_weight: Vec<usize> = units
+        .iter()
+        .map(|u| u.iter().map(|&ti| weight[ti]).sum())
+        .collect();
+    let mut order: Vec<usize> = (0..units.len()).collect();
     // Heaviest first, each to the least loaded writer; ties by mapping order.
-    order.sort_by_key(|&ti| std::cmp::Reverse(weight[ti]));
+    order.sort_by_key(|&u| std::cmp::Reverse(unit_weight[u]));
     let mut load = vec![0usize; n];
     let mut owned: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for ti in order {
+    for u in order {
         let k = (0..n).min_by_key(|&k| (load[k], k)).unwrap_or(0);
-        load[k] += weight[ti];
-        owned[k].push(ti);
+        load[k] += unit_weight[u];
+        owned[k].extend(&units[u]);
     }
     owned.retain(|o| !o.is_empty());
     for o in &mut owned {

@@ -43,7 +43,7 @@ impl Compiler {
             };
             let template = self.path_template(path, names);
             let format = self.format(t, path);
-            self.target_overlap(&out, template.as_ref(), path, name);
+            self.target_overlap(&out, template.as_ref(), path, name, format);
             let batch_size = self.batch_size(t, template.as_ref(), path);
             let when = t
                 .when
@@ -64,6 +64,7 @@ impl Compiler {
             let text = self.text_options(t, format);
             let sheet = self.target_sheet(t, name, format);
             let envelope = self.envelope(t, format);
+            let table = self.table_load(t, name, format, (template.as_ref(), path), &spans, &out);
             if self.errs.len() > before {
                 continue;
             }
@@ -84,6 +85,7 @@ impl Compiler {
                 sheet,
                 group_by,
                 envelope,
+                table,
                 span,
             });
         }
@@ -97,9 +99,16 @@ impl Compiler {
         template: Option<&PathTemplate>,
         path: &Spanned<String>,
         name: &str,
+        format: Option<Format>,
     ) {
+        // Several SQLite targets may load tables of one database file.
+        let shared_database = |o: &Target| {
+            format == Some(Format::Sqlite)
+                && o.format == Format::Sqlite
+                && o.path.text == *path.get_ref()
+        };
         if let Some((other, other_path, how)) = template.and_then(|tp| {
-            out.iter().find_map(|o| {
+            out.iter().filter(|o| !shared_database(o)).find_map(|o| {
                 crate::plan::paths::overlap(&o.path, tp)
                     .map(|how| (o.name.clone(), o.path.text.clone(), how))
             })

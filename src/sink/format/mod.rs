@@ -1,7 +1,8 @@
 //! Target file formats: one file per format, behind [`Encode`].
 //!
 //! A format turns records into the bytes of one file: [`csv`] (CSV and TSV), [`json`] (JSON and
-//! NDJSON), [`xlsx`] (workbooks, built at the end from a spill of their records). Which rows
+//! NDJSON), [`xlsx`] (workbooks, built at the end from a spill of their records). [`sqlite`]
+//! loads a table of a database file instead of writing records to a stream. Which rows
 //! reach a file, its path and when it is opened, closed or finished are the sink's business
 //! ([`super::Sinks`]); the values arrive as text or typed cells from the projection
 //! ([`crate::project`]), which has already rejected what a format cannot hold.
@@ -12,6 +13,7 @@
 pub mod csv;
 mod csv_writer;
 pub mod json;
+pub mod sqlite;
 mod swar;
 mod transcode;
 pub mod xlsx;
@@ -111,6 +113,11 @@ pub fn encoder<W: Write + Send + 'static>(
         Format::Json => Box::new(json::Json::new(out, envelope)),
         Format::Ndjson => Box::new(json::Ndjson::new(out)),
         Format::Xlsx => Box::new(xlsx::Xlsx::new(out)),
+        Format::Sqlite => {
+            return Err(io::Error::other(
+                "a SQLite target loads a table (sink::format::sqlite), not a stream of records",
+            ));
+        }
     })
 }
 

@@ -1,7 +1,8 @@
 //! The target formats as the mapping names them (`mappings/README.md` §12): the format table
 //! (`format`, or told from the path's extension), and one file per format with the keys only
 //! it reads and their checks — `csv.rs` (the CSV/TSV dialect and encoding), `json.rs` (the
-//! envelope, `group_by` and the nesting of column names), `xlsx.rs` (the sheet name), and
+//! envelope, `group_by` and the nesting of column names), `xlsx.rs` (the sheet name),
+//! `sqlite.rs` (the table, `mode` and `key` of a database target), and
 //! `text.rs` (the text forms of dates and decimals, which XLSX writes as number formats). An
 //! option given to a format that does not read it is a problem.
 //!
@@ -10,6 +11,7 @@
 
 mod csv;
 mod json;
+mod sqlite;
 mod text;
 mod xlsx;
 
@@ -26,12 +28,13 @@ pub use xlsx::sheet_name_problem;
 
 /// Every target format and its names, its own first: what `format` accepts and the path
 /// extensions that choose it (in any case).
-const FORMATS: [(Format, &[&str]); 5] = [
+const FORMATS: [(Format, &[&str]); 6] = [
     (Format::Csv, &["csv"]),
     (Format::Tsv, &["tsv", "tab"]),
     (Format::Json, &["json"]),
     (Format::Ndjson, &["ndjson", "jsonl"]),
     (Format::Xlsx, &["xlsx"]),
+    (Format::Sqlite, &["sqlite", "db", "sqlite3"]),
 ];
 
 impl Compiler {

@@ -17,6 +17,17 @@ impl Compiler {
         format: Option<Format>,
     ) -> ColumnFormat {
         let mut cf = ColumnFormat::default();
+        if format == Some(Format::Sqlite) {
+            for (key, v) in [
+                ("format", &spec.format),
+                ("decimal_separator", &spec.decimal_separator),
+            ] {
+                if let Some(v) = v {
+                    self.sqlite_stores_values(v.span(), key);
+                }
+            }
+            return cf;
+        }
         if let Some(f) = &spec.format {
             if format == Some(Format::Xlsx) {
                 if f.get_ref().trim().is_empty() {
@@ -57,6 +68,10 @@ impl Compiler {
             ("decimal_separator", &t.decimal_separator),
         ] {
             let Some(v) = v else { continue };
+            if format == Some(Format::Sqlite) {
+                self.sqlite_stores_values(v.span(), key);
+                continue;
+            }
             if format == Some(Format::Xlsx) {
                 self.err(
                     Diagnostic::at(v.span(), format!("`{key}` applies to CSV and JSON targets"))
@@ -72,6 +87,15 @@ impl Compiler {
             }
         }
         o
+    }
+
+    /// A text form given to a SQLite target, which stores values, not their text.
+    fn sqlite_stores_values(&mut self, span: std::ops::Range<usize>, key: &str) {
+        self.err(
+            Diagnostic::at(span, format!("`{key}` applies to CSV and JSON targets"))
+                .label("not used by SQLite")
+                .help("a SQLite target stores numbers as numbers and dates as ISO text (2024-01-31), which every SQL date function reads; format them in a view or a query"),
+        );
     }
 
     fn strftime(&mut self, f: &Spanned<String>) -> Option<String> {

@@ -1,0 +1,311 @@
+//! SQLite targets: typed tables in a database file, built in staging and committed with the
+//! other outputs; read back with SQLite itself.
+
+use rusqlite::Connection;
+
+use crate::util::Job;
+
+const PRODUCTS: &str = "sku,price,stock,created,active,label\n\
+A1,12.50,3,31/01/2024,oui,Plain\n\
+A2,0.10,0,29/02/2024,non,Quote \"x\"\n\
+A3,-1,5,01/03/2024,oui,Negative\n\
+A4,1234567890123.99,,15/06/2024,oui,\n";
+
+fn mapping(targets: &str) -> String {
+    format!(
+        r#"[source]
+path = "products.csv"
+structure = "p"
+
+[structures.p.fields]
+sku     = {{ type = "string", required = true }}
+price   = {{ type = "decimal", scale = 2, min = 0 }}
+stock   = {{ type = "integer" }}
+created = {{ type = "date", format = "%d/%m/%Y" }}
+active  = {{ type = "boolean", true_values = ["oui"], false_values = ["non"] }}
+label   = {{ type = "string" }}
+
+[run]
+max_error_rate = 0.5
+
+{targets}"#
+    )
+}
+
+fn open(path: &std::path::Path) -> Connection {
+    Connection::open(path).unwrap()
+}
+
+/// Each row of `sql` as its values' text and SQLite type, `NULL` for a null.
+fn rows(db: &Connection, sql: &str) -> Vec<Vec<String>> {
+    let mut stmt = db.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| {
+                use rusqlite::types::ValueRef;
+                match r.get_ref(i).unwrap() {
+                    ValueRef::Null => "NULL".to_string(),
+                    ValueRef::Integer(v) => format!("{v}:int"),
+                    ValueRef::Real(v) => format!("{v}:real"),
+                    ValueRef::Text(t) => format!("{}:text", String::from_utf8_lossy(t)),
+                    ValueRef::Blob(_) => "blob".to_string(),
+                }
+            })
+            .collect())
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn accepted_rows_are_loaded_typed_and_rejected_rows_are_not() {
+    let job = Job::new()
+        .mapping(mapping(
+            r#"[targets.products]
+path = "shop.db"
+columns.sku = "sku"
+columns.price = "price"
+columns.cents = "CAST(price * 100 AS BIGINT)"
+columns.third = "CAST(price AS DOUBLE) / 4"
+columns.stock = "stock"
+columns.created = "created"
+columns.active = "active"
+columns.label = "label"
+"#,
+        ))
+        .input("products.csv", PRODUCTS);
+    let res = job.run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    assert_eq!(
+        res.error_codes(),
+        vec![(4, "price".to_string(), "out-of-range".to_string())],
+        "A3 is rejected"
+    );
+    let db = open(&res.out_dir().join("shop.db"));
+    assert_eq!(
+        rows(&db, "SELECT * FROM products ORDER BY rowid"),
+        vec![
+            vec![
+                "A1:text",
+                "12.50:text",
+                "1250:int",
+                "3.125:real",
+                "3:int",
+                "2024-01-31:text",
+                "1:int",
+                "Plain:text"
+            ],
+            vec![
+                "A2:text",
+                "0.10:text",
+                "10:int",
+                "0.025:real",
+                "0:int",
+                "2024-02-29:text",
+                "0:int",
+                "Quote \"x\":text"
+            ],
+            vec![
+                "A4:text",
+                "1234567890123.99:text",
+                "123456789012399:int",
+                "308641972530.9975:real",
+                "NULL",
+                "2024-06-15:text",
+                "1:int",
+                "NULL"
+            ],
+        ],
+        "decimals exact as text, cents and stock integers, dates ISO, booleans 0/1, nulls NULL"
+    );
+    let declared: String = db
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'products'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        declared,
+        r#"CREATE TABLE "products" ("sku" TEXT, "price" TEXT, "cents" INTEGER, "third" REAL, "stock" INTEGER, "created" TEXT, "active" INTEGER, "label" TEXT)"#
+    );
+    // The report says what was loaded where.
+    let report = res.report();
+    let target = &report["targets"][0];
+    assert_eq!(target["format"], "sqlite");
+    assert_eq!(target["rows"], 3);
+    assert_eq!(target["files"][0]["path"], "shop.db");
+    assert_eq!(target["files"][0]["table"], "products");
+    let bytes = std::fs::read(res.out_dir().join("shop.db")).unwrap();
+    assert_eq!(target["files"][0]["bytes"], bytes.len() as u64);
+}
+
+#[test]
+fn targets_share_a_database_and_upserts_keep_the_last_row_of_a_key() {
+    let job = Job::new()
+        .mapping(mapping(
+            r#"[targets.in_stock]
+path = "db/shop.sqlite"
+table = "stock"
+when = "stock > 0"
+key = ["sku"]
+columns.sku = "sku"
+columns.qty = "stock"
+
+[targets.flags]
+path = "db/shop.sqlite"
+table = "flags"
+mode = "upsert"
+key = ["active"]
+columns.active = "active"
+columns.last_sku = "sku"
+
+[targets.empty]
+path = "db/shop.sqlite"
+when = "sku = 'none'"
+columns.sku = "sku"
+"#,
+        ))
+        .input("products.csv", PRODUCTS);
+    let res = job.run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    let db = open(&res.out_dir().join("db/shop.sqlite"));
+    assert_eq!(
+        rows(&db, "SELECT sku, qty FROM stock ORDER BY rowid"),
+        vec![vec!["A1:text", "3:int"]]
+    );
+    assert_eq!(
+        rows(&db, "SELECT active, last_sku FROM flags ORDER BY active"),
+        vec![vec!["0:int", "A2:text"], vec!["1:int", "A4:text"]],
+        "the last row of each key wins"
+    );
+    assert_eq!(
+        rows(&db, "SELECT count(*) FROM empty"),
+        vec![vec!["0:int"]],
+        "a target no row goes to still has its table"
+    );
+    assert_eq!(
+        res.targets().keys().cloned().collect::<Vec<_>>(),
+        vec!["db/shop.sqlite".to_string()],
+        "one database file, nothing beside it"
+    );
+}
+
+#[test]
+fn a_key_loaded_twice_stops_the_run_and_the_previous_database_stays() {
+    let targets = r#"[targets.products]
+path = "shop.db"
+key = ["sku"]
+columns.sku = "sku"
+columns.stock = "stock"
+"#;
+    let job = Job::new()
+        .mapping(mapping(targets))
+        .input("products.csv", PRODUCTS);
+    let first = job.run("run");
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    let before = job.bytes("out/shop.db");
+    job.write(
+        "products.csv",
+        format!("{PRODUCTS}A1,1.00,9,01/01/2024,oui,Again\n"),
+    );
+    let res = job.run("run");
+    assert_eq!(res.code, 2, "{}", res.stderr);
+    assert!(
+        res.stderr.contains(
+            "target `products`: the database refused a row of table `products` (sku = A1)"
+        ) && res.stderr.contains("UNIQUE constraint failed")
+            && res.stderr.contains("mode = \"upsert\""),
+        "{}",
+        res.stderr
+    );
+    assert_eq!(
+        job.bytes("out/shop.db"),
+        before,
+        "the previous database is untouched"
+    );
+}
+
+#[test]
+fn validate_loads_nothing() {
+    let job = Job::new()
+        .mapping(mapping(
+            "[targets.products]\npath = \"shop.db\"\ncolumns.sku = \"sku\"\n",
+        ))
+        .input("products.csv", PRODUCTS);
+    let res = job.run("validate");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    assert!(!job.exists("out/shop.db"));
+}
+
+#[test]
+fn database_keys_are_checked_before_any_row_is_read() {
+    let job = Job::new()
+        .mapping(mapping(
+            r#"[targets.split]
+path = "db/{warehouse}.db"
+columns.sku = "sku"
+
+[targets.up]
+path = "a.db"
+mode = "upsert"
+columns.sku = "sku"
+
+[targets.merge]
+path = "b.db"
+mode = "merge"
+key = ["sku", "nope", "sku"]
+columns.sku = "sku"
+
+[targets.dates]
+path = "c.sqlite3"
+date_format = "%d/%m/%Y"
+columns.d = { value = "created", format = "%Y" }
+
+[targets.csv]
+path = "t.csv"
+table = "t"
+key = ["sku"]
+
+[targets.first]
+path = "e.db"
+table = "t"
+columns.sku = "sku"
+
+[targets.again]
+path = "e.db"
+table = "T"
+columns.sku = "sku"
+
+[targets.reserved]
+format = "sqlite"
+path = "d.data"
+table = "sqlite_stat"
+columns.sku = "sku"
+"#,
+        ))
+        .input("products.csv", PRODUCTS);
+    let res = job.run("check");
+    assert_eq!(res.code, 2, "{}", res.stderr);
+    for expected in [
+        "the path of SQLite target `split` names one database file: it cannot hold `{…}`",
+        "`mode = \"upsert\"` of target `up` needs a `key`",
+        "`mode` is `insert` or `upsert`, not `merge`",
+        "`nope` is not a column of target `merge`",
+        "`sku` is listed twice",
+        "`date_format` applies to CSV and JSON targets",
+        "`format` applies to CSV and JSON targets",
+        "`table` applies to database targets only",
+        "`key` applies to database targets only",
+        "targets `first` and `again` load the same table `T` of `e.db`",
+        "`sqlite_stat` cannot be a table name",
+    ] {
+        assert!(
+            res.stderr.contains(expected),
+            "missing {expected:?} in\n{}",
+            res.stderr
+        );
+    }
+}
