@@ -636,7 +636,7 @@ fn shop_source() -> BTreeMap<String, csv::StringRecord> {
 }
 
 #[test]
-fn shop_example_writes_catalog_pricing_stock_and_api() {
+fn shop_example_writes_catalog_pricing_stock_api_and_database() {
     let p = shop();
     let out = p.out_dir();
     let res = p.run("run");
@@ -796,6 +796,32 @@ fn shop_example_writes_catalog_pricing_stock_and_api() {
             .contains(r#"{"product":{"sku":"TSH-8602","title":"T-shirt manches courtes en coton bio","brand_id":"BR-003","price":{"amount":13.00,"currency":"EUR"},"created":"2025-01-31","active":true}}"#)
     );
     assert!(!out.join("api/products-0004.json").exists());
+    // database: every accepted product, in input order, typed.
+    let db = rusqlite::Connection::open(out.join("shop.db")).unwrap();
+    let loaded: Vec<(String, String, i64, Option<String>)> = db
+        .prepare("SELECT sku, price, price_cents, created FROM products ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(loaded.iter().map(|l| l.0.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        loaded[0],
+        (
+            "TSH-8602".to_string(),
+            "13.00".to_string(),
+            1300,
+            Some("2025-01-31".to_string())
+        )
+    );
+    for (sku, price, cents, _) in &loaded {
+        assert_eq!(
+            price.replace('.', "").parse::<i64>().unwrap(),
+            *cents,
+            "{sku}"
+        );
+    }
     check_report_files(out);
 }
 
