@@ -309,3 +309,128 @@ columns.sku = "sku"
         );
     }
 }
+
+/// A reference database of the new system: brands with integer ids, one inactive.
+fn reference_db(path: &std::path::Path) {
+    let db = Connection::open(path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE brands (name TEXT, id INTEGER, active INTEGER, rate REAL);
+         INSERT INTO brands VALUES ('Acme', 7, 1, 0.5), ('Globex', 12, 0, NULL), ('Initech', 30, 1, 2);",
+    )
+    .unwrap();
+}
+
+fn lookup_mapping(read: &str) -> String {
+    format!(
+        r#"[source]
+path = "data.csv"
+
+[lookups.brands]
+path = "ref/brands.db"
+key = "name"
+{read}
+
+[[enrich]]
+lookup = "brands"
+match = {{ brand = "name" }}
+add = {{ brand_id = "id", rate = "rate" }}
+
+[targets.out]
+path = "out.csv"
+"#
+    )
+}
+
+#[test]
+fn lookups_read_a_table_or_a_query_of_a_sqlite_database() {
+    let job = Job::new()
+        .mapping(lookup_mapping(r#"table = "brands""#))
+        .input("data.csv", "sku,brand\n1,Acme\n2,Globex\n3,Nope\n");
+    std::fs::create_dir_all(job.path().join("ref")).unwrap();
+    reference_db(&job.path().join("ref/brands.db"));
+    let res = job.run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    assert_eq!(
+        res.output("out.csv"),
+        "sku,brand,brand_id,rate\n1,Acme,7,0.5\n2,Globex,12,\n"
+    );
+    assert_eq!(
+        res.error_codes(),
+        vec![(4, "brand".to_string(), "lookup-miss".to_string())]
+    );
+
+    job.write(
+        "mapping.toml",
+        lookup_mapping(r#"query = "SELECT name, id, rate FROM brands WHERE active = 1""#),
+    );
+    let res = job.run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    assert_eq!(
+        res.output("out.csv"),
+        "sku,brand,brand_id,rate\n1,Acme,7,0.5\n"
+    );
+    assert_eq!(res.error_codes().len(), 2, "Globex is inactive now");
+
+    job.write(
+        "mapping.toml",
+        lookup_mapping(r#"query = "SELECT name, id FROM nowhere""#),
+    );
+    let res = job.run("run");
+    assert_eq!(res.code, 2, "{}", res.stderr);
+    assert!(
+        res.stderr
+            .contains("cannot read lookup `brands` from the SQLite database")
+            && res.stderr.contains("no such table: nowhere"),
+        "{}",
+        res.stderr
+    );
+}
+
+#[test]
+fn database_lookup_keys_are_checked_before_any_row_is_read() {
+    let job = Job::new()
+        .mapping(
+            r#"[source]
+path = "data.csv"
+
+[lookups.neither]
+path = "ref.db"
+key = "name"
+
+[lookups.both]
+path = "ref.sqlite"
+key = "name"
+table = "brands"
+query = "SELECT 1"
+
+[lookups.csv]
+path = "brands.csv"
+key = "name"
+table = "brands"
+
+[lookups.delimited]
+path = "ref.sqlite3"
+key = "name"
+table = "brands"
+delimiter = ";"
+
+[targets.out]
+path = "out.csv"
+"#,
+        )
+        .input("data.csv", "sku\n1\n");
+    let res = job.run("check");
+    assert_eq!(res.code, 2, "{}", res.stderr);
+    for expected in [
+        "lookup `neither` reads a SQLite database: name its `table` or its `query`",
+        "lookup `both` has both a `table` and a `query`",
+        "`table` applies to lookups in a SQLite database",
+        "`delimiter` does not apply to a lookup in a SQLite database",
+    ] {
+        assert!(
+            res.stderr.contains(expected),
+            "missing {expected:?} in\n{}",
+            res.stderr
+        );
+    }
+}

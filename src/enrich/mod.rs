@@ -19,7 +19,7 @@ use polars::prelude::{
 
 use crate::issue::{Code, Issue, Severity};
 use crate::keys::KeyIndex;
-use crate::plan::{Binding, Diagnostic, Lookup, OnMiss, Plan, RowOrigin};
+use crate::plan::{Binding, DatabaseRead, Diagnostic, Lookup, OnMiss, Plan, RowOrigin};
 use crate::source::{Chunk, ReadOptions, Source, SourceError, column_name};
 
 /// Lookups larger than this get no "did you mean" in `lookup-miss` messages (it would scan
@@ -34,6 +34,14 @@ pub enum EnrichError {
         name: String,
         #[source]
         source: SourceError,
+    },
+    #[error(
+        "cannot read lookup `{name}` from the SQLite database `{path}`: {message}; check the file, and the `table` or `query` of the lookup"
+    )]
+    Database {
+        name: String,
+        path: PathBuf,
+        message: String,
     },
     #[error(
         "lookup `{name}` (`{path}`) has a broken record at line {line}: {message}; fix the lookup file"
@@ -119,53 +127,20 @@ fn push_normalised(value: &str, trim: bool, ignore_case: bool, key: &mut Vec<u8>
 impl LookupTable {
     /// Reads and indexes the lookup `l`.
     pub fn load(l: &Lookup) -> Result<Self, EnrichError> {
-        let read = |source| EnrichError::Read {
-            name: l.name.clone(),
-            source,
+        let (frame, header, row_numbers) = match &l.database {
+            Some(read) => read_database(l, read)?,
+            None => read_file(l)?,
         };
-        let mut source = Source::open(&l.source, &ReadOptions { limit: None }).map_err(read)?;
-        let header = source.info().header.clone();
-        let mut frames = Vec::new();
-        let mut row_numbers: Vec<u64> = Vec::new();
-        while let Some(chunk) = source.next_chunk(crate::source::CHUNK_ROWS).map_err(read)? {
-            if let Some(r) = chunk.rejects.first() {
-                return Err(EnrichError::Broken {
-                    name: l.name.clone(),
-                    path: l.source.path.clone(),
-                    line: r.issue.line,
-                    message: r.issue.message.clone(),
-                });
-            }
-            row_numbers.extend(&chunk.rows);
-            frames.push(chunk.frame);
-        }
-        let mut frame = match frames.split_first() {
-            Some((first, rest)) => {
-                let mut f = first.clone();
-                for other in rest {
-                    f.vstack_mut(other).map_err(|e| engine(0, e))?;
-                }
-                f
-            }
-            None => DataFrame::new(
-                0,
-                (0..header.len())
-                    .map(|i| Column::new_empty(column_name(i).into(), &DataType::String))
-                    .collect(),
-            )
-            .map_err(|e| engine(0, e))?,
-        };
-        frame.rechunk_mut();
-        // Optional text: empty cells are null; columns named by header.
-        let exprs: Vec<_> = (0..header.len())
-            .map(|i| optional_text(col(column_name(i))).alias(header[i].as_str()))
-            .collect();
-        let frame = frame
-            .lazy()
-            .select(exprs)
-            .collect()
-            .map_err(|e| engine(0, e))?;
+        Self::index(l, frame, header, &row_numbers)
+    }
 
+    /// Indexes the rows of `frame` (text columns named by `header`) by their key.
+    fn index(
+        l: &Lookup,
+        frame: DataFrame,
+        header: Vec<String>,
+        row_numbers: &[u64],
+    ) -> Result<Self, EnrichError> {
         let key_cols: Vec<&StringChunked> =
             l.key
                 .iter()
@@ -264,6 +239,117 @@ impl LookupTable {
         }
         best.and_then(|(_, k)| String::from_utf8(k.to_vec()).ok())
     }
+}
+
+/// A CSV or workbook lookup's rows: text columns named by its header, and each row's number.
+fn read_file(l: &Lookup) -> Result<(DataFrame, Vec<String>, Vec<u64>), EnrichError> {
+    let read = |source| EnrichError::Read {
+        name: l.name.clone(),
+        source,
+    };
+    let mut source = Source::open(&l.source, &ReadOptions { limit: None }).map_err(read)?;
+    let header = source.info().header.clone();
+    let mut frames = Vec::new();
+    let mut row_numbers: Vec<u64> = Vec::new();
+    while let Some(chunk) = source.next_chunk(crate::source::CHUNK_ROWS).map_err(read)? {
+        if let Some(r) = chunk.rejects.first() {
+            return Err(EnrichError::Broken {
+                name: l.name.clone(),
+                path: l.source.path.clone(),
+                line: r.issue.line,
+                message: r.issue.message.clone(),
+            });
+        }
+        row_numbers.extend(&chunk.rows);
+        frames.push(chunk.frame);
+    }
+    let mut frame = match frames.split_first() {
+        Some((first, rest)) => {
+            let mut f = first.clone();
+            for other in rest {
+                f.vstack_mut(other).map_err(|e| engine(0, e))?;
+            }
+            f
+        }
+        None => DataFrame::new(
+            0,
+            (0..header.len())
+                .map(|i| Column::new_empty(column_name(i).into(), &DataType::String))
+                .collect(),
+        )
+        .map_err(|e| engine(0, e))?,
+    };
+    frame.rechunk_mut();
+    // Optional text: empty cells are null; columns named by header.
+    let exprs: Vec<_> = (0..header.len())
+        .map(|i| optional_text(col(column_name(i))).alias(header[i].as_str()))
+        .collect();
+    let frame = frame
+        .lazy()
+        .select(exprs)
+        .collect()
+        .map_err(|e| engine(0, e))?;
+    Ok((frame, header, row_numbers))
+}
+
+/// A SQLite lookup's rows: the table's or the query's columns as text (integers and reals in
+/// their decimal text, empty text as null), and each row's number (1-based).
+fn read_database(
+    l: &Lookup,
+    read: &DatabaseRead,
+) -> Result<(DataFrame, Vec<String>, Vec<u64>), EnrichError> {
+    let fail = |message: String| EnrichError::Database {
+        name: l.name.clone(),
+        path: l.source.path.clone(),
+        message,
+    };
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(&l.source.path, flags)
+        .map_err(|e| fail(e.to_string()))?;
+    let sql = match read {
+        DatabaseRead::Table(t) => format!("SELECT * FROM {}", crate::plan::quote_ident(t)),
+        DatabaseRead::Query(q) => q.clone(),
+    };
+    let mut stmt = conn.prepare(&sql).map_err(|e| fail(e.to_string()))?;
+    let header: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); header.len()];
+    let mut rows = stmt.query([]).map_err(|e| fail(e.to_string()))?;
+    let mut n: u64 = 0;
+    while let Some(row) = rows.next().map_err(|e| fail(e.to_string()))? {
+        n += 1;
+        for (i, column) in columns.iter_mut().enumerate() {
+            use rusqlite::types::ValueRef;
+            let value = row.get_ref(i).map_err(|e| fail(e.to_string()))?;
+            column.push(match value {
+                ValueRef::Null => None,
+                ValueRef::Integer(v) => Some(v.to_string()),
+                ValueRef::Real(v) => Some(v.to_string()),
+                ValueRef::Text(t) => {
+                    let text = std::str::from_utf8(t).map_err(|_| {
+                        fail(format!("row {n}, column `{}` is not UTF-8 text", header[i]))
+                    })?;
+                    (!text.is_empty()).then(|| text.to_string())
+                }
+                ValueRef::Blob(_) => {
+                    return Err(fail(format!(
+                        "row {n}, column `{}` is a blob, which cannot be a lookup value; select it as text (CAST(x AS TEXT)) or leave it out",
+                        header[i]
+                    )));
+                }
+            });
+        }
+    }
+    let frame = DataFrame::new(
+        n as usize,
+        header
+            .iter()
+            .zip(columns)
+            .map(|(name, values)| Column::new(name.as_str().into(), values))
+            .collect(),
+    )
+    .map_err(|e| engine(0, e))?;
+    Ok((frame, header, (1..=n).collect()))
 }
 
 fn missing(

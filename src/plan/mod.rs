@@ -305,8 +305,24 @@ pub struct Lookup {
     pub trim: bool,
     /// How the table's file is read (its header is row 1 unless a range says otherwise).
     pub source: SourcePlan,
+    /// A SQLite database's table or query, read instead of a CSV or workbook.
+    pub database: Option<DatabaseRead>,
     /// Where the lookup is declared.
     pub span: Range<usize>,
+}
+
+/// What a lookup reads of a SQLite database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseRead {
+    /// Every row of a table.
+    Table(String),
+    /// The rows of a query.
+    Query(String),
+}
+
+/// An SQL identifier, quoted: whatever the name holds, it is one name (`"` doubled).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// `[[enrich]]`: fields added from a lookup.

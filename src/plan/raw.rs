@@ -182,6 +182,10 @@ pub struct RawLookup {
     pub sheet: Option<Spanned<toml::Value>>,
     /// Spreadsheets: the cells to read, e.g. `A1:C200`.
     pub range: Option<Spanned<String>>,
+    /// SQLite databases: the table to read.
+    pub table: Option<Spanned<String>>,
+    /// SQLite databases: the query whose rows are the lookup's rows.
+    pub query: Option<Spanned<String>>,
 }
 
 /// `[[enrich]]`: adds fields from a lookup.

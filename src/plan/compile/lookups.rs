@@ -9,7 +9,10 @@ use toml::Spanned;
 use super::Compiler;
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::raw::RawLookup;
-use crate::plan::{Lookup, SourcePlan};
+use crate::plan::{DatabaseRead, Lookup, SourcePlan};
+
+/// The extensions of SQLite database files.
+const DATABASE_EXTENSIONS: [&str; 3] = ["db", "sqlite", "sqlite3"];
 
 impl Compiler {
     pub(super) fn lookups(
@@ -50,6 +53,7 @@ impl Compiler {
             let encoding = l.encoding.as_ref().and_then(|e| self.encoding(e));
             let sheet = l.sheet.as_ref().and_then(|v| self.sheet(v));
             let range = l.range.as_ref().and_then(|r| self.range(r));
+            let database = path.as_ref().and_then(|p| self.database_read(name, l, p));
             if let (Some(path), Some(key)) = (path, key) {
                 // A lookup's header is its first row (of its range): no title-block detection.
                 let header_row = Some(range.map_or(1, |r| u64::from(r.first_row)));
@@ -67,10 +71,86 @@ impl Compiler {
                         header: Some(true),
                         ..SourcePlan::detect(path)
                     },
+                    database,
                     span,
                 });
             }
         }
         out
+    }
+
+    /// A lookup in a SQLite database (its path ends in .db, .sqlite or .sqlite3): its `table`
+    /// or its `query`, one of them; the options of CSV and workbook lookups do not apply.
+    fn database_read(&mut self, name: &str, l: &RawLookup, path: &Path) -> Option<DatabaseRead> {
+        let is_database = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| DATABASE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        let given = [
+            ("table", l.table.as_ref().map(|v| v.span())),
+            ("query", l.query.as_ref().map(|v| v.span())),
+        ];
+        if !is_database {
+            for (key, span) in given {
+                if let Some(span) = span {
+                    self.err(
+                        Diagnostic::at(
+                            span,
+                            format!("`{key}` applies to lookups in a SQLite database"),
+                        )
+                        .label("not a database")
+                        .help("a database lookup's path ends in .db, .sqlite or .sqlite3"),
+                    );
+                }
+            }
+            return None;
+        }
+        let file_only = [
+            ("delimiter", l.delimiter.as_ref().map(|v| v.span())),
+            ("encoding", l.encoding.as_ref().map(|v| v.span())),
+            ("sheet", l.sheet.as_ref().map(|v| v.span())),
+            ("range", l.range.as_ref().map(|v| v.span())),
+        ];
+        for (key, span) in file_only {
+            if let Some(span) = span {
+                self.err(
+                    Diagnostic::at(
+                        span,
+                        format!("`{key}` does not apply to a lookup in a SQLite database"),
+                    )
+                    .label("not used by databases"),
+                );
+            }
+        }
+        match (&l.table, &l.query) {
+            (Some(t), None) if !t.get_ref().trim().is_empty() => {
+                Some(DatabaseRead::Table(t.get_ref().clone()))
+            }
+            (None, Some(q)) if !q.get_ref().trim().is_empty() => {
+                Some(DatabaseRead::Query(q.get_ref().clone()))
+            }
+            (Some(_), Some(q)) => {
+                self.err(
+                    Diagnostic::at(q.span(), format!("lookup `{name}` has both a `table` and a `query`"))
+                        .label("one or the other")
+                        .help("keep `table` to read a whole table, or `query` to read the rows of a SELECT"),
+                );
+                None
+            }
+            (t, q) => {
+                let span = t
+                    .as_ref()
+                    .map(|t| t.span())
+                    .or(q.as_ref().map(|q| q.span()))
+                    .or(l.path.as_ref().map(|p| p.span()))
+                    .unwrap_or_default();
+                self.err(
+                    Diagnostic::at(span, format!("lookup `{name}` reads a SQLite database: name its `table` or its `query`"))
+                        .label("which rows?")
+                        .help("add e.g. table = \"brands\", or query = \"SELECT name, id FROM brands WHERE active\""),
+                );
+                None
+            }
+        }
     }
 }

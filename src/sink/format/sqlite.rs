@@ -253,10 +253,7 @@ fn bind(
     }
 }
 
-/// An SQL identifier, quoted: any name is safe (`"` doubled).
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+use crate::plan::quote_ident as ident;
 
 fn database_error(path: &Path, source: rusqlite::Error) -> SinkError {
     SinkError::Database {
