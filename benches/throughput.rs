@@ -6,13 +6,15 @@
 //! which refuses it). The export has the columns of `samples/shop/products.csv` (`;`, decimal
 //! commas, dd/mm/yyyy) with about 1 % defective rows, and goes through the shipped
 //! `mappings/shop-products.toml`:
-//! validation, two lookups, and four targets (a CSV, a filtered CSV with exact cents, one CSV
-//! per warehouse, JSON batches of 100 nested records).
+//! validation, two lookups, and five targets (a CSV, a filtered CSV with exact cents, one CSV
+//! per warehouse, JSON batches of 100 nested records, a SQLite table).
 //! `validate` also reads a Windows-1252 and a UTF-16LE copy of the export (no `encoding`
 //! declared: detected and transcoded while streaming), to price them against UTF-8. MB/s are
 //! always counted on the UTF-8 file, so the figures compare rows per second.
-//! Two more runs price the heavier target formats on the same rows: `run xlsx` writes every
-//! field to one typed XLSX workbook (the shipped mapping with its targets replaced), and
+//! More runs price the heavier target formats on the same rows: `run xlsx` writes every
+//! field to one typed XLSX workbook (the shipped mapping with its targets replaced), `run
+//! sqlite` loads them into one SQLite table, next to `run csv` writing them as CSV and the
+//! `sqlite3` shell's `.import` of that CSV (its baseline, when `sqlite3` is installed), and
 //! `run grouped json` reads a generated export of order lines — as many rows, about five lines
 //! per order, orders scattered across the file — into nested JSON order payloads
 //! (`group_by = ["order_id"]`, batches of 1,000 orders). Its baseline is a bare read of that file.
@@ -88,6 +90,43 @@ fn main() {
         line(label, t, rows, mb, base_mbs, cost);
     }
 
+    // A SQLite target against the sqlite3 shell importing the same rows, finished, as CSV.
+    let sqlite = dir.join("bench-sqlite.toml");
+    std::fs::write(&sqlite, one_target(&mapping, repo, "path = \"review.db\""))
+        .expect("write the SQLite mapping");
+    let (t_sqlite, cost) = best_timed(|| rowferry("run", &sqlite, &input, &out, &[]));
+    line("run sqlite", t_sqlite, rows, mb, base_mbs, cost);
+    let csv = dir.join("bench-csv.toml");
+    std::fs::write(&csv, one_target(&mapping, repo, "path = \"review.csv\""))
+        .expect("write the CSV mapping");
+    let (t_csv, cost) = best_timed(|| rowferry("run", &csv, &input, &out, &[]));
+    line("run csv (same rows)", t_csv, rows, mb, base_mbs, cost);
+    let finished = dir.join("review.csv");
+    let status = Command::new(env!("CARGO_BIN_EXE_rowferry"))
+        .args(["run", &csv.display().to_string(), "--input"])
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.join("finished"))
+        .arg("--quiet")
+        .status()
+        .expect("run rowferry");
+    assert!(matches!(status.code(), Some(0 | 1)));
+    std::fs::rename(dir.join("finished/review.csv"), &finished).expect("the finished CSV");
+    std::fs::remove_dir_all(dir.join("finished")).expect("remove the finished run");
+    let imported = best_timed(|| match sqlite_import(&finished, &dir) {
+        Some(t) => (t, true),
+        None => (Duration::MAX, false),
+    });
+    match imported {
+        (t, true) => println!(
+            "sqlite3   .import of that CSV    {:>7.3} s  (run sqlite is x{:.2} of it; run csv + .import would be x{:.2})",
+            t.as_secs_f64(),
+            t_sqlite.as_secs_f64() / t.as_secs_f64(),
+            (t_csv + t).as_secs_f64() / t.as_secs_f64()
+        ),
+        (_, false) => println!("sqlite3   not installed: no .import baseline"),
+    }
+
     let lines = dir.join(format!("order-lines-{rows}.csv"));
     if !lines.exists() {
         eprintln!("generating {rows} order lines into {}", lines.display());
@@ -126,6 +165,16 @@ fn line(label: &str, t: Duration, rows: usize, mb: f64, base_mbs: f64, cost: Cos
 /// The shipped mapping with its targets replaced by one XLSX workbook of every typed field,
 /// its lookup paths made absolute (the mapping is written next to the generated input).
 fn xlsx_mapping(shipped: &Path, repo: &Path) -> String {
+    one_target(
+        shipped,
+        repo,
+        "path = \"review/products.xlsx\"\nsheet = \"Products\"",
+    )
+}
+
+/// The shipped mapping with its targets replaced by one target of every typed field, written
+/// at `place` (its path and options), its lookup paths made absolute.
+fn one_target(shipped: &Path, repo: &Path, place: &str) -> String {
     let text = std::fs::read_to_string(shipped).expect("the shipped mapping");
     let head = text
         .split("\n[targets.")
@@ -133,12 +182,29 @@ fn xlsx_mapping(shipped: &Path, repo: &Path) -> String {
         .expect("a mapping before its targets");
     let head = head.replace("\"../samples/", &format!("\"{}/samples/", repo.display()));
     format!(
-        "{head}\n[targets.review]\npath = \"review/products.xlsx\"\nsheet = \"Products\"\n\
+        "{head}\n[targets.review]\n{place}\n\
 columns.sku = \"sku\"\ncolumns.title = \"title\"\ncolumns.brand = \"brand\"\n\
 columns.brand_id = \"brand_id\"\ncolumns.color = \"color_code\"\ncolumns.price = \"price\"\n\
 columns.sale_price = \"sale_price\"\ncolumns.stock = \"stock\"\ncolumns.warehouse = \"warehouse\"\n\
 columns.created = \"created\"\ncolumns.active = \"active\"\n\n[run]\nmax_error_rate = 0.25\n"
     )
+}
+
+/// The `sqlite3` shell's `.import` of `csv` (with its header) into a new database: the
+/// baseline of a SQLite target. `None` when the shell is not installed.
+fn sqlite_import(csv: &Path, dir: &Path) -> Option<Duration> {
+    let db = dir.join("import.db");
+    let _ = std::fs::remove_file(&db);
+    let start = Instant::now();
+    let status = Command::new("sqlite3")
+        .arg(&db)
+        .arg(".mode csv")
+        .arg(format!(".import {} review", csv.display()))
+        .status()
+        .ok()?;
+    let t = start.elapsed();
+    let _ = std::fs::remove_file(&db);
+    status.success().then_some(t)
 }
 
 /// Order lines to nested order payloads.
