@@ -91,18 +91,12 @@ impl Compiler {
             ("query", l.query.as_ref().map(|v| v.span())),
         ];
         if !is_database {
-            for (key, span) in given {
-                if let Some(span) = span {
-                    self.err(
-                        Diagnostic::at(
-                            span,
-                            format!("`{key}` applies to lookups in a SQLite database"),
-                        )
-                        .label("not a database")
-                        .help("a database lookup's path ends in .db, .sqlite or .sqlite3"),
-                    );
-                }
-            }
+            self.refuse_keys(
+                &given,
+                |key| format!("`{key}` applies to lookups in a SQLite database"),
+                "not a database",
+                Some("a database lookup's path ends in .db, .sqlite or .sqlite3"),
+            );
             return None;
         }
         let file_only = [
@@ -111,17 +105,12 @@ impl Compiler {
             ("sheet", l.sheet.as_ref().map(|v| v.span())),
             ("range", l.range.as_ref().map(|v| v.span())),
         ];
-        for (key, span) in file_only {
-            if let Some(span) = span {
-                self.err(
-                    Diagnostic::at(
-                        span,
-                        format!("`{key}` does not apply to a lookup in a SQLite database"),
-                    )
-                    .label("not used by databases"),
-                );
-            }
-        }
+        self.refuse_keys(
+            &file_only,
+            |key| format!("`{key}` does not apply to a lookup in a SQLite database"),
+            "not used by databases",
+            None,
+        );
         match (&l.table, &l.query) {
             (Some(t), None) if !t.get_ref().trim().is_empty() => {
                 Some(DatabaseRead::Table(t.get_ref().clone()))

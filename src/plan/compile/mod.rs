@@ -167,6 +167,26 @@ impl Compiler {
         self.errs.push(d);
     }
 
+    /// Each key of `keys` that is given (`Some` span) is a problem where it does not apply:
+    /// `why(key)` says so, `label` under it, and `help` when there is one.
+    fn refuse_keys(
+        &mut self,
+        keys: &[(&str, Option<std::ops::Range<usize>>)],
+        why: impl Fn(&str) -> String,
+        label: &str,
+        help: Option<&str>,
+    ) {
+        for (key, span) in keys {
+            if let Some(span) = span {
+                let mut d = Diagnostic::at(span.clone(), why(key)).label(label);
+                if let Some(help) = help {
+                    d = d.help(help);
+                }
+                self.err(d);
+            }
+        }
+    }
+
     /// A string or a non-empty list of distinct strings.
     fn string_list(&mut self, v: &Spanned<toml::Value>, key: &str) -> Option<Vec<String>> {
         let items: Option<Vec<String>> = match v.get_ref() {

@@ -46,14 +46,12 @@ impl Compiler {
             ("encoding", t.encoding.as_ref().map(|d| d.span())),
             ("null", t.null.as_ref().map(|d| d.span())),
         ];
-        for (key, span) in csv_only {
-            if let Some(span) = span {
-                self.err(
-                    Diagnostic::at(span, format!("`{key}` applies to CSV and TSV targets only"))
-                        .label("not used by this format"),
-                );
-            }
-        }
+        self.refuse_keys(
+            &csv_only,
+            |key| format!("`{key}` applies to CSV and TSV targets only"),
+            "not used by this format",
+            None,
+        );
     }
 
     fn quote_style(&mut self, t: &RawTarget) -> Option<QuoteStyle> {

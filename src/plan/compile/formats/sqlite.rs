@@ -85,15 +85,12 @@ impl Compiler {
             ("mode", t.mode.as_ref().map(|v| v.span())),
             ("key", t.key.as_ref().map(|v| v.span())),
         ];
-        for (key, span) in spans {
-            if let Some(span) = span {
-                self.err(
-                    Diagnostic::at(span, format!("`{key}` applies to database targets only"))
-                        .label("not used by this format")
-                        .help("a database target's path ends in .db, .sqlite or .sqlite3, or it sets format = \"sqlite\""),
-                );
-            }
-        }
+        self.refuse_keys(
+            &spans,
+            |key| format!("`{key}` applies to database targets only"),
+            "not used by this format",
+            Some("a database target's path ends in .db, .sqlite or .sqlite3, or it sets format = \"sqlite\""),
+        );
     }
 
     /// `table`, by default the target's name.
