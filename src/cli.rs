@@ -269,10 +269,14 @@ fn describe(plan: &plan::Plan) -> String {
     }
     for t in &plan.targets {
         lines.push(format!(
-            "  target     `{}`: {} ({}){}",
+            "  target     `{}`: {} ({}){}{}",
             t.name,
             t.path.text,
             t.format.name(),
+            t.table
+                .as_ref()
+                .map(|l| format!(", table {}", l.table))
+                .unwrap_or_default(),
             t.when
                 .as_ref()
                 .map(|w| format!(" when {}", w.text))

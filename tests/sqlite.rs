@@ -135,6 +135,7 @@ columns.label = "label"
     let report = res.report();
     let target = &report["targets"][0];
     assert_eq!(target["format"], "sqlite");
+    assert_eq!(target["table"], "products");
     assert_eq!(target["rows"], 3);
     assert_eq!(target["files"][0]["path"], "shop.db");
     assert_eq!(target["files"][0]["table"], "products");

@@ -329,6 +329,7 @@ fn counted_targets(plan: &Plan, per_target: &[u64]) -> Vec<TargetReport> {
             name: t.name.clone(),
             path: t.path.text.clone(),
             format: t.format.name().to_string(),
+            table: t.table.as_ref().map(|l| l.table.clone()),
             rows: *n,
             files: Vec::new(),
         })

@@ -117,7 +117,7 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
         for t in &report.targets {
             let _ = writeln!(
                 s,
-                "    {:<22}{:>10}{:>8}  {}",
+                "    {:<22}{:>10}{:>8}  {}{}",
                 t.name,
                 t.rows,
                 if written {
@@ -125,7 +125,11 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
                 } else {
                     "-".into()
                 },
-                t.path
+                t.path,
+                t.table
+                    .as_ref()
+                    .map(|table| format!(" · table {table}"))
+                    .unwrap_or_default()
             );
         }
         let _ = writeln!(s);

@@ -95,6 +95,9 @@ pub struct TargetReport {
     pub name: String,
     pub path: String,
     pub format: String,
+    /// A database target's table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
     pub rows: u64,
     pub files: Vec<FileReport>,
 }
@@ -505,6 +508,7 @@ impl Sinks {
                 name: t.target.name.clone(),
                 path: t.target.path.text.clone(),
                 format: t.target.format.name().to_string(),
+                table: t.target.table.as_ref().map(|l| l.table.clone()),
                 rows: t.rows,
                 files: match &t.table {
                     Some((d, table)) => databases
