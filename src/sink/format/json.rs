@@ -256,46 +256,86 @@ fn insert(
     }
 }
 
-/// A JSON target's file: an array of records, maybe under an envelope.
-pub struct Json<W: Write> {
+/// A JSON or NDJSON target's file: a JSON array of records, maybe under an envelope, or one
+/// record per line.
+pub struct Records<W: Write> {
     out: W,
     /// Records not yet handed to `out`: they go in blocks (see [`super::BLOCK`]).
     buf: Vec<u8>,
     records: u64,
-    /// The keys the records array sits under (`data.items`: `{"data":{"items":[…]}}`); empty
-    /// for a bare array.
+    /// JSON: the records are items of an array; NDJSON: lines.
+    array: bool,
+    /// JSON: the keys the records array sits under (`data.items`:
+    /// `{"data":{"items":[…]}}`); empty for a bare array.
     envelope: Vec<String>,
 }
 
-impl<W: Write> Json<W> {
-    /// An encoder over `out`, its records under `envelope` (`records`, or dotted:
+impl<W: Write> Records<W> {
+    /// A JSON file over `out`, its records under `envelope` (`records`, or dotted:
     /// `data.items`; each part is one key) or in a bare array.
-    pub fn new(out: W, envelope: Option<&str>) -> Self {
-        Json {
-            out,
-            buf: Vec::with_capacity(super::BLOCK + 4096),
-            records: 0,
+    pub fn json(out: W, envelope: Option<&str>) -> Self {
+        Records {
             envelope: envelope
                 .map(|p| p.split('.').map(str::to_string).collect())
                 .unwrap_or_default(),
+            ..Records::ndjson(out)
         }
+        .in_array()
+    }
+
+    /// An NDJSON file over `out`: one record per line.
+    pub fn ndjson(out: W) -> Self {
+        Records {
+            out,
+            buf: Vec::with_capacity(super::BLOCK + 4096),
+            records: 0,
+            array: false,
+            envelope: Vec::new(),
+        }
+    }
+
+    fn in_array(mut self) -> Self {
+        self.array = true;
+        self
+    }
+
+    /// What goes before a record: in an array, the comma after the previous one.
+    #[inline]
+    fn open(&mut self) {
+        if self.array {
+            if self.records > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.push(b'\n');
+        }
+        self.records += 1;
+    }
+
+    /// What goes after a record: the end of its line in NDJSON; then the block goes out if full.
+    #[inline]
+    fn close(&mut self) -> io::Result<()> {
+        if !self.array {
+            self.buf.push(b'\n');
+        }
+        hand_on(&mut self.out, &mut self.buf)
     }
 
     fn rows<R: Row>(&mut self, rows: &[R], kinds: &[Kind], tree: &Tree) -> io::Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
-        self.buf
-            .extend_from_slice(if self.records == 0 { b"\n" } else { b",\n" });
-        self.records += 1;
+        self.open();
         tree.write(&mut self.buf, rows, kinds)?;
-        hand_on(&mut self.out, &mut self.buf)
+        self.close()
     }
 }
 
-impl<W: Write> Encode<W> for Json<W> {
-    /// The array's `[`, inside its envelope.
+impl<W: Write> Encode<W> for Records<W> {
+    /// JSON: the array's `[`, inside its envelope.
     fn start(&mut self, _names: &[String]) -> io::Result<()> {
+        if !self.array {
+            return Ok(());
+        }
         for key in &self.envelope {
             self.buf.push(b'{');
             string(&mut self.buf, key)?;
@@ -323,13 +363,9 @@ impl<W: Write> Encode<W> for Json<W> {
         let Some(flat) = &tree.flat else {
             return record_as_text(self, cells, i, kinds, tree);
         };
-        if self.records > 0 {
-            self.buf.push(b',');
-        }
-        self.buf.push(b'\n');
-        self.records += 1;
+        self.open();
         flat.write_cells(&mut self.buf, cells, i, kinds);
-        hand_on(&mut self.out, &mut self.buf)
+        self.close()
     }
 
     fn group(
@@ -341,8 +377,11 @@ impl<W: Write> Encode<W> for Json<W> {
         self.rows(rows, kinds, tree)
     }
 
-    /// The array's `]`, and its envelope.
+    /// JSON: the array's `]`, and its envelope.
     fn finish(&mut self) -> io::Result<()> {
+        if !self.array {
+            return Ok(());
+        }
         self.buf
             .extend_from_slice(if self.records == 0 { b"]" } else { b"\n]" });
         for _ in &self.envelope {
@@ -350,69 +389,6 @@ impl<W: Write> Encode<W> for Json<W> {
         }
         self.buf.push(b'\n');
         Ok(())
-    }
-
-    fn into_inner(mut self: Box<Self>) -> io::Result<W> {
-        self.out.write_all(&self.buf)?;
-        Ok(self.out)
-    }
-}
-
-/// An NDJSON target's file: one record per line.
-pub struct Ndjson<W: Write> {
-    out: W,
-    buf: Vec<u8>,
-}
-
-impl<W: Write> Ndjson<W> {
-    pub fn new(out: W) -> Self {
-        Ndjson {
-            out,
-            buf: Vec::with_capacity(super::BLOCK + 4096),
-        }
-    }
-
-    fn rows<R: Row>(&mut self, rows: &[R], kinds: &[Kind], tree: &Tree) -> io::Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        tree.write(&mut self.buf, rows, kinds)?;
-        self.buf.push(b'\n');
-        hand_on(&mut self.out, &mut self.buf)
-    }
-}
-
-impl<W: Write> Encode<W> for Ndjson<W> {
-    fn start(&mut self, _names: &[String]) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn record(&mut self, values: &[Option<&str>], kinds: &[Kind], tree: &Tree) -> io::Result<()> {
-        self.rows(std::slice::from_ref(&values), kinds, tree)
-    }
-
-    fn record_cells(
-        &mut self,
-        cells: &[Cells],
-        i: usize,
-        kinds: &[Kind],
-        tree: &Tree,
-    ) -> io::Result<()> {
-        let Some(flat) = &tree.flat else {
-            return record_as_text(self, cells, i, kinds, tree);
-        };
-        flat.write_cells(&mut self.buf, cells, i, kinds);
-        self.buf.push(b'\n');
-        hand_on(&mut self.out, &mut self.buf)
-    }
-
-    fn group(
-        &mut self,
-        rows: &[Vec<Option<String>>],
-        kinds: &[Kind],
-        tree: &Tree,
-    ) -> io::Result<()> {
-        self.rows(rows, kinds, tree)
     }
 
     fn into_inner(mut self: Box<Self>) -> io::Result<W> {

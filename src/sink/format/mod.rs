@@ -110,8 +110,8 @@ pub fn encoder<W: Write + Send + 'static>(
 ) -> io::Result<Box<dyn Encode<W> + Send>> {
     Ok(match format {
         Format::Csv | Format::Tsv => Box::new(csv::Csv::new(options.clone(), out, fresh)?),
-        Format::Json => Box::new(json::Json::new(out, envelope)),
-        Format::Ndjson => Box::new(json::Ndjson::new(out)),
+        Format::Json => Box::new(json::Records::json(out, envelope)),
+        Format::Ndjson => Box::new(json::Records::ndjson(out)),
         Format::Xlsx => Box::new(xlsx::Xlsx::new(out)),
         Format::Sqlite => {
             return Err(io::Error::other(
