@@ -414,6 +414,12 @@ pub struct ColumnFormat {
 }
 
 impl Target {
+    /// A database target's file (its path: one file, without placeholders); `None` for a
+    /// target of files. Targets with the same file load tables of one database.
+    pub fn database_file(&self) -> Option<&str> {
+        (self.format == Format::Sqlite).then_some(self.path.text.as_str())
+    }
+
     /// The format declared for output column `name`, if any.
     pub fn column_format(&self, name: &str) -> Option<&ColumnFormat> {
         self.column_formats

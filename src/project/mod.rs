@@ -170,15 +170,19 @@ pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>)
     (names, exprs)
 }
 
-/// The types of a target's output columns, from the plan: its expressions over the row's
-/// fields, without any data.
-pub fn output_types(t: &Target, binding: &Binding) -> polars::prelude::PolarsResult<Vec<DataType>> {
-    let (_, exprs) = output_columns(t, binding);
-    let exprs: Vec<Expr> = exprs
+/// Output expressions named by their place: two columns may compute the same field.
+fn aliased(exprs: Vec<Expr>) -> Vec<Expr> {
+    exprs
         .into_iter()
         .enumerate()
         .map(|(i, e)| e.alias(format!("\u{1}o{i}")))
-        .collect();
+        .collect()
+}
+
+/// The types of a target's output columns, from the plan: its expressions over the row's
+/// fields, without any data.
+pub fn output_types(t: &Target, binding: &Binding) -> polars::prelude::PolarsResult<Vec<DataType>> {
+    let exprs = aliased(output_columns(t, binding).1);
     let empty: Vec<Column> = binding
         .row
         .iter()
@@ -220,11 +224,7 @@ impl Projector {
                         }
                     })
                     .collect();
-                let mut all: Vec<Expr> = exprs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, e)| e.alias(format!("\u{1}o{i}")))
-                    .collect();
+                let mut all = aliased(exprs);
                 let fields: Vec<&str> = t.path.fields().collect();
                 all.extend(
                     fields

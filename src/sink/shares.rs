@@ -42,8 +42,7 @@ pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
     let mut units: Vec<Vec<usize>> = Vec::new();
     for (ti, t) in plan.targets.iter().enumerate() {
         let same_database = units.iter_mut().find(|u| {
-            let o = &plan.targets[u[0]];
-            t.format == Format::Sqlite && o.format == Format::Sqlite && o.path.text == t.path.text
+            t.database_file().is_some() && t.database_file() == plan.targets[u[0]].database_file()
         });
         match same_database {
             Some(unit) => unit.push(ti),

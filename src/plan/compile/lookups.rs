@@ -9,10 +9,7 @@ use toml::Spanned;
 use super::Compiler;
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::raw::RawLookup;
-use crate::plan::{DatabaseRead, Lookup, SourcePlan};
-
-/// The extensions of SQLite database files.
-const DATABASE_EXTENSIONS: [&str; 3] = ["db", "sqlite", "sqlite3"];
+use crate::plan::{DatabaseRead, Format, Lookup, SourcePlan};
 
 impl Compiler {
     pub(super) fn lookups(
@@ -85,7 +82,7 @@ impl Compiler {
         let is_database = path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| DATABASE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+            .is_some_and(|e| super::formats::format_named(e) == Some(Format::Sqlite));
         let given = [
             ("table", l.table.as_ref().map(|v| v.span())),
             ("query", l.query.as_ref().map(|v| v.span())),

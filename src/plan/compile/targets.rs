@@ -103,9 +103,7 @@ impl Compiler {
     ) {
         // Several SQLite targets may load tables of one database file.
         let shared_database = |o: &Target| {
-            format == Some(Format::Sqlite)
-                && o.format == Format::Sqlite
-                && o.path.text == *path.get_ref()
+            format == Some(Format::Sqlite) && o.database_file() == Some(path.get_ref().as_str())
         };
         if let Some((other, other_path, how)) = template.and_then(|tp| {
             out.iter().filter(|o| !shared_database(o)).find_map(|o| {

@@ -39,16 +39,9 @@ const FORMATS: [(Format, &[&str]); 6] = [
 
 impl Compiler {
     pub(super) fn format(&mut self, t: &RawTarget, path: &Spanned<String>) -> Option<Format> {
-        let parse = |s: &str| {
-            let s = s.to_ascii_lowercase();
-            FORMATS
-                .iter()
-                .find(|(_, names)| names.contains(&s.as_str()))
-                .map(|(f, _)| *f)
-        };
         let primary: Vec<&str> = FORMATS.iter().map(|(_, names)| names[0]).collect();
         if let Some(f) = &t.format {
-            let found = parse(f.get_ref());
+            let found = format_named(f.get_ref());
             if found.is_none() {
                 let d = Diagnostic::at(
                     f.span(),
@@ -65,7 +58,7 @@ impl Compiler {
             .extension()
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let found = parse(&ext);
+        let found = format_named(&ext);
         if found.is_none() {
             self.err(
                 Diagnostic::at(
@@ -84,6 +77,15 @@ impl Compiler {
         }
         found
     }
+}
+
+/// The format a `format` value or a path extension names, in any case.
+pub(in crate::plan::compile) fn format_named(name: &str) -> Option<Format> {
+    let name = name.to_ascii_lowercase();
+    FORMATS
+        .iter()
+        .find(|(_, names)| names.contains(&name.as_str()))
+        .map(|(f, _)| *f)
 }
 
 /// `.csv, .tsv, .json, .ndjson or .xlsx`.

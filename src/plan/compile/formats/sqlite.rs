@@ -40,9 +40,9 @@ impl Compiler {
                 .help("split rows into tables instead: one target per table, each with its own `when`"),
             );
         }
-        let table = self.table_name(t, name)?;
+        let table = self.table_name(t, name, path.span())?;
         if let Some(other) = out.iter().find(|o| {
-            o.path.text == *path.get_ref()
+            o.database_file() == Some(path.get_ref().as_str())
                 && o.table
                     .as_ref()
                     .is_some_and(|l| l.table.eq_ignore_ascii_case(&table))
@@ -93,11 +93,11 @@ impl Compiler {
         );
     }
 
-    /// `table`, by default the target's name.
-    fn table_name(&mut self, t: &RawTarget, name: &str) -> Option<String> {
+    /// `table`, by default the target's name (a problem with it is shown at `path`).
+    fn table_name(&mut self, t: &RawTarget, name: &str, path: Range<usize>) -> Option<String> {
         let (table, span) = match &t.table {
             Some(s) => (s.get_ref().clone(), s.span()),
-            None => (name.to_string(), 0..0),
+            None => (name.to_string(), path),
         };
         let problem = if table.trim().is_empty() {
             Some("it is blank")
