@@ -15,6 +15,7 @@ pub enum Stage {
     Enrich,
     Route,
     Sink,
+    Load,
 }
 
 impl Stage {
@@ -25,6 +26,7 @@ impl Stage {
             Stage::Enrich => "enrich",
             Stage::Route => "route",
             Stage::Sink => "sink",
+            Stage::Load => "load",
         }
     }
 }
@@ -49,10 +51,11 @@ pub enum Code {
     Unrouted,
     FormulaRisk,
     Unencodable,
+    LoadFailed,
 }
 
 impl Code {
-    pub const ALL: [Code; 17] = [
+    pub const ALL: [Code; 18] = [
         Code::RaggedRow,
         Code::BadQuoting,
         Code::BadEncoding,
@@ -70,6 +73,7 @@ impl Code {
         Code::Unrouted,
         Code::FormulaRisk,
         Code::Unencodable,
+        Code::LoadFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +95,7 @@ impl Code {
             Code::Unrouted => "unrouted",
             Code::FormulaRisk => "formula-risk",
             Code::Unencodable => "unencodable",
+            Code::LoadFailed => "load-failed",
         }
     }
 
@@ -104,6 +109,7 @@ impl Code {
             Code::LookupMiss => Stage::Enrich,
             Code::Unrouted => Stage::Route,
             Code::FormulaRisk | Code::Unencodable => Stage::Sink,
+            Code::LoadFailed => Stage::Load,
             _ => Stage::Validate,
         }
     }

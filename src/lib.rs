@@ -34,6 +34,7 @@ pub mod enrich;
 pub mod fuzzing;
 pub mod issue;
 mod keys;
+pub mod load;
 mod mask;
 pub mod panics;
 pub mod pipeline;

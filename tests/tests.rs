@@ -18,6 +18,7 @@ mod outputs;
 mod overrides;
 mod partitions;
 mod payloads;
+mod postgres;
 mod properties;
 mod report;
 mod route;

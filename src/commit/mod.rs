@@ -73,6 +73,8 @@ pub enum StagingError {
         "`{path}` is read by this run and is one of the files it would replace in its output folder; nothing was changed. Copy it out of `{out}` first, or choose another output folder with --out"
     )]
     ReplacesInput { path: PathBuf, out: PathBuf },
+    #[error("{0}; the output folder was left as it was")]
+    Refused(String),
     #[error("the output folder `{0}` is a file, not a folder; choose another with --out")]
     NotAFolder(PathBuf),
     #[error(
@@ -193,7 +195,24 @@ impl Staging {
     }
 
     /// Moves everything written into place (see the module documentation).
-    pub fn commit(mut self) -> Result<(), StagingError> {
+    pub fn commit(self) -> Result<(), StagingError> {
+        self.commit_with(|| Ok(()))
+    }
+
+    /// Moves everything written into place, running `sealed` once the journal is written and
+    /// before anything moves: where a run commits its database transactions. When `sealed`
+    /// fails, the journal is removed and nothing moves.
+    ///
+    /// The order makes a failure at any point leave everything or nothing: before the journal,
+    /// nothing is committed anywhere; a database that refuses its commit leaves the folder as it
+    /// was; once the databases have committed, the journal makes the files' moves finish, even
+    /// after a kill. The one window is a kill between the journal and the databases' commits:
+    /// the next run finishes the moves while the databases rolled back, and says so in no file
+    /// — a run that is run again loads its rows again.
+    pub fn commit_with(
+        mut self,
+        sealed: impl FnOnce() -> Result<(), String>,
+    ) -> Result<(), StagingError> {
         let journal = self.plan()?;
         let path = self.out.join(JOURNAL);
         let tmp = self.out.join(format!("{JOURNAL}.tmp"));
@@ -201,6 +220,14 @@ impl Staging {
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
             return Err(e);
+        }
+        if let Err(message) = sealed() {
+            let removed = fs::remove_file(&path);
+            sync_dir(&self.out);
+            return Err(match removed {
+                Ok(()) => StagingError::Refused(message),
+                Err(source) => StagingError::Io { path, source },
+            });
         }
         match roll_forward(&self.out, &journal, &self.faults) {
             Ok(()) => {

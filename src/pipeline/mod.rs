@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use crate::commit::{Mode, Staging, StagingError};
 use crate::enrich::{EnrichError, Enricher};
+use crate::load::{LoadError, Loader};
 use crate::plan::{self, Binding, Diagnostics, Plan, PlanError, SetArg};
 use crate::project::{self, Projector};
 use crate::report::{self, ReportError, ReportWriter, RunParts, RunReport, Tally};
@@ -71,6 +72,8 @@ pub enum RunError {
     Project(#[from] crate::project::ProjectError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
     #[error(transparent)]
     Staging(#[from] StagingError),
     #[error(transparent)]
@@ -144,6 +147,10 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let writes_targets = job == Job::Run && !plan.targets.is_empty();
     let staging = Staging::begin(&out_dir, staging_mode(writes_targets), &reads(&plan))?;
     let mut report = open_report(&plan, &binding, &info, staging.dir())?;
+    let mut loader = match writes_targets {
+        true => Loader::start(&plan, &binding)?,
+        false => Loader::check(&plan, &binding).map(|()| None)?,
+    };
     let writers = Writers::start(&plan, &binding, staging.dir(), writes_targets)?;
     let projector = Projector::new(&plan, &binding, !writes_targets);
     let stages = Stages::new(enricher, router, projector);
@@ -155,7 +162,10 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let mut per_target = vec![0u64; plan.targets.len()];
     let (mut stop_reason, mut writer_stopped) = (None, false);
     while let Some((chunk, mut validated)) = upstream.next()? {
-        let passed = stages.through(&chunk, &mut validated)?;
+        let mut passed = stages.through(&chunk, &mut validated)?;
+        if let Some(loader) = &mut loader {
+            load(loader, &chunk, &mut validated, &mut passed)?;
+        }
         count_rows(&mut per_target, &passed.projected.rows);
         if !writers.hand(passed.projected) {
             writer_stopped = true; // the writer's error is reported when it is joined
@@ -173,6 +183,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let input_read = upstream.join(stop_reason.is_some() || writer_stopped)?;
     progress.finish();
     let written = writers.join(plan.targets.len(), staging.dir())?;
+    let written = written.map(|files| loaded_too(files, loader.as_ref(), &plan));
     let stop_reason = stop_reason.or_else(|| thresholds::exceeded(&plan, &report.tally, true));
     let (sha256, bytes) = input_checksum(input_read, &info, progress.read())?;
     let tally = report.tally.clone();
@@ -198,7 +209,11 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         durations_ms: clock.durations(),
     });
     report.finish(&run_report)?;
-    staging.commit()?;
+    // The databases commit once the output folder's journal is written (see `commit_with`).
+    match loader.filter(|_| commits_targets) {
+        Some(loader) => staging.commit_with(|| loader.commit().map_err(|e| e.to_string()))?,
+        None => staging.commit()?,
+    }
     Ok(RunResult {
         outcome: Outcome::of(&run_report, nothing_written, &tally),
         summary: report::render_summary(&run_report, &tally, &report_dir),
@@ -215,6 +230,49 @@ fn staging_mode(writes_targets: bool) -> Mode {
     } else {
         Mode::Entries
     }
+}
+
+/// Loads the chunk's rows into the tables on database servers. A row a database refuses is
+/// rejected like a row a projection check rejects: `load-failed`, and written to no target.
+fn load(
+    loader: &mut Loader,
+    chunk: &source::Chunk,
+    validated: &mut crate::validate::Validated,
+    passed: &mut stages::Passed,
+) -> Result<(), RunError> {
+    let refused = loader.load(&mut passed.projected, (&chunk.rows, &chunk.lines))?;
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let mut rejects = vec![false; chunk.rows.len()];
+    for (pos, _) in &refused {
+        rejects[*pos] = true;
+    }
+    let first_row = chunk.rows.first().copied().unwrap_or_default();
+    let left_out = passed
+        .projected
+        .leave_out(&rejects, &mut validated.rejected, first_row)?;
+    passed.routed -= left_out.rejected;
+    validated
+        .issues
+        .extend(refused.into_iter().map(|(_, issue)| issue));
+    validated.issues.sort_by_key(|i| i.row);
+    Ok(())
+}
+
+/// Each target's report: a file target's from its writer, a table on a server's from the
+/// loader.
+fn loaded_too(
+    files: Vec<Option<TargetReport>>,
+    loader: Option<&Loader>,
+    plan: &Plan,
+) -> Vec<TargetReport> {
+    let loaded = loader.map(|l| l.reports(plan)).unwrap_or_default();
+    files
+        .into_iter()
+        .enumerate()
+        .filter_map(|(ti, f)| f.or_else(|| loaded.get(ti).cloned().flatten()))
+        .collect()
 }
 
 /// Adds the rows each target took from a chunk.
@@ -327,10 +385,11 @@ fn counted_targets(plan: &Plan, per_target: &[u64]) -> Vec<TargetReport> {
         .zip(per_target)
         .map(|(t, n)| TargetReport {
             name: t.name.clone(),
-            path: t.path.text.clone(),
+            path: t.location().to_string(),
             format: t.format.name().to_string(),
             table: t.table.as_ref().map(|l| l.table.clone()),
             rows: *n,
+            refused: None,
             files: Vec::new(),
         })
         .collect()

@@ -193,8 +193,9 @@ struct TargetWriter {
     handle: JoinHandle<Result<Vec<TargetReport>, SinkError>>,
 }
 
-/// The writer threads: none when the run writes no target.
-pub(super) struct Writers(Vec<TargetWriter>);
+/// The writer threads: `None` when the run writes no target (a dry run); none when every
+/// target is a table on a server.
+pub(super) struct Writers(Option<Vec<TargetWriter>>);
 
 impl Writers {
     /// Starts the writer threads, writing into `staging`, when the run `writes_targets`.
@@ -207,7 +208,7 @@ impl Writers {
         writes_targets: bool,
     ) -> Result<Self, SinkError> {
         if !writes_targets {
-            return Ok(Writers(Vec::new()));
+            return Ok(Writers(None));
         }
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let mut writers = Vec::new();
@@ -228,14 +229,14 @@ impl Writers {
                 })?;
             writers.push(TargetWriter { share, tx, handle });
         }
-        Ok(Writers(writers))
+        Ok(Writers(Some(writers)))
     }
 
     /// Hands each writer the rows of the targets it owns. False when a writer has stopped (on
     /// an error, reported when it is joined).
     pub(super) fn hand(&self, projected: Projected) -> bool {
         let mut rows = projected.targets;
-        for w in &self.0 {
+        for w in self.0.iter().flatten() {
             let mine = w
                 .share
                 .targets
@@ -249,20 +250,20 @@ impl Writers {
         true
     }
 
-    /// Closes the writers' channels and joins them: each target's report, in the plan's order,
-    /// or the first writer's error (a panic is one too). `None` exactly when the run writes no
-    /// target (there is at least one writer otherwise).
+    /// Closes the writers' channels and joins them: each plan target's report (`None` for a
+    /// target no writer owns: a table on a server), or the first writer's error (a panic is
+    /// one too). `None` exactly when the run writes no target.
     pub(super) fn join(
         self,
         targets: usize,
         staging: &Path,
-    ) -> Result<Option<Vec<TargetReport>>, RunError> {
-        if self.0.is_empty() {
+    ) -> Result<Option<Vec<Option<TargetReport>>>, RunError> {
+        let Some(writers) = self.0 else {
             return Ok(None);
-        }
+        };
         let mut reports: Vec<Option<TargetReport>> = vec![None; targets];
         let mut failed = None;
-        for TargetWriter { share, tx, handle } in self.0 {
+        for TargetWriter { share, tx, handle } in writers {
             drop(tx);
             let result = handle.join().unwrap_or_else(|_| {
                 Err(SinkError::Write {
@@ -285,6 +286,6 @@ impl Writers {
             return Err(e.into());
         }
         sink::remove_spill(staging)?;
-        Ok(Some(reports.into_iter().flatten().collect()))
+        Ok(Some(reports))
     }
 }

@@ -379,10 +379,15 @@ pub struct Target {
 /// A database target's table: where its rows are loaded, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableLoad {
+    /// The table's name; for PostgreSQL, `schema.table` names a schema.
     pub table: String,
     pub mode: LoadMode,
     /// The output columns that identify a row: the table's primary key.
     pub key: Vec<String>,
+    /// PostgreSQL: the server the table is on.
+    pub server: Option<Server>,
+    /// PostgreSQL: create the table from the plan's types when it does not exist.
+    pub create: bool,
 }
 
 /// How rows go into a table.
@@ -390,8 +395,40 @@ pub struct TableLoad {
 pub enum LoadMode {
     /// Every row is a new row; a key seen twice is refused by the database.
     Insert,
+    /// The table is emptied first, in the run's transaction (PostgreSQL).
+    Truncate,
     /// A row whose key is already in the table replaces it: the last row of a key wins.
     Upsert,
+}
+
+/// A database server a run loads tables into: its connection URL, a secret, and how the URL is
+/// shown (its password masked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub url: Secret,
+    /// The URL without its password: what the terminal and the report show.
+    pub shown: String,
+}
+
+/// A value that must never be printed nor written: it shows as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    /// The value itself, for the one place that needs it (a connection).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// Target-wide text forms; a column's [`ColumnFormat`] overrides them.
@@ -418,6 +455,20 @@ impl Target {
     /// target of files. Targets with the same file load tables of one database.
     pub fn database_file(&self) -> Option<&str> {
         (self.format == Format::Sqlite).then_some(self.path.text.as_str())
+    }
+
+    /// A PostgreSQL target's server; `None` for a target written into the output folder.
+    pub fn server(&self) -> Option<&Server> {
+        self.table.as_ref().and_then(|t| t.server.as_ref())
+    }
+
+    /// Where the target's rows go, as the terminal and the report show it: its path, or its
+    /// server's URL without the password.
+    pub fn location(&self) -> &str {
+        match self.server() {
+            Some(s) => &s.shown,
+            None => &self.path.text,
+        }
     }
 
     /// The format declared for output column `name`, if any.
@@ -447,6 +498,8 @@ pub enum Format {
     Xlsx,
     /// A SQLite database file: one table per target.
     Sqlite,
+    /// A table on a PostgreSQL server, loaded in the run's transaction.
+    Postgres,
 }
 
 impl Format {
@@ -458,7 +511,13 @@ impl Format {
             Format::Ndjson => "ndjson",
             Format::Xlsx => "xlsx",
             Format::Sqlite => "sqlite",
+            Format::Postgres => "postgres",
         }
+    }
+
+    /// A database: rows go into typed tables, not into text.
+    pub fn is_database(self) -> bool {
+        matches!(self, Format::Sqlite | Format::Postgres)
     }
 }
 

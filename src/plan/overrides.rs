@@ -32,6 +32,56 @@ impl SetArg {
     }
 }
 
+/// `value` as the report may echo it: `***` for a variable whose name says it is a secret
+/// (a token, a key, a password…), and a URL's password masked (`postgresql://app:***@db/x`).
+pub fn concealed(name: &str, value: &str) -> String {
+    const WORDS: [&str; 9] = [
+        "KEY",
+        "APIKEY",
+        "AUTH",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "CREDENTIALS",
+    ];
+    const ENDINGS: [&str; 4] = ["PASSWORD", "TOKEN", "SECRET", "APIKEY"];
+    let upper = name.to_ascii_uppercase();
+    let secret_name = upper
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| WORDS.contains(&word) || ENDINGS.iter().any(|e| word.ends_with(e)));
+    if secret_name && !value.is_empty() {
+        return "***".into();
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    // Each `scheme://user:password@` in the value.
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', '?', '#', ' ']).unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority.rfind('@') {
+            Some(userinfo_end) => {
+                let userinfo = &authority[..userinfo_end];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[userinfo_end..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// What was applied, echoed in the run report.
 #[derive(Debug, Clone, Default, serde::Serialize, PartialEq)]
 pub struct Applied {
@@ -109,7 +159,7 @@ pub fn apply<'i>(
     let mut diagnostics = expander.diagnostics;
     for set in sets {
         match apply_set(doc, set, cwd) {
-            Ok(()) => applied.sets.push(set.text()),
+            Ok(()) => applied.sets.push(concealed(&set.text(), &set.text())),
             Err(d) => diagnostics.push(d),
         }
     }
@@ -192,7 +242,8 @@ impl Expander<'_> {
                 continue;
             };
             out.push_str(&value);
-            self.variables.insert(name.to_string(), value);
+            self.variables
+                .insert(name.to_string(), concealed(name, &value));
         }
         out.push_str(rest);
         out
@@ -925,6 +976,31 @@ on_miss = "error"
         );
         assert_eq!(applied.variables["DATA"], "/srv");
         assert_eq!(applied.sets.len(), 5);
+    }
+
+    #[test]
+    fn secrets_are_concealed_in_what_the_report_echoes() {
+        use super::concealed;
+        assert_eq!(
+            concealed("DATABASE_URL", "postgresql://app:s3cret@db:5432/shop"),
+            "postgresql://app:***@db:5432/shop"
+        );
+        assert_eq!(
+            concealed("X", "a postgres://u:p@h/x and https://h/y"),
+            "a postgres://u:***@h/x and https://h/y"
+        );
+        assert_eq!(concealed("DIR", "/srv/data"), "/srv/data");
+        assert_eq!(concealed("API_TOKEN", "abc"), "***");
+        assert_eq!(concealed("STRIPE_SECRET_KEY", "sk_live"), "***");
+        assert_eq!(concealed("PGPASSWORD", "x"), "***");
+        assert_eq!(concealed("MONKEY", "banana"), "banana");
+        assert_eq!(
+            concealed(
+                "targets.db.url=postgresql://u:p@h/d",
+                "targets.db.url=postgresql://u:p@h/d"
+            ),
+            "targets.db.url=postgresql://u:***@h/d"
+        );
     }
 
     #[test]

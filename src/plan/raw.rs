@@ -211,7 +211,8 @@ pub struct RawTarget {
     pub description: Option<String>,
     /// Relative to the output folder; `{field}` partitions, `{batch}` numbers rolled files.
     pub path: Option<Spanned<String>>,
-    /// `csv`, `tsv`, `json`, `ndjson`, `xlsx` or `sqlite`; default: from the extension.
+    /// `csv`, `tsv`, `json`, `ndjson`, `xlsx`, `sqlite` or `postgres`; default: from the
+    /// extension.
     pub format: Option<Spanned<String>>,
     /// A SQL predicate: the rows this target takes (default: every accepted row).
     pub when: Option<Spanned<String>>,
@@ -256,6 +257,11 @@ pub struct RawTarget {
     pub mode: Option<Spanned<String>>,
     /// Databases: the output columns that identify a row (the table's primary key).
     pub key: Option<Spanned<Vec<Spanned<String>>>>,
+    /// PostgreSQL: the server's connection URL (`postgresql://user:password@host:port/db`),
+    /// usually `${DATABASE_URL}`.
+    pub url: Option<Spanned<String>>,
+    /// PostgreSQL: create the table from the plan's types when it does not exist.
+    pub create: Option<Spanned<bool>>,
 }
 
 /// One output column: an expression, or a table with the expression and how to write it.

@@ -16,7 +16,7 @@ pub(super) type Report<'a> = dyn FnMut(usize, Code, Severity, &str, String) + 'a
 /// Whether any check reads the values of `t`'s columns under `guard`.
 pub(super) fn checks_values(t: &Target, guard: FormulaGuard) -> bool {
     match t.format {
-        Format::Json | Format::Ndjson | Format::Sqlite => false,
+        Format::Json | Format::Ndjson | Format::Sqlite | Format::Postgres => false,
         Format::Xlsx => true,
         Format::Csv | Format::Tsv => {
             guard != FormulaGuard::Off
@@ -42,7 +42,7 @@ pub(super) fn check_column(
             xlsx_cells(t, text, report);
             None
         }
-        Format::Xlsx | Format::Json | Format::Ndjson | Format::Sqlite => None,
+        Format::Xlsx | Format::Json | Format::Ndjson | Format::Sqlite | Format::Postgres => None,
         Format::Csv | Format::Tsv => {
             let guard = if is_text { guard } else { FormulaGuard::Off };
             csv_values(t, guard, text, report)

@@ -126,6 +126,34 @@ pub struct Projected {
     pub targets: Vec<Option<TargetRows>>,
     /// The rows each target takes, after the checks.
     pub rows: Vec<u64>,
+    /// The rows each target takes, by position in the chunk, in the order of its columns' rows.
+    pub positions: Vec<Vec<usize>>,
+}
+
+impl Projected {
+    /// Leaves the rows `rejects` marks (by position in the chunk) out of every target, as a
+    /// check of the projection does: a later stage (a database refusing a row) rejects rows
+    /// the same way. They are marked in `rejected` too; `first_row` is the chunk's first row,
+    /// for an error's message.
+    pub fn leave_out(
+        &mut self,
+        rejects: &[bool],
+        rejected: &mut [bool],
+        first_row: u64,
+    ) -> Result<Rejections, ProjectError> {
+        let checked = leave_out(
+            rejects,
+            rejected,
+            &mut self.targets,
+            &self.positions,
+            first_row,
+        )?;
+        for (at, n) in self.positions.iter_mut().zip(&mut self.rows) {
+            at.retain(|i| !rejects[*i]);
+            *n = at.len() as u64;
+        }
+        Ok(checked)
+    }
 }
 
 /// The rows of a chunk the checks of the projection rejected.
@@ -291,14 +319,15 @@ impl Projector {
             &positions,
             pass.first_row,
         )?;
-        let rows_taken = positions
-            .iter()
-            .map(|at| at.iter().filter(|i| !pass.rejects[**i]).count() as u64)
-            .collect();
+        for at in &mut positions {
+            at.retain(|i| !pass.rejects[*i]);
+        }
+        let rows_taken = positions.iter().map(|at| at.len() as u64).collect();
         Ok((
             Projected {
                 targets: out,
                 rows: rows_taken,
+                positions,
             },
             checked,
         ))
@@ -484,7 +513,12 @@ impl Projector {
         let t = &p.target;
         let typed = matches!(
             t.format,
-            Format::Csv | Format::Tsv | Format::Json | Format::Ndjson | Format::Sqlite
+            Format::Csv
+                | Format::Tsv
+                | Format::Json
+                | Format::Ndjson
+                | Format::Sqlite
+                | Format::Postgres
         ) && t.group_by.is_empty()
             && t.csv.quote_style != QuoteStyle::Never
             && !t.csv.transcodes();

@@ -99,6 +99,9 @@ pub struct TargetReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
     pub rows: u64,
+    /// A table on a database server: the rows it refused (`load-failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<u64>,
     pub files: Vec<FileReport>,
 }
 
@@ -510,6 +513,7 @@ impl Sinks {
                 format: t.target.format.name().to_string(),
                 table: t.target.table.as_ref().map(|l| l.table.clone()),
                 rows: t.rows,
+                refused: None,
                 files: match &t.table {
                     Some((d, table)) => databases
                         .get(*d)

@@ -16,12 +16,19 @@ pub struct Share {
 /// file and a workbook), and `[run] max_open_files` is divided so that the writers together never
 /// hold more: a writer without `{field}` partitions needs one open file per target, the rest go
 /// to the writers that have partitions. Below two files per writer, one writer does it all.
+/// A table on a database server is loaded by the load stage, not by a writer: it is in no share.
 pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
     let cap = plan.run.max_open_files.max(1);
-    let n = writers.min(plan.targets.len()).min(cap / 2).max(1);
+    let files: Vec<usize> = (0..plan.targets.len())
+        .filter(|&ti| plan.targets[ti].server().is_none())
+        .collect();
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let n = writers.min(files.len()).min(cap / 2).max(1);
     if n == 1 {
         return vec![Share {
-            targets: (0..plan.targets.len()).collect(),
+            targets: files,
             max_open: cap,
         }];
     }
@@ -33,14 +40,14 @@ pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
             columns
                 * match t.format {
                     Format::Csv | Format::Tsv => 1,
-                    Format::Json | Format::Ndjson | Format::Sqlite => 2,
+                    Format::Json | Format::Ndjson | Format::Sqlite | Format::Postgres => 2,
                     Format::Xlsx => 8,
                 }
         })
         .collect();
     // Targets loading tables of one database file go to one writer: it holds the file.
     let mut units: Vec<Vec<usize>> = Vec::new();
-    for (ti, t) in plan.targets.iter().enumerate() {
+    for (ti, t) in files.iter().map(|&ti| (ti, &plan.targets[ti])) {
         let same_database = units.iter_mut().find(|u| {
             t.database_file().is_some() && t.database_file() == plan.targets[u[0]].database_file()
         });

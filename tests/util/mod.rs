@@ -5,6 +5,7 @@
 
 pub mod clean;
 pub mod job;
+pub mod pg;
 pub mod tree;
 
 pub use clean::snapshots;

@@ -33,17 +33,36 @@ impl Compiler {
             let span = t.span();
             let t = t.get_ref();
             let before = self.errs.len();
-            let Some(path) = &t.path else {
-                self.err(
-                    Diagnostic::at(span.clone(), format!("target `{name}` has no `path`"))
-                        .label("no path")
-                        .help("add e.g. path = \"catalog/products.csv\" (relative to the output folder)"),
-                );
-                continue;
+            // A server's table has no path: its place in problems is the target's.
+            let on_server = t
+                .format
+                .as_ref()
+                .and_then(|f| super::formats::format_named(f.get_ref()))
+                == Some(Format::Postgres);
+            let no_path = Spanned::new(span.clone(), String::new());
+            let path = match &t.path {
+                _ if on_server => &no_path,
+                Some(path) => path,
+                None => {
+                    self.err(
+                        Diagnostic::at(span.clone(), format!("target `{name}` has no `path`"))
+                            .label("no path")
+                            .help("add e.g. path = \"catalog/products.csv\" (relative to the output folder)"),
+                    );
+                    continue;
+                }
             };
-            let template = self.path_template(path, names);
+            let template = match on_server {
+                true => Some(PathTemplate {
+                    text: String::new(),
+                    parts: Vec::new(),
+                }),
+                false => self.path_template(path, names),
+            };
             let format = self.format(t, path);
-            self.target_overlap(&out, template.as_ref(), path, name, format);
+            if !on_server {
+                self.target_overlap(&out, template.as_ref(), path, name, format);
+            }
             let batch_size = self.batch_size(t, template.as_ref(), path);
             let when = t
                 .when
@@ -106,7 +125,8 @@ impl Compiler {
             format == Some(Format::Sqlite) && o.database_file() == Some(path.get_ref().as_str())
         };
         if let Some((other, other_path, how)) = template.and_then(|tp| {
-            out.iter().filter(|o| !shared_database(o)).find_map(|o| {
+            let files = out.iter().filter(|o| o.server().is_none());
+            files.filter(|o| !shared_database(o)).find_map(|o| {
                 crate::plan::paths::overlap(&o.path, tp)
                     .map(|how| (o.name.clone(), o.path.text.clone(), how))
             })

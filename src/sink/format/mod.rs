@@ -113,9 +113,9 @@ pub fn encoder<W: Write + Send + 'static>(
         Format::Json => Box::new(json::Records::json(out, envelope)),
         Format::Ndjson => Box::new(json::Records::ndjson(out)),
         Format::Xlsx => Box::new(xlsx::Xlsx::new(out)),
-        Format::Sqlite => {
+        Format::Sqlite | Format::Postgres => {
             return Err(io::Error::other(
-                "a SQLite target loads a table (sink::format::sqlite), not a stream of records",
+                "a database target loads a table, not a stream of records",
             ));
         }
     })

@@ -2,7 +2,8 @@
 //! (`format`, or told from the path's extension), and one file per format with the keys only
 //! it reads and their checks — `csv.rs` (the CSV/TSV dialect and encoding), `json.rs` (the
 //! envelope, `group_by` and the nesting of column names), `xlsx.rs` (the sheet name),
-//! `sqlite.rs` (the table, `mode` and `key` of a database target), and
+//! `database.rs` (the table, `mode` and `key` of a SQLite or PostgreSQL target, the server's
+//! `url`), and
 //! `text.rs` (the text forms of dates and decimals, which XLSX writes as number formats). An
 //! option given to a format that does not read it is a problem.
 //!
@@ -10,8 +11,8 @@
 //! file here, and its writer in `src/sink/format/`.
 
 mod csv;
+mod database;
 mod json;
-mod sqlite;
 mod text;
 mod xlsx;
 
@@ -28,13 +29,14 @@ pub use xlsx::sheet_name_problem;
 
 /// Every target format and its names, its own first: what `format` accepts and the path
 /// extensions that choose it (in any case).
-const FORMATS: [(Format, &[&str]); 6] = [
+const FORMATS: [(Format, &[&str]); 7] = [
     (Format::Csv, &["csv"]),
     (Format::Tsv, &["tsv", "tab"]),
     (Format::Json, &["json"]),
     (Format::Ndjson, &["ndjson", "jsonl"]),
     (Format::Xlsx, &["xlsx"]),
     (Format::Sqlite, &["sqlite", "db", "sqlite3"]),
+    (Format::Postgres, &["postgres", "postgresql"]),
 ];
 
 impl Compiler {
@@ -58,7 +60,8 @@ impl Compiler {
             .extension()
             .map(|e| e.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let found = format_named(&ext);
+        // A server's table has no path to tell it by.
+        let found = format_named(&ext).filter(|f| *f != Format::Postgres);
         if found.is_none() {
             self.err(
                 Diagnostic::at(
@@ -71,7 +74,8 @@ impl Compiler {
                 .label("unknown extension")
                 .help(format!(
                     "end the path with {}, or set `format`",
-                    extensions(&primary)
+                    // The last format, PostgreSQL, is a server: no file, no extension.
+                    extensions(&primary[..primary.len() - 1])
                 )),
             );
         }

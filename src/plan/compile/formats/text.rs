@@ -17,13 +17,13 @@ impl Compiler {
         format: Option<Format>,
     ) -> ColumnFormat {
         let mut cf = ColumnFormat::default();
-        if format == Some(Format::Sqlite) {
+        if format.is_some_and(Format::is_database) {
             for (key, v) in [
                 ("format", &spec.format),
                 ("decimal_separator", &spec.decimal_separator),
             ] {
                 if let Some(v) = v {
-                    self.sqlite_stores_values(v.span(), key);
+                    self.database_stores_values(v.span(), key);
                 }
             }
             return cf;
@@ -68,8 +68,8 @@ impl Compiler {
             ("decimal_separator", &t.decimal_separator),
         ] {
             let Some(v) = v else { continue };
-            if format == Some(Format::Sqlite) {
-                self.sqlite_stores_values(v.span(), key);
+            if format.is_some_and(Format::is_database) {
+                self.database_stores_values(v.span(), key);
                 continue;
             }
             if format == Some(Format::Xlsx) {
@@ -90,11 +90,11 @@ impl Compiler {
     }
 
     /// A text form given to a SQLite target, which stores values, not their text.
-    fn sqlite_stores_values(&mut self, span: std::ops::Range<usize>, key: &str) {
+    fn database_stores_values(&mut self, span: std::ops::Range<usize>, key: &str) {
         self.err(
             Diagnostic::at(span, format!("`{key}` applies to CSV and JSON targets"))
-                .label("not used by SQLite")
-                .help("a SQLite target stores numbers as numbers and dates as ISO text (2024-01-31), which every SQL date function reads; format them in a view or a query"),
+                .label("not used by database targets")
+                .help("a database target stores numbers as numbers and dates as dates (ISO text 2024-01-31 in SQLite), which SQL date functions read; format them in a view or a query"),
         );
     }
 
