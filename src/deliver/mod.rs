@@ -1,6 +1,7 @@
 //! HTTP delivery: batch bodies a run has already committed, sent to an import API, each
 //! acknowledged batch journalled so a resumed delivery sends exactly the batches not yet
-//! acknowledged.
+//! acknowledged; and the two other conversations rowferry has with HTTP servers, a webhook
+//! notification ([`notify`]) and records read from an API for a lookup ([`fetch_records`]).
 //!
 //! What this module owns:
 //! - [`Endpoint`]: where and how to send (URL, method, secret headers, timeout, retries,
@@ -32,7 +33,9 @@
 //! `ALL_PROXY` and `NO_PROXY` are read from the environment.
 
 mod error;
+mod fetch;
 mod journal;
+mod notify;
 mod redact;
 mod send;
 
@@ -53,7 +56,9 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use error::DeliverError;
+pub use fetch::fetch_records;
 pub use journal::Journal;
+pub use notify::notify;
 pub use redact::mask_url;
 
 /// The HTTP method a batch is sent with.

@@ -26,6 +26,19 @@ pub fn mask_url(url: &str) -> String {
     out
 }
 
+/// `scheme://host[:port]` and `/…` when there is more: how a webhook is shown, because its
+/// path is often its secret (Slack's `/services/T…/B…/…`).
+pub fn origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "…".to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let more = if end < rest.len() { "/…" } else { "" };
+    format!("{scheme}://{host}{more}")
+}
+
 fn mask_userinfo(base: &str) -> String {
     let Some((scheme, rest)) = base.split_once("://") else {
         return base.to_owned();
@@ -155,7 +168,7 @@ pub fn excerpt(body: &[u8], secrets: &Secrets) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Secrets, excerpt, mask_url};
+    use super::{Secrets, excerpt, mask_url, origin};
 
     #[test]
     fn passwords_in_user_information_are_masked() {
@@ -196,6 +209,15 @@ mod tests {
             "https://x.test/?tokens_left=3&keyword=a&token=&auth"
         );
         assert_eq!(mask_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn webhooks_are_shown_by_origin() {
+        assert_eq!(
+            origin("https://hooks.slack.com/services/T0/B0/XXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(origin("http://u:p@127.0.0.1:9000"), "http://127.0.0.1:9000");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Deliveries against the fault-injecting test server
+//! Deliveries, notifications and API reads against the fault-injecting test server
 //! (`tests/util/http_server.rs`), real requests on 127.0.0.1. Backoffs and timeouts are short
 //! so the whole file runs in a few seconds; timing bounds are loose on purpose.
 
@@ -10,12 +10,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use tempfile::TempDir;
 
 use super::http_server::{Reply, TestServer};
 use super::{
     Backoff, DeliverError, Delivery, Endpoint, Journal, Method, Outgoing, Verdict, deliver,
-    idempotency_key, idempotency_key_of_file,
+    fetch_records, idempotency_key, idempotency_key_of_file, notify,
 };
 
 const SECRET: &str = "Bearer s3cr3t-T0KEN-value";
@@ -596,6 +597,19 @@ fn header_values_never_show() {
     for text in [err.to_string(), format!("{err:?}")] {
         assert!(!text.contains("s3cr3t") && text.contains("X-Key"), "{text}");
     }
+
+    let headers = vec![("Authorization".to_owned(), SECRET.to_owned())];
+    server.push(Reply::status(403).body(format!("no: {SECRET}")));
+    let err = fetch_records(
+        &server.url("/records"),
+        &headers,
+        None,
+        Duration::from_secs(2),
+    )
+    .unwrap_err();
+    for text in [err.to_string(), format!("{err:?}")] {
+        assert!(!text.contains("s3cr3t") && text.contains("403"), "{text}");
+    }
 }
 
 #[test]
@@ -619,5 +633,111 @@ fn idempotency_keys_are_stable_and_scoped() {
     assert_eq!(
         idempotency_key_of_file("t/1", &path).unwrap(),
         idempotency_key("t/1", body.as_bytes())
+    );
+}
+
+#[test]
+fn records_are_read_from_an_array_a_pointer_or_ndjson() {
+    let server = TestServer::start();
+    server.route("/array", [Reply::json(r#"[{"id": 1}, {"id": 2}]"#)]);
+    server.route(
+        "/wrapped",
+        [Reply::json(
+            r#"{"meta": {}, "data": {"items": [{"id": 3}]}}"#,
+        )],
+    );
+    server.route(
+        "/ndjson",
+        [Reply::status(200)
+            .header("Content-Type", "application/x-ndjson")
+            .body("{\"id\": 4}\n\n{\"id\": 5}\n")],
+    );
+    server.route("/shaped", [Reply::json("{\"id\": 6}\r\n{\"id\": 7}\r\n")]);
+    let headers = vec![("X-Api-Key".to_owned(), "k-123".to_owned())];
+    let ids = |path: &str, pointer: Option<&str>| -> Vec<i64> {
+        fetch_records(&server.url(path), &headers, pointer, Duration::from_secs(2))
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("/array", None), [1, 2]);
+    assert_eq!(ids("/wrapped", Some("/data/items")), [3]);
+    assert_eq!(ids("/ndjson", None), [4, 5]);
+    assert_eq!(ids("/shaped", None), [6, 7]);
+    let requests = server.requests();
+    assert!(requests.iter().all(|r| r.method == "GET"));
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.header("x-api-key") == Some("k-123"))
+    );
+
+    let err = fetch_records(
+        &server.url("/wrapped"),
+        &headers,
+        None,
+        Duration::from_secs(2),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`/data`") || err.contains("records_pointer"),
+        "{err}"
+    );
+}
+
+#[test]
+fn records_follow_next_links_across_pages() {
+    let server = TestServer::start();
+    let pages = [r#"[{"n": 1}, {"n": 2}]"#, r#"[{"n": 3}]"#, r#"[{"n": 4}]"#];
+    for absolute in [true, false] {
+        let first = server.serve_pages(&pages, absolute);
+        let records = fetch_records(&first, &[], None, Duration::from_secs(2)).unwrap();
+        let n: Vec<i64> = records.iter().map(|r| r["n"].as_i64().unwrap()).collect();
+        assert_eq!(n, [1, 2, 3, 4], "absolute links: {absolute}");
+    }
+    let targets: Vec<String> = server.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets[..3], ["/pages/1", "/pages/2", "/pages/3"]);
+
+    // A `next` link back to a page already read stops with an error, not a loop.
+    server.route(
+        "/loop",
+        [Reply::json("[]").header("Link", "</loop>; rel=\"next\"")],
+    );
+    let err = fetch_records(&server.url("/loop"), &[], None, Duration::from_secs(2)).unwrap_err();
+    assert!(matches!(err, DeliverError::Paging { .. }), "{err}");
+    assert!(err.to_string().contains("circle"), "{err}");
+}
+
+#[test]
+fn a_notification_posts_json_and_reports_a_refusal() {
+    let server = TestServer::start();
+    let payload = json!({"text": "rowferry: 1,204 rows delivered, 3 refused"});
+    let status = notify(
+        &server.url("/services/T0/B0/hook"),
+        &payload,
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let r = &server.requests()[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let sent: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(sent, payload);
+
+    server.push(Reply::status(404).body("no_service"));
+    let err = notify(
+        &server.url("/services/T0/B0/hook"),
+        &payload,
+        Duration::from_secs(2),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("404") && err.contains("no_service"), "{err}");
+    assert!(
+        !err.contains("/services"),
+        "a webhook's path is its secret: {err}"
     );
 }
