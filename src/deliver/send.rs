@@ -13,7 +13,7 @@ use ureq::http::{HeaderName, HeaderValue};
 use ureq::{Agent, SendBody};
 
 use super::redact::{Secrets, excerpt};
-use super::{DeliverError, Delivery, Endpoint, Method, Outgoing, Verdict};
+use super::{Backoff, DeliverError, Delivery, Endpoint, Method, Outgoing, Verdict};
 
 /// How much of an answer's body is read for its excerpt; the rest is left unread.
 const ANSWER_READ: u64 = 64 * 1024;
@@ -339,8 +339,6 @@ impl<'a> Client<'a> {
     }
 }
 
-use super::Backoff;
-
 /// The body file, remembering a read error so that it is told apart from the network's.
 struct WatchedFile {
     file: File,
@@ -399,6 +397,11 @@ pub fn failure(error: &ureq::Error, timeout: Duration) -> (String, bool) {
                 | io::ErrorKind::UnexpectedEof
                 | io::ErrorKind::BrokenPipe => {
                     "the connection was closed without an answer".to_owned()
+                }
+                // rustls reports a failed handshake (a certificate refused, a server that does
+                // not speak TLS on that port) as invalid data; another try fails the same way.
+                io::ErrorKind::InvalidData => {
+                    return (format!("the secure connection (TLS) failed: {e}"), false);
                 }
                 io::ErrorKind::TimedOut => {
                     format!("no answer within the timeout ({} ms)", timeout.as_millis())

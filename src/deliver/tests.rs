@@ -344,6 +344,33 @@ fn no_server_at_all_is_refused_without_a_status() {
 }
 
 #[test]
+fn https_goes_through_rustls_and_a_tls_failure_is_not_retried() {
+    // A plain HTTP server answering a TLS hello: the handshake fails, and would fail again.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let mut stream = stream.unwrap();
+            let _ = std::io::Write::write_all(&mut stream, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let server = TestServer::start();
+    let mut s = setup();
+    let endpoint = Endpoint {
+        url: format!("https://127.0.0.1:{port}/import"),
+        ..endpoint(&server)
+    };
+    let (result, _) = run(&endpoint, batches(s.dir.path(), &["[1]"]), &mut s.journal);
+    let d = &result.unwrap()[0];
+    let Verdict::Refused { status, reason } = &d.verdict else {
+        panic!("{d:?}")
+    };
+    assert_eq!(*status, None);
+    assert!(reason.contains("TLS"), "{reason}");
+    assert_eq!(d.attempts, 1);
+}
+
+#[test]
 fn requests_overlap_up_to_the_concurrency() {
     let server = TestServer::start();
     server.set_default(Reply::status(200).delay(Duration::from_millis(300)));
