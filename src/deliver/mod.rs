@@ -56,8 +56,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use error::DeliverError;
-pub use fetch::fetch_records;
-pub use journal::Journal;
+pub use fetch::{MAX_PAGES, fetch_records};
+pub use journal::{Entry as JournalEntry, Journal};
 pub use notify::notify;
 pub use redact::mask_url;
 
