@@ -16,6 +16,8 @@
 //! - [`sink`] writes each target's files into a staging folder, which [`commit`] moves into the
 //!   output folder atomically (a lock, a manifest of what rowferry wrote, a journal).
 //! - [`report`] writes `rejects.csv`, `errors.csv`, `report.json` and the terminal summary.
+//! - [`deliver`] sends committed batch files to an HTTP import API, journalling each
+//!   acknowledged batch so a resumed delivery sends only the rest.
 //! - [`pipeline`] drives the stages; [`cli`] is the command line.
 //!
 //! Shared by the stages: [`broken_rows`] finds the rows an expression cannot be evaluated for
@@ -29,6 +31,7 @@
 pub mod broken_rows;
 pub mod cli;
 pub mod commit;
+pub mod deliver;
 pub mod enrich;
 #[doc(hidden)]
 pub mod fuzzing;

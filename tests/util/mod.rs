@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod clean;
+pub mod http_server;
 pub mod job;
 pub mod pg;
 pub mod tree;
