@@ -14,7 +14,9 @@
 //! More runs price the heavier target formats on the same rows: `run xlsx` writes every
 //! field to one typed XLSX workbook (the shipped mapping with its targets replaced), `run
 //! sqlite` loads them into one SQLite table, next to `run csv` writing them as CSV and the
-//! `sqlite3` shell's `.import` of that CSV (its baseline, when `sqlite3` is installed), and
+//! `sqlite3` shell's `.import` of that CSV (its baseline, when `sqlite3` is installed); `run
+//! postgres` loads them into a PostgreSQL table against `psql \copy` of that CSV (when a server
+//! is given: `scripts/with-postgres cargo bench`), and
 //! `run grouped json` reads a generated export of order lines — as many rows, about five lines
 //! per order, orders scattered across the file — into nested JSON order payloads
 //! (`group_by = ["order_id"]`, batches of 1,000 orders). Its baseline is a bare read of that file.
@@ -126,6 +128,14 @@ fn main() {
         ),
         (_, false) => println!("sqlite3   not installed: no .import baseline"),
     }
+    postgres(
+        &mapping,
+        repo,
+        &input,
+        &finished,
+        &dir,
+        (rows, mb, base_mbs),
+    );
 
     let lines = dir.join(format!("order-lines-{rows}.csv"));
     if !lines.exists() {
@@ -188,6 +198,63 @@ columns.brand_id = \"brand_id\"\ncolumns.color = \"color_code\"\ncolumns.price =
 columns.sale_price = \"sale_price\"\ncolumns.stock = \"stock\"\ncolumns.warehouse = \"warehouse\"\n\
 columns.created = \"created\"\ncolumns.active = \"active\"\n\n[run]\nmax_error_rate = 0.25\n"
     )
+}
+
+/// A PostgreSQL target against `psql \copy` of the same rows, finished, as CSV into a table of
+/// the same types: when `ROWFERRY_BENCH_DATABASE_URL` (or the tests' `ROWFERRY_TEST_DATABASE_URL`,
+/// as `scripts/with-postgres cargo bench` sets it) names a server.
+fn postgres(
+    shipped: &Path,
+    repo: &Path,
+    input: &Path,
+    finished: &Path,
+    dir: &Path,
+    (rows, mb, base_mbs): (usize, f64, f64),
+) {
+    let Some(url) = std::env::var("ROWFERRY_BENCH_DATABASE_URL")
+        .or_else(|_| std::env::var("ROWFERRY_TEST_DATABASE_URL"))
+        .ok()
+    else {
+        println!("postgres  no server (scripts/with-postgres cargo bench): no PostgreSQL lines");
+        return;
+    };
+    let psql = |sql: &str| {
+        Command::new("psql")
+            .args(["-q", "-v", "ON_ERROR_STOP=1", &url, "-c", sql])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !psql("DROP TABLE IF EXISTS bench_review, bench_copy") {
+        println!("postgres  psql cannot reach the server: no PostgreSQL lines");
+        return;
+    }
+    let mapping = dir.join("bench-postgres.toml");
+    let place = format!(
+        "format = \"postgres\"\nurl = \"{url}\"\ntable = \"bench_review\"\nmode = \"truncate\"\ncreate = true"
+    );
+    std::fs::write(&mapping, one_target(shipped, repo, &place)).expect("write the mapping");
+    let out = dir.join("out");
+    let (t_pg, cost) = best_timed(|| rowferry("run", &mapping, input, &out, &[]));
+    line("run postgres", t_pg, rows, mb, base_mbs, cost);
+    // The same table's types, loaded by psql from the CSV the CSV target wrote.
+    assert!(psql("CREATE TABLE bench_copy (LIKE bench_review)"));
+    let copy = format!(
+        "\\copy bench_copy FROM '{}' WITH (FORMAT csv, HEADER true)",
+        finished.display()
+    );
+    let (t_copy, ok) = best_timed(|| {
+        psql("TRUNCATE bench_copy");
+        let start = Instant::now();
+        let ok = psql(&copy);
+        (start.elapsed(), ok)
+    });
+    assert!(ok, "psql \\copy failed");
+    println!(
+        "psql      \\copy of that CSV       {:>7.3} s  (run postgres is x{:.2} of it)",
+        t_copy.as_secs_f64(),
+        t_pg.as_secs_f64() / t_copy.as_secs_f64()
+    );
+    psql("DROP TABLE IF EXISTS bench_review, bench_copy");
 }
 
 /// The `sqlite3` shell's `.import` of `csv` (with its header) into a new database: the

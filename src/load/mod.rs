@@ -235,9 +235,34 @@ impl Loader {
     }
 
     /// Commits every server's transaction: the run's tables become visible at once on each.
+    /// Servers commit one after the other: when one refuses, the ones before it have committed,
+    /// and the error says which.
     pub fn commit(self) -> Result<(), LoadError> {
+        let mut committed: Vec<String> = Vec::new();
         for c in self.connections {
-            c.commit()?;
+            let shown = c.shown().to_string();
+            if let Err(e) = c.commit() {
+                return Err(match (e, committed.is_empty()) {
+                    (e, true) => e,
+                    (
+                        LoadError::Statement {
+                            server,
+                            what,
+                            message,
+                        },
+                        false,
+                    ) => LoadError::Statement {
+                        server,
+                        what,
+                        message: format!(
+                            "{message}; the tables on {} were committed before it",
+                            committed.join(", ")
+                        ),
+                    },
+                    (e, false) => e,
+                });
+            }
+            committed.push(shown);
         }
         Ok(())
     }

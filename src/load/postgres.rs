@@ -117,6 +117,11 @@ impl Connection {
         Ok(c)
     }
 
+    /// The server, its password masked.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
     /// Whether this connection is to `server`.
     pub fn serves(&self, server: &Server) -> bool {
         self.url == server.url

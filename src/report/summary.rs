@@ -130,6 +130,10 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
                     .as_ref()
                     .map(|table| format!(" · table {table}"))
                     .unwrap_or_default()
+                    + &match t.refused {
+                        Some(n) if n > 0 => format!(" · {n} refused (load-failed)"),
+                        _ => String::new(),
+                    }
             );
         }
         let _ = writeln!(s);
