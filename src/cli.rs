@@ -33,6 +33,10 @@ pub enum Command {
         /// Do everything but write targets: the same as `validate`.
         #[arg(long)]
         dry_run: bool,
+        /// Send the HTTP batches a killed or interrupted run left pending, and nothing else
+        /// (the input is read again only for the rows of a batch the API refuses).
+        #[arg(long, conflicts_with = "dry_run")]
+        resume: bool,
         #[command(flatten)]
         args: RunArgs,
     },
@@ -116,12 +120,16 @@ fn run(cli: Cli) -> u8 {
         Command::Run {
             mapping,
             dry_run,
+            resume,
             args,
-        } => execute(
-            &mapping,
-            args,
-            if dry_run { Job::Validate } else { Job::Run },
-        ),
+        } => match resume {
+            true => resume_delivery(&mapping, args),
+            false => execute(
+                &mapping,
+                args,
+                if dry_run { Job::Validate } else { Job::Run },
+            ),
+        },
     }
 }
 
@@ -162,6 +170,33 @@ fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
                     ));
                     EXIT_FAILED
                 }
+            }
+        }
+        Err(e) => {
+            complain(&error_text(&e.to_string()));
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `run --resume`: the pending HTTP batches of the output folder sent, and nothing else.
+fn resume_delivery(mapping: &std::path::Path, args: RunArgs) -> u8 {
+    let options = RunOptions {
+        input: args.input,
+        out: args.out,
+        limit: args.limit,
+        quiet: args.quiet,
+        sets: args.sets,
+    };
+    match pipeline::resume(mapping, &options) {
+        Ok(resumed) => {
+            if !options.quiet {
+                say(&resumed.summary);
+            }
+            if resumed.refused {
+                EXIT_REJECTED
+            } else {
+                EXIT_OK
             }
         }
         Err(e) => {

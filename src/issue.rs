@@ -16,6 +16,7 @@ pub enum Stage {
     Route,
     Sink,
     Load,
+    Deliver,
 }
 
 impl Stage {
@@ -27,6 +28,7 @@ impl Stage {
             Stage::Route => "route",
             Stage::Sink => "sink",
             Stage::Load => "load",
+            Stage::Deliver => "deliver",
         }
     }
 }
@@ -52,10 +54,11 @@ pub enum Code {
     FormulaRisk,
     Unencodable,
     LoadFailed,
+    DeliveryFailed,
 }
 
 impl Code {
-    pub const ALL: [Code; 18] = [
+    pub const ALL: [Code; 19] = [
         Code::RaggedRow,
         Code::BadQuoting,
         Code::BadEncoding,
@@ -74,6 +77,7 @@ impl Code {
         Code::FormulaRisk,
         Code::Unencodable,
         Code::LoadFailed,
+        Code::DeliveryFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -96,6 +100,7 @@ impl Code {
             Code::FormulaRisk => "formula-risk",
             Code::Unencodable => "unencodable",
             Code::LoadFailed => "load-failed",
+            Code::DeliveryFailed => "delivery-failed",
         }
     }
 
@@ -110,6 +115,7 @@ impl Code {
             Code::Unrouted => Stage::Route,
             Code::FormulaRisk | Code::Unencodable => Stage::Sink,
             Code::LoadFailed => Stage::Load,
+            Code::DeliveryFailed => Stage::Deliver,
             _ => Stage::Validate,
         }
     }

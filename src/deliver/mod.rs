@@ -60,6 +60,7 @@ pub use fetch::{MAX_PAGES, fetch_records};
 pub use journal::{Entry as JournalEntry, Journal};
 pub use notify::notify;
 pub use redact::mask_url;
+pub use send::{check_headers, check_url};
 
 /// The HTTP method a batch is sent with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

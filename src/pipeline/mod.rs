@@ -14,6 +14,7 @@
 //! stages a chunk goes through on this thread in `stages.rs`, the `[run]` thresholds in
 //! `thresholds.rs` and the progress bar in `progress.rs`.
 
+mod deliveries;
 mod progress;
 mod stages;
 mod threads;
@@ -75,6 +76,13 @@ pub enum RunError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
+    Deliver(#[from] crate::deliver::DeliverError),
+    #[error(
+        "there is nothing to resume in `{}`: no run sent HTTP batches there (`_report/deliveries.csv` is missing); run the mapping without --resume",
+        .0.display()
+    )]
+    NothingToResume(PathBuf),
+    #[error(transparent)]
     Staging(#[from] StagingError),
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -127,6 +135,39 @@ pub fn validate(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunEr
     execute(mapping, options, Job::Validate)
 }
 
+/// What `run --resume` did.
+#[derive(Debug)]
+pub struct Resumed {
+    /// The deliveries' lines of the summary.
+    pub summary: String,
+    /// Whether a batch was refused (its rows are `delivery-failed` rejects).
+    pub refused: bool,
+}
+
+/// `rowferry run --resume`: sends the HTTP batches the last run into the output folder left
+/// pending (a kill, an outage), under the folder's lock; reads nothing else.
+pub fn resume(mapping: &Path, options: &RunOptions) -> Result<Resumed, RunError> {
+    let plan = plan::load(mapping, options.input.as_deref(), &options.sets)?;
+    let out_dir = (options.out.clone()).unwrap_or_else(|| default_out_dir(&plan.mapping.path));
+    // The lock for the folder; a commit a kill interrupted is finished first.
+    let staging = Staging::begin(&out_dir, Mode::Entries, &reads(&plan))?;
+    let listed = out_dir
+        .join(report::REPORT_DIR)
+        .join(report::deliveries::FILE);
+    if !listed.exists() {
+        return Err(RunError::NothingToResume(out_dir));
+    }
+    let sent = deliveries::send(&plan, &out_dir, options.quiet)?;
+    drop(staging);
+    Ok(Resumed {
+        summary: sent.summary(&plan),
+        refused: sent
+            .batches
+            .iter()
+            .any(|b| b.status == report::deliveries::REFUSED),
+    })
+}
+
 /// `rowferry run`: every stage, writing the targets and the report atomically.
 pub fn run(mapping: &Path, options: &RunOptions) -> Result<RunResult, RunError> {
     execute(mapping, options, Job::Run)
@@ -167,6 +208,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
             load(loader, &chunk, &mut validated, &mut passed)?;
         }
         count_rows(&mut per_target, &passed.projected.rows);
+        number_rows(&plan, &chunk.rows, &mut passed.projected);
         if !writers.hand(passed.projected) {
             writer_stopped = true; // the writer's error is reported when it is joined
             break;
@@ -208,15 +250,35 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         report_dir: &report_dir,
         durations_ms: clock.durations(),
     });
+    // HTTP targets' batches: listed (pending) in the report, sent once everything is committed.
+    let batches = match commits_targets {
+        true => deliveries::planned(&plan, &run_report.targets),
+        false => Vec::new(),
+    };
+    if !batches.is_empty() {
+        deliveries::stage(staging.dir(), &batches)?;
+    }
     report.finish(&run_report)?;
     // The databases commit once the output folder's journal is written (see `commit_with`).
     match loader.filter(|_| commits_targets) {
         Some(loader) => staging.commit_with(|| loader.commit().map_err(|e| e.to_string()))?,
         None => staging.commit()?,
     }
+    let (mut run_report, mut tally, mut sent) = (run_report, tally, String::new());
+    if !batches.is_empty() {
+        let delivered = deliveries::send(&plan, &out_dir, options.quiet)?;
+        sent = delivered.summary(&plan);
+        run_report.delivered(&mut tally, &delivered.refused, delivered.examples);
+    }
+    let mut summary = report::render_summary(&run_report, &tally, &report_dir);
+    // What was sent goes above where the report is.
+    let at = summary
+        .rfind("\n  report ")
+        .map_or(summary.len(), |i| i + 1);
+    summary.insert_str(at, &sent);
     Ok(RunResult {
         outcome: Outcome::of(&run_report, nothing_written, &tally),
-        summary: report::render_summary(&run_report, &tally, &report_dir),
+        summary,
         report: run_report,
         report_dir,
     })
@@ -258,6 +320,24 @@ fn load(
         .extend(refused.into_iter().map(|(_, issue)| issue));
     validated.issues.sort_by_key(|i| i.row);
     Ok(())
+}
+
+/// Gives the rows of each target sent to an API their input row numbers (`rows`, the chunk's):
+/// a refused request's rows are rejected by number after the commit.
+fn number_rows(plan: &Plan, rows: &[u64], projected: &mut project::Projected) {
+    for (ti, t) in plan.targets.iter().enumerate() {
+        if t.delivery.is_none() {
+            continue;
+        }
+        let positions = &projected.positions[ti];
+        if let Some(taken) = projected.targets[ti].as_mut() {
+            taken.input_rows = Some(match taken.at {
+                // The columns hold every row of the chunk.
+                Some(_) => rows.to_vec(),
+                None => positions.iter().map(|&p| rows[p]).collect(),
+            });
+        }
+    }
 }
 
 /// Each target's report: a file target's from its writer, a table on a server's from the
@@ -386,7 +466,7 @@ fn counted_targets(plan: &Plan, per_target: &[u64]) -> Vec<TargetReport> {
         .map(|(t, n)| TargetReport {
             name: t.name.clone(),
             path: t.location().to_string(),
-            format: t.format.name().to_string(),
+            format: t.format_name().to_string(),
             table: t.table.as_ref().map(|l| l.table.clone()),
             rows: *n,
             refused: None,

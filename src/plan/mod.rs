@@ -373,6 +373,8 @@ pub struct Target {
     pub envelope: Option<Vec<String>>,
     /// Databases: the table rows are loaded into, and how.
     pub table: Option<TableLoad>,
+    /// HTTP: the import API its batch files are sent to once the run has committed them.
+    pub delivery: Option<Http>,
     pub span: Range<usize>,
 }
 
@@ -399,6 +401,22 @@ pub enum LoadMode {
     Truncate,
     /// A row whose key is already in the table replaces it: the last row of a key wins.
     Upsert,
+}
+
+/// An HTTP import API: where a target's batch files are sent, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Http {
+    pub url: Secret,
+    /// The URL with its secrets masked: what the terminal and the report show.
+    pub shown: String,
+    /// `POST`, `PUT` or `PATCH`.
+    pub method: String,
+    /// Header names and their values (secrets).
+    pub headers: Vec<(String, Secret)>,
+    pub timeout: std::time::Duration,
+    pub max_retries: u32,
+    pub rate_limit: Option<f64>,
+    pub concurrency: usize,
 }
 
 /// A database server a run loads tables into: its connection URL, a secret, and how the URL is
@@ -468,6 +486,15 @@ impl Target {
         match self.server() {
             Some(s) => &s.shown,
             None => &self.path.text,
+        }
+    }
+
+    /// The format's name as the mapping gives it: `http` for a target sent to an API (its
+    /// files are JSON or NDJSON).
+    pub fn format_name(&self) -> &'static str {
+        match self.delivery {
+            Some(_) => "http",
+            None => self.format.name(),
         }
     }
 

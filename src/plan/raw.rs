@@ -262,6 +262,20 @@ pub struct RawTarget {
     pub url: Option<Spanned<String>>,
     /// PostgreSQL: create the table from the plan's types when it does not exist.
     pub create: Option<Spanned<bool>>,
+    /// HTTP: `POST` (default), `PUT` or `PATCH`.
+    pub method: Option<Spanned<String>>,
+    /// HTTP: headers sent with every request; values may use `${VAR}` and are never shown.
+    pub headers: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// HTTP: `json` (default: the JSON target's array) or `ndjson` (one record per line).
+    pub body: Option<Spanned<String>>,
+    /// HTTP: the longest wait at any step of a request, e.g. `"30s"`, `"500ms"`, `"2m"`.
+    pub timeout: Option<Spanned<String>>,
+    /// HTTP: retries after the first attempt (default 5).
+    pub max_retries: Option<Spanned<i64>>,
+    /// HTTP: requests per second at most.
+    pub rate_limit: Option<Spanned<f64>>,
+    /// HTTP: requests in flight at once (default 1).
+    pub concurrency: Option<Spanned<i64>>,
 }
 
 /// One output column: an expression, or a table with the expression and how to write it.

@@ -108,6 +108,10 @@ pub struct TargetRows {
     pub at: Option<Vec<usize>>,
     /// How many rows are taken.
     pub len: usize,
+    /// The input row number of each of the columns' rows (by the index [`rows`](Self::rows)
+    /// gives), for a target whose files are sent to an API: a refused request names its rows.
+    /// Set by the pipeline; `None` otherwise.
+    pub input_rows: Option<Vec<u64>>,
 }
 
 impl TargetRows {
@@ -394,6 +398,7 @@ impl Projector {
             group,
             at: taken,
             len,
+            input_rows: None,
         };
         Ok((Some(rows), at))
     }

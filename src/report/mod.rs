@@ -7,6 +7,7 @@
 //! so a run that dies leaves the previous report untouched. Memory stays bounded: only counters
 //! and a few examples per code are kept.
 
+pub mod deliveries;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -325,6 +326,15 @@ impl ReportWriter {
         Ok(())
     }
 
+    /// Flushes the CSV files, and writes no `report.json`: rows rejected after the run (a
+    /// refused delivery), appended to the run's files by [`deliveries::append`].
+    pub fn close(mut self) -> Result<(), ReportError> {
+        let dir = self.staging.join(REPORT_DIR);
+        let io = |path: PathBuf| move |source| ReportError::Write { path, source };
+        self.errors.flush().map_err(io(dir.join("errors.csv")))?;
+        self.rejects.flush().map_err(io(dir.join("rejects.csv")))
+    }
+
     /// Flushes the CSV files and writes `report.json`, in the staging folder.
     pub fn finish(mut self, report: &RunReport) -> Result<(), ReportError> {
         let dir = self.staging.join(REPORT_DIR);
@@ -481,6 +491,43 @@ impl RunReport {
             outputs: outputs(report_dir),
             durations_ms,
             resources: Resources::now(),
+        }
+    }
+}
+
+impl RunReport {
+    /// The report once a delivery has rejected `refused` rows per target (`delivery-failed`,
+    /// after the commit): counts moved from accepted to rejected, `tally` too, as
+    /// [`deliveries::amend_json`] amends the committed `report.json`.
+    pub fn delivered(
+        &mut self,
+        tally: &mut Tally,
+        refused: &[(String, u64)],
+        examples: Vec<Issue>,
+    ) {
+        let n: u64 = refused.iter().map(|(_, n)| n).sum();
+        if n == 0 {
+            return;
+        }
+        tally.examples.extend(examples);
+        tally.accepted = tally.accepted.saturating_sub(n);
+        tally.routed = tally.routed.saturating_sub(n);
+        tally.rejected += n;
+        tally.errors += n;
+        tally.by_code.entry(Code::DeliveryFailed).or_default().0 += n;
+        *tally
+            .by_field
+            .entry("(row)".into())
+            .or_default()
+            .entry(Code::DeliveryFailed)
+            .or_default() += n;
+        self.rows = RowCounts::of(tally);
+        self.conservation = Conservation::of(tally);
+        self.issues = IssueCounts::from_tally(tally);
+        for t in &mut self.targets {
+            if let Some((_, k)) = refused.iter().find(|(name, _)| *name == t.name) {
+                t.rows = t.rows.saturating_sub(*k);
+            }
         }
     }
 }

@@ -50,6 +50,8 @@ pub(super) struct FileState {
     pub(super) rows: u64,
     /// Records written to it: rows, or groups in a grouped JSON target.
     pub(super) records: u64,
+    /// The input row numbers written to it, for a target sent to an API.
+    pub(super) input_rows: Vec<u64>,
     /// Open writer, if the file is open now.
     pub(super) encoder: Option<Box<dyn Encode<Out> + Send>>,
     /// Hash and size so far while the file is closed.

@@ -122,6 +122,10 @@ pub struct FileReport {
     /// A database target's table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// The input row numbers written to it, in order: kept for a target sent to an API (a
+    /// refused request rejects them), empty otherwise; not in `report.json`.
+    #[serde(skip)]
+    pub input_rows: Vec<u64>,
 }
 
 /// Records written so far to one partition (one distinct tuple of `{field}` values).
@@ -246,7 +250,8 @@ impl Sinks {
             } else if self.targets[ti].table.is_some() {
                 self.load(ti, &rows)?;
             } else {
-                self.write_rows(ti, &rows.columns, &rows.partition, rows.rows())?;
+                let input = rows.input_rows.as_deref();
+                self.write_rows(ti, (&rows.columns, input), &rows.partition, rows.rows())?;
             }
         }
         Ok(())
@@ -328,7 +333,7 @@ impl Sinks {
     fn write_rows(
         &mut self,
         ti: usize,
-        columns: &[TextColumn],
+        (columns, input): (&[TextColumn], Option<&[u64]>),
         keys: &[StringChunked],
         rows: Vec<usize>,
     ) -> Result<(), SinkError> {
@@ -380,6 +385,10 @@ impl Sinks {
                             path: path.clone(),
                             source,
                         })?;
+                }
+                if let Some(input) = input {
+                    let numbers = rest[..take].iter().filter_map(|&i| input.get(i).copied());
+                    file.input_rows.extend(numbers);
                 }
                 file.rows += take as u64;
                 file.records += take as u64;
@@ -469,6 +478,7 @@ impl Sinks {
             batch,
             rows: 0,
             records: 0,
+            input_rows: Vec::new(),
             encoder: None,
             hasher: Sha256::new(),
             bytes: 0,
@@ -510,7 +520,7 @@ impl Sinks {
             .map(|t| TargetReport {
                 name: t.target.name.clone(),
                 path: t.target.path.text.clone(),
-                format: t.target.format.name().to_string(),
+                format: t.target.format_name().to_string(),
                 table: t.target.table.as_ref().map(|l| l.table.clone()),
                 rows: t.rows,
                 refused: None,
@@ -525,6 +535,7 @@ impl Sinks {
                             sha256: sha256.clone(),
                             sheets: Vec::new(),
                             table: Some(table.name.clone()),
+                            input_rows: Vec::new(),
                         })
                         .into_iter()
                         .collect(),
@@ -539,6 +550,7 @@ impl Sinks {
                             sha256: crate::plan::hex(&f.hasher.finalize()),
                             sheets: f.sheets,
                             table: None,
+                            input_rows: f.input_rows,
                         })
                         .collect(),
                 },

@@ -40,9 +40,14 @@ impl Compiler {
                 .and_then(|f| super::formats::format_named(f.get_ref()))
                 == Some(Format::Postgres);
             let no_path = Spanned::new(span.clone(), String::new());
+            // An HTTP target's files are its requests' bodies, in the outbox by default.
+            let on_api = Self::is_http(t);
+            let body = if on_api { self.http_body(t) } else { None };
+            let outbox = Spanned::new(span.clone(), Self::http_path(name, body));
             let path = match &t.path {
                 _ if on_server => &no_path,
                 Some(path) => path,
+                None if on_api => &outbox,
                 None => {
                     self.err(
                         Diagnostic::at(span.clone(), format!("target `{name}` has no `path`"))
@@ -59,11 +64,18 @@ impl Compiler {
                 }),
                 false => self.path_template(path, names),
             };
-            let format = self.format(t, path);
+            let format = match on_api {
+                true => body,
+                false => self.format(t, path),
+            };
             if !on_server {
                 self.target_overlap(&out, template.as_ref(), path, name, format);
             }
-            let batch_size = self.batch_size(t, template.as_ref(), path);
+            let batch_size = match on_api {
+                true => self.http_batch(t, template.as_ref(), path, name),
+                false => self.batch_size(t, template.as_ref(), path),
+            };
+            let delivery = self.http(t, name, span.clone());
             let when = t
                 .when
                 .as_ref()
@@ -105,6 +117,7 @@ impl Compiler {
                 group_by,
                 envelope,
                 table,
+                delivery,
                 span,
             });
         }
@@ -161,6 +174,34 @@ impl Compiler {
                     .label(label)
                     .help("give each target a folder or a file-name prefix of its own, e.g. \"stock/{warehouse}.csv\" and \"stock-summary/all.csv\""),
             );
+        }
+    }
+
+    /// An HTTP target's `batch_size`: records per request, 1,000 by default; its path numbers
+    /// its files with `{batch}`.
+    fn http_batch(
+        &mut self,
+        t: &RawTarget,
+        template: Option<&PathTemplate>,
+        path: &Spanned<String>,
+        name: &str,
+    ) -> Option<u64> {
+        if template.is_some_and(|tp| !tp.has_batch()) {
+            self.err(
+                Diagnostic::at(path.span(), format!("the path of HTTP target `{name}` must hold `{{batch}}`: each file is one request"))
+                    .label("no {batch} in the path")
+                    .help(format!("e.g. path = \"{}\", or leave `path` out", with_batch(path.get_ref()))),
+            );
+        }
+        match &t.batch_size {
+            Some(b) if *b.get_ref() >= 1 => Some(*b.get_ref() as u64),
+            Some(b) => {
+                self.err(
+                    Diagnostic::at(b.span(), "`batch_size` must be 1 or more").label("too small"),
+                );
+                None
+            }
+            None => Some(super::formats::DEFAULT_BATCH),
         }
     }
 

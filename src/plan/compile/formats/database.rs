@@ -158,7 +158,14 @@ impl Compiler {
             ("table", t.table.as_ref().map(|v| v.span())),
             ("mode", t.mode.as_ref().map(|v| v.span())),
             ("key", t.key.as_ref().map(|v| v.span())),
-            ("url", t.url.as_ref().map(|v| v.span())),
+            // An HTTP target's `url` is its API's.
+            (
+                "url",
+                t.url
+                    .as_ref()
+                    .filter(|_| !Self::is_http(t))
+                    .map(|v| v.span()),
+            ),
             ("create", t.create.as_ref().map(|v| v.span())),
         ];
         self.refuse_keys(

@@ -12,6 +12,7 @@
 
 mod csv;
 mod database;
+mod http;
 mod json;
 mod text;
 mod xlsx;
@@ -25,6 +26,7 @@ use crate::plan::Format;
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::raw::RawTarget;
 
+pub use http::DEFAULT_BATCH;
 pub use xlsx::sheet_name_problem;
 
 /// Every target format and its names, its own first: what `format` accepts and the path
