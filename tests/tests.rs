@@ -14,6 +14,7 @@ mod examples;
 mod formats;
 mod fuzz_replay;
 mod hardening;
+mod notify;
 mod outputs;
 mod overrides;
 mod partitions;
