@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::notify::Notice;
 use crate::pipeline::{self, Job, Outcome, RunOptions};
 use crate::plan;
 
@@ -141,13 +142,27 @@ fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
         quiet: args.quiet,
         sets: args.sets,
     };
+    let notice = Notice::prepare(mapping, &options, job);
     let result = match job {
         Job::Run => pipeline::run(mapping, &options),
         Job::Validate => pipeline::validate(mapping, &options),
     };
+    let code = exit_code(&result, options.quiet);
+    // After everything is committed and said: a notification never changes the exit code.
+    match notice.map(|n| n.send(&result, code)) {
+        Some(Ok(Some(sent))) if !options.quiet => say(&format!("{sent}\n")),
+        Some(Err(e)) => complain(&format!("warning: {e}")),
+        _ => {}
+    }
+    code
+}
+
+/// Says how the run ended (the summary on stdout, an error on stderr) and returns its exit
+/// code.
+fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bool) -> u8 {
     match result {
         Ok(result) => {
-            if !options.quiet {
+            if !quiet {
                 say(&result.summary);
             }
             match result.outcome {
@@ -317,6 +332,9 @@ fn describe(plan: &plan::Plan) -> String {
                 .map(|w| format!(" when {}", w.text))
                 .unwrap_or_default()
         ));
+    }
+    if let Some(notify) = &plan.notify {
+        lines.push(crate::notify::describe(notify));
     }
     if !plan.deferred.is_empty() {
         let names: Vec<String> = plan

@@ -18,7 +18,8 @@
 //! - [`report`] writes `rejects.csv`, `errors.csv`, `report.json` and the terminal summary.
 //! - [`deliver`] sends committed batch files to an HTTP import API, journalling each
 //!   acknowledged batch so a resumed delivery sends only the rest.
-//! - [`pipeline`] drives the stages; [`cli`] is the command line.
+//! - [`pipeline`] drives the stages; [`cli`] is the command line; [`notify`] tells a webhook
+//!   how a run ended (`[notify]`), after the pipeline.
 //!
 //! Shared by the stages: [`broken_rows`] finds the rows an expression cannot be evaluated for
 //! (and tells a data failure from a bug), [`panics`] contains the panics of the libraries that
@@ -39,6 +40,7 @@ pub mod issue;
 mod keys;
 pub mod load;
 mod mask;
+pub mod notify;
 pub mod panics;
 pub mod pipeline;
 pub mod plan;

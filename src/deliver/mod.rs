@@ -15,7 +15,7 @@
 //!   a [`DeliverError`].
 //! - [`Journal`]: `deliveries.journal`, appended and synced on the calling thread only after the
 //!   server's `2xx`.
-//! - [`mask_url`]: a URL as it may be shown.
+//! - [`mask_url`]: a URL as it may be shown; [`origin`]: a webhook's, whose path is its secret.
 //!
 //! Why a batch is never sent twice nor lost: a batch enters the journal only after its `2xx`,
 //! and the journal is synced before the batch is reported done. A kill between the `2xx` and
@@ -59,7 +59,7 @@ pub use error::DeliverError;
 pub use fetch::{MAX_PAGES, fetch_records};
 pub use journal::{Entry as JournalEntry, Journal};
 pub use notify::notify;
-pub use redact::mask_url;
+pub use redact::{mask_url, origin};
 pub use send::{check_headers, check_url};
 
 /// The HTTP method a batch is sent with.

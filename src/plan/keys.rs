@@ -14,8 +14,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::diagnostic::Diagnostic;
 use super::raw::{
-    RawCheck, RawColumnSpec, RawEnrich, RawField, RawLookup, RawMapping, RawRun, RawSource,
-    RawStructure, RawTarget,
+    RawCheck, RawColumnSpec, RawEnrich, RawField, RawLookup, RawMapping, RawNotify, RawRun,
+    RawSource, RawStructure, RawTarget,
 };
 
 /// One step of a path into the mapping tree.
@@ -104,6 +104,7 @@ fn known_keys(parent: &[Segment]) -> Option<&'static [&'static str]> {
         [] => Some(fields_of::<RawMapping>()),
         [a] if k(a, "source") => Some(fields_of::<RawSource>()),
         [a] if k(a, "run") => Some(fields_of::<RawRun>()),
+        [a] if k(a, "notify") => Some(fields_of::<RawNotify>()),
         [a, Key(_)] if k(a, "lookups") => Some(fields_of::<RawLookup>()),
         [a, Index(_)] if k(a, "enrich") => Some(fields_of::<RawEnrich>()),
         [a, Key(_)] if k(a, "targets") => Some(fields_of::<RawTarget>()),

@@ -84,6 +84,8 @@ pub struct Plan {
     pub enrich: Vec<Enrich>,
     pub targets: Vec<Target>,
     pub run: RunPolicy,
+    /// `[notify]`: the webhook told how the run ended, if any.
+    pub notify: Option<Notify>,
     /// Names used by `match`, `when`, `columns` and path templates that are neither declared
     /// fields nor enriched ones: they must be columns of the input, checked when its header is
     /// read (see [`bind`]).
@@ -271,6 +273,45 @@ pub struct RunPolicy {
     pub formula_guard: FormulaGuard,
     /// Bytes of grouped rows held in memory before they spill to disk.
     pub group_memory: usize,
+}
+
+/// `[notify]`: one `POST` to a webhook when a run ends.
+///
+/// The URL's path is often its secret (Slack's `/services/T…/B…/…` is a token): it is never
+/// shown, not even by `Debug`, nor written to a file.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub url: String,
+    pub on: NotifyOn,
+    /// `run` posts (`commands`).
+    pub run: bool,
+    /// `validate` and `run --dry-run` post (`commands`).
+    pub validate: bool,
+    /// How long to wait for the webhook (each step: connect, send, answer).
+    pub timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("url", &"***")
+            .field("on", &self.on)
+            .field("run", &self.run)
+            .field("validate", &self.validate)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `[notify] on`: which endings post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// Every ending.
+    Always,
+    /// A run that failed (an error, or no row written) or that a threshold stopped.
+    Failure,
+    /// A failure, or a completed run with rejected rows.
+    Rejects,
 }
 
 /// `[run] formula_guard`: text in CSV targets that a spreadsheet would run as a formula.

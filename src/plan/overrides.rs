@@ -148,8 +148,20 @@ pub fn apply<'i>(
         env,
         variables: BTreeMap::new(),
         diagnostics: Vec::new(),
+        secret: false,
     };
-    for (_, value) in doc.get_mut().iter_mut() {
+    for (key, value) in doc.get_mut().iter_mut() {
+        if key.get_ref() == "notify"
+            && let DeValue::Table(table) = value.get_mut()
+        {
+            // A webhook's URL is its secret, whatever its variable is called.
+            for (key, value) in table.iter_mut() {
+                expander.secret = key.get_ref() == "url";
+                expander.walk(value);
+            }
+            expander.secret = false;
+            continue;
+        }
         expander.walk(value);
     }
     let mut applied = Applied {
@@ -159,6 +171,9 @@ pub fn apply<'i>(
     let mut diagnostics = expander.diagnostics;
     for set in sets {
         match apply_set(doc, set, cwd) {
+            Ok(()) if webhook_key(&set.key) => {
+                applied.sets.push(format!("{}=***", dotted(&set.key)));
+            }
             Ok(()) => applied.sets.push(concealed(&set.text(), &set.text())),
             Err(d) => diagnostics.push(d),
         }
@@ -166,10 +181,23 @@ pub fn apply<'i>(
     (applied, diagnostics)
 }
 
+/// `[notify] url` (or the whole `[notify]` table), set with `--set`: a webhook's URL, whose
+/// path is its secret.
+fn webhook_key(key: &[String]) -> bool {
+    match key {
+        [table] => table == "notify",
+        [table, key] => table == "notify" && key == "url",
+        _ => false,
+    }
+}
+
 struct Expander<'e> {
     env: &'e dyn Fn(&str) -> Option<String>,
     variables: BTreeMap<String, String>,
     diagnostics: Vec<Diagnostic>,
+    /// The value being expanded is a secret (a webhook's URL): its variables are echoed as
+    /// `***`, whatever their names.
+    secret: bool,
 }
 
 impl Expander<'_> {
@@ -242,8 +270,15 @@ impl Expander<'_> {
                 continue;
             };
             out.push_str(&value);
-            self.variables
-                .insert(name.to_string(), concealed(name, &value));
+            let shown = if self.secret {
+                "***".to_string()
+            } else {
+                concealed(name, &value)
+            };
+            // A variable used in a secret value too stays concealed.
+            if self.variables.get(name).is_none_or(|v| v != "***") {
+                self.variables.insert(name.to_string(), shown);
+            }
         }
         out.push_str(rest);
         out
@@ -1001,6 +1036,28 @@ on_miss = "error"
             ),
             "targets.db.url=postgresql://u:***@h/d"
         );
+    }
+
+    #[test]
+    fn a_webhook_url_is_concealed_whatever_its_variable_is_called() {
+        let text =
+            "[notify]\nurl = \"${HOOK}\"\non = \"${ON}\"\n[source]\npath = \"${HOOK}.csv\"\n";
+        let set = sets(&[
+            "notify.url=https://hooks.example/s3cret",
+            "notify.on=always",
+        ]);
+        let vars = &[
+            ("HOOK", "https://hooks.slack.com/services/T/B/secret"),
+            ("ON", "failure"),
+        ];
+        let (_, applied, errs) = run(text, vars, &set);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(applied.variables["HOOK"], "***");
+        assert_eq!(applied.variables["ON"], "failure");
+        assert_eq!(applied.sets, ["notify.url=***", "notify.on=always"]);
+        let echoed = serde_json::to_string(&applied).expect("serializes");
+        assert!(!echoed.contains("secret"), "{echoed}");
+        assert!(!echoed.contains("s3cret"), "{echoed}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct RawMapping {
     pub targets: IndexMap<String, Spanned<RawTarget>>,
     /// Thresholds and policies for the run.
     pub run: Option<Spanned<RawRun>>,
+    /// A webhook told how the run ended.
+    pub notify: Option<Spanned<RawNotify>>,
 }
 
 /// `[source]`: the export to read.
@@ -160,6 +162,20 @@ pub struct RawRun {
     pub formula_guard: Option<Spanned<String>>,
     /// Memory for the rows of grouped JSON targets before they spill to disk, in MiB (256).
     pub group_memory_mb: Option<Spanned<i64>>,
+}
+
+/// `[notify]`: one `POST` to a webhook (Slack's incoming webhooks) when a run ends.
+#[derive(Debug, Deserialize)]
+pub struct RawNotify {
+    /// The webhook's URL, usually `${SLACK_WEBHOOK_URL}`: its path is its secret.
+    pub url: Option<Spanned<String>>,
+    /// When to post: `always` (default), `failure` (the run failed or a threshold stopped it)
+    /// or `rejects` (a failure, or any rejected row).
+    pub on: Option<Spanned<String>>,
+    /// The commands that post: `["run"]` (default), `["run", "validate"]`.
+    pub commands: Option<Spanned<toml::Value>>,
+    /// How long to wait for the webhook: `"10s"` (default), `"500ms"`, `"1m"`.
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// `[lookups.NAME]`: a reference table.

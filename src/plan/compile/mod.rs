@@ -8,7 +8,8 @@
 //! (§4 `[structures.NAME]`), [`fields`] (§5 fields and their types), [`rules`] (§6 rules),
 //! [`checks`] (§7 `[[structures.NAME.checks]]`), [`run`] (§8 `[run]`), [`lookups`]
 //! (§10 `[lookups.NAME]`), [`enrich`] (§11 `[[enrich]]`), [`targets`] (§12 `[targets.NAME]`,
-//! the part common to every format) and [`formats`] (§12, the format table and what one format reads).
+//! the part common to every format), [`formats`] (§12, the format table and what one format
+//! reads) and [`notify`] (§13 `[notify]`).
 //! This file holds the entry point, the [`Compiler`] every section adds its problems to, the
 //! helpers they share, and [`parse_sql`], which every SQL expression goes through.
 //!
@@ -22,6 +23,7 @@ mod formats;
 pub use formats::sheet_name_problem;
 mod fields;
 mod lookups;
+mod notify;
 mod rules;
 mod run;
 mod source;
@@ -86,6 +88,7 @@ pub(super) fn compile(
     let lookups = c.lookups(&raw.lookups, &base);
     let enrich = c.enrich(&raw.enrich, &lookups, &mut names);
     let targets = c.targets(&raw.targets, &mut names);
+    let notify = c.notify(raw.notify.as_ref());
     if !c.errs.is_empty() {
         return Err(fail(c.errs));
     }
@@ -117,6 +120,7 @@ pub(super) fn compile(
         enrich,
         targets,
         run,
+        notify,
         deferred: names.deferred,
         overrides,
     })
