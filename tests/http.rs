@@ -26,7 +26,7 @@ qty = {{ type = "integer" }}
 [targets.api]
 format = "http"
 url = "{}"
-headers = {{ Authorization = "Bearer ${{API_TOKEN}}" }}
+headers = {{ Authorization = "Bearer ${{API_TOKEN}}", X-Crm = "${{CRM}}" }}
 batch_size = 2
 envelope = "items"
 columns.sku = "sku"
@@ -37,6 +37,7 @@ columns.qty = "qty"
         ))
         .input("in.csv", INPUT)
         .env("API_TOKEN", "t0k3n-s3cret")
+        .env("CRM", "crm-h3ader-s3cret")
 }
 
 /// The lines of `_report/deliveries.csv`, each as its columns.
@@ -69,6 +70,7 @@ fn batches_are_sent_after_the_commit_once_each_with_their_keys() {
         assert_eq!(r.method, "POST");
         assert_eq!(r.path(), "/import");
         assert_eq!(r.header("authorization"), Some("Bearer t0k3n-s3cret"));
+        assert_eq!(r.header("x-crm"), Some("crm-h3ader-s3cret"));
         assert_eq!(r.header("content-type"), Some("application/json"));
     }
     let keys: Vec<&str> = requests

@@ -79,6 +79,10 @@ pub fn concealed(name: &str, value: &str) -> String {
         rest = &tail[authority_end..];
     }
     out.push_str(rest);
+    // A URL's secret query parameters (`?token=…`, `&api_key=…`) too.
+    if !out.contains(char::is_whitespace) && out.contains("://") {
+        return crate::deliver::mask_url(&out);
+    }
     out
 }
 
@@ -160,6 +164,24 @@ pub fn apply<'i>(
                 expander.walk(value);
             }
             expander.secret = false;
+            continue;
+        }
+        if matches!(key.get_ref().as_ref(), "targets" | "lookups")
+            && let DeValue::Table(entries) = value.get_mut()
+        {
+            // An HTTP target's or an API lookup's headers carry its tokens, whatever their
+            // variables are called.
+            for (_, entry) in entries.iter_mut() {
+                let DeValue::Table(keys) = entry.get_mut() else {
+                    expander.walk(entry);
+                    continue;
+                };
+                for (key, value) in keys.iter_mut() {
+                    expander.secret = key.get_ref() == "headers";
+                    expander.walk(value);
+                }
+                expander.secret = false;
+            }
             continue;
         }
         expander.walk(value);
@@ -1029,6 +1051,10 @@ on_miss = "error"
         assert_eq!(concealed("STRIPE_SECRET_KEY", "sk_live"), "***");
         assert_eq!(concealed("PGPASSWORD", "x"), "***");
         assert_eq!(concealed("MONKEY", "banana"), "banana");
+        assert_eq!(
+            concealed("API_URL", "https://api.example.com/v1?token=abc&page=2"),
+            "https://api.example.com/v1?token=***&page=2"
+        );
         assert_eq!(
             concealed(
                 "targets.db.url=postgresql://u:p@h/d",
