@@ -195,37 +195,123 @@ columns.sku = "sku"
 }
 
 #[test]
-fn a_key_loaded_twice_stops_the_run_and_the_previous_database_stays() {
+fn a_key_loaded_twice_is_a_load_failed_reject_in_no_other_target() {
     let targets = r#"[targets.products]
 path = "shop.db"
 key = ["sku"]
 columns.sku = "sku"
 columns.stock = "stock"
+
+[targets.copy]
+path = "copy.csv"
+columns.sku = "sku"
+columns.label = "label"
 "#;
-    let job = Job::new()
-        .mapping(mapping(targets))
-        .input("products.csv", PRODUCTS);
-    let first = job.run("run");
-    assert_eq!(first.code, 1, "{}", first.stderr);
-    let before = job.bytes("out/shop.db");
-    job.write(
+    let job = Job::new().mapping(mapping(targets)).input(
         "products.csv",
         format!("{PRODUCTS}A1,1.00,9,01/01/2024,oui,Again\n"),
     );
     let res = job.run("run");
-    assert_eq!(res.code, 2, "{}", res.stderr);
-    assert!(
-        res.stderr.contains(
-            "target `products`: the database refused a row of table `products` (sku = A1)"
-        ) && res.stderr.contains("UNIQUE constraint failed")
-            && res.stderr.contains("mode = \"upsert\""),
-        "{}",
-        res.stderr
-    );
+    assert_eq!(res.code, 1, "{}", res.stderr);
     assert_eq!(
-        job.bytes("out/shop.db"),
-        before,
-        "the previous database is untouched"
+        res.error_codes(),
+        vec![
+            (4, "price".to_string(), "out-of-range".to_string()),
+            (6, "sku".to_string(), "load-failed".to_string())
+        ]
+    );
+    let errors = res.errors();
+    let failed = errors.iter().find(|e| e["code"] == "load-failed").unwrap();
+    assert_eq!(failed["value"], "A1");
+    assert!(
+        failed["message"].contains("SQLite refused the row for table `products` (target `products`): UNIQUE constraint failed: products.sku"),
+        "{failed:?}"
+    );
+    let db = open(&res.out_dir().join("shop.db"));
+    assert_eq!(
+        rows(&db, "SELECT sku, stock FROM products ORDER BY rowid"),
+        vec![
+            vec!["A1:text", "3:int"],
+            vec!["A2:text", "0:int"],
+            vec!["A4:text", "NULL"]
+        ],
+        "the first row of the key stays"
+    );
+    assert!(
+        !res.read("out/copy.csv").contains("Again"),
+        "a row the database refused is in no other target"
+    );
+    assert!(res.read("out/_report/rejects.csv").contains("Again"));
+    assert_eq!(res.report()["targets"][0]["refused"], 1);
+}
+
+#[test]
+fn an_existing_database_is_written_in_place_only_when_the_run_commits() {
+    let job = Job::new()
+        .mapping(mapping(
+            r#"[targets.products]
+database = "app/app.db"
+table = "products"
+mode = "upsert"
+key = ["sku"]
+columns.sku = "sku"
+columns.stock = "stock"
+"#,
+        ))
+        .input("products.csv", PRODUCTS);
+    std::fs::create_dir_all(job.path().join("app")).unwrap();
+    let app = job.path().join("app/app.db");
+    {
+        let db = Connection::open(&app).unwrap();
+        db.execute_batch(
+            "CREATE TABLE products (sku TEXT PRIMARY KEY, stock INTEGER, note TEXT DEFAULT 'kept');
+             INSERT INTO products (sku, stock) VALUES ('A1', 100), ('Z9', 1);",
+        )
+        .unwrap();
+    }
+    // A threshold stops the run: the database is as it was.
+    let stopped = job.run_with("run", &["--set", "run.max_errors=0"]);
+    assert_eq!(stopped.code, 2, "{}", stopped.stderr);
+    assert_eq!(
+        rows(&open(&app), "SELECT sku, stock FROM products ORDER BY sku"),
+        vec![vec!["A1:text", "100:int"], vec!["Z9:text", "1:int"]]
+    );
+    let res = job.run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    assert_eq!(
+        rows(
+            &open(&app),
+            "SELECT sku, stock, note FROM products ORDER BY sku"
+        ),
+        vec![
+            vec!["A1:text", "3:int", "kept:text"],
+            vec!["A2:text", "0:int", "kept:text"],
+            vec!["A4:text", "NULL", "kept:text"],
+            vec!["Z9:text", "1:int", "kept:text"]
+        ]
+    );
+    assert!(
+        !res.exists("out/app.db"),
+        "nothing is copied into the output folder"
+    );
+    let target = &res.report()["targets"][0];
+    assert_eq!(target["rows"], 3);
+    assert!(
+        target["path"].as_str().unwrap().ends_with("app/app.db"),
+        "{target}"
+    );
+    // A missing table or file is named before any row is read.
+    let missing = Job::new()
+        .mapping(mapping(
+            "[targets.t]\ndatabase = \"nowhere.db\"\ncolumns.sku = \"sku\"\n",
+        ))
+        .input("products.csv", PRODUCTS)
+        .run("validate");
+    assert_eq!(missing.code, 2);
+    assert!(
+        missing.stderr.contains("which does not exist"),
+        "{}",
+        missing.stderr
     );
 }
 

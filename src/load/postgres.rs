@@ -24,7 +24,7 @@ use polars::prelude::DataType;
 use postgres::error::DbError;
 use postgres::{Client, NoTls};
 
-use super::LoadError;
+use super::{LoadError, Refusal};
 use crate::plan::{Binding, LoadMode, Server, Target, quote_ident};
 use crate::project::TargetRows;
 use crate::project::cells::{Cell, Cells};
@@ -35,7 +35,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// One server's connection and the run's transaction on it.
 pub struct Connection {
     client: Client,
-    url: crate::plan::Secret,
     shown: String,
 }
 
@@ -62,17 +61,6 @@ pub struct Batch {
     ends: Vec<usize>,
     /// Each row's position in the chunk.
     pub positions: Vec<usize>,
-}
-
-/// Why the database refused a row.
-#[derive(Debug, Clone)]
-pub struct Refusal {
-    pub message: String,
-    pub sqlstate: String,
-    pub constraint: Option<String>,
-    /// The output column the database named, and the row's value in it.
-    pub column: Option<String>,
-    pub value: Option<String>,
 }
 
 /// An attempt's failure: for a row's data (possibly at a COPY line), or for anything else.
@@ -105,7 +93,6 @@ impl Connection {
         let client = config.connect(NoTls).map_err(|e| connect(describe(&e)))?;
         let mut c = Connection {
             client,
-            url: server.url.clone(),
             shown: server.shown.clone(),
         };
         if !dry {
@@ -120,11 +107,6 @@ impl Connection {
     /// The server, its password masked.
     pub fn shown(&self) -> &str {
         &self.shown
-    }
-
-    /// Whether this connection is to `server`.
-    pub fn serves(&self, server: &Server) -> bool {
-        self.url == server.url
     }
 
     /// Checks target `t`'s table and, in a run, prepares it: created when missing and
@@ -440,20 +422,6 @@ impl Table {
             positions: positions.iter().copied().take(rows.len()).collect(),
         }
     }
-
-    /// A refused row's message in `errors.csv`.
-    pub fn message(&self, why: &Refusal) -> String {
-        let mut m = format!(
-            "PostgreSQL refused the row for table `{}` (target `{}`): {}",
-            self.shown, self.target, why.message
-        );
-        m.push_str(&format!(" [SQLSTATE {}", why.sqlstate));
-        if let Some(c) = &why.constraint {
-            m.push_str(&format!(", constraint {c}"));
-        }
-        m.push(']');
-        m
-    }
 }
 
 impl Batch {
@@ -649,14 +617,22 @@ fn refusal(table: &Table, batch: &Batch, k: usize, db: &DbError) -> Refusal {
         let field = line.split(|b| *b == b'\t').nth(at)?;
         Some(unescape(field))
     });
-    let mut message = db.message().to_string();
+    let mut message = format!(
+        "PostgreSQL refused the row for table `{}` (target `{}`): {}",
+        table.shown,
+        table.target,
+        db.message()
+    );
     if let Some(detail) = db.detail() {
         message.push_str(&format!(" ({detail})"));
     }
+    message.push_str(&format!(" [SQLSTATE {}", db.code().code()));
+    if let Some(c) = db.constraint() {
+        message.push_str(&format!(", constraint {c}"));
+    }
+    message.push(']');
     Refusal {
         message,
-        sqlstate: db.code().code().to_string(),
-        constraint: db.constraint().map(str::to_string),
         column,
         value,
     }

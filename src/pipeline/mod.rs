@@ -189,7 +189,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let staging = Staging::begin(&out_dir, staging_mode(writes_targets), &reads(&plan))?;
     let mut report = open_report(&plan, &binding, &info, staging.dir())?;
     let mut loader = match writes_targets {
-        true => Loader::start(&plan, &binding)?,
+        true => Loader::start(&plan, &binding, staging.dir())?,
         false => Loader::check(&plan, &binding).map(|()| None)?,
     };
     let writers = Writers::start(&plan, &binding, staging.dir(), writes_targets)?;
@@ -225,6 +225,9 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let input_read = upstream.join(stop_reason.is_some() || writer_stopped)?;
     progress.finish();
     let written = writers.join(plan.targets.len(), staging.dir())?;
+    if let Some(loader) = &mut loader {
+        loader.finish_files()?;
+    }
     let written = written.map(|files| loaded_too(files, loader.as_ref(), &plan));
     let stop_reason = stop_reason.or_else(|| thresholds::exceeded(&plan, &report.tally, true));
     let (sha256, bytes) = input_checksum(input_read, &info, progress.read())?;
@@ -340,18 +343,44 @@ fn number_rows(plan: &Plan, rows: &[u64], projected: &mut project::Projected) {
     }
 }
 
-/// Each target's report: a file target's from its writer, a table on a server's from the
-/// loader.
+/// Each target's report: a file target's from its writer, a table's from the loader.
 fn loaded_too(
     files: Vec<Option<TargetReport>>,
     loader: Option<&Loader>,
     plan: &Plan,
 ) -> Vec<TargetReport> {
-    let loaded = loader.map(|l| l.reports(plan)).unwrap_or_default();
+    let loaded = loader.map(|l| l.loaded(plan)).unwrap_or_default();
     files
         .into_iter()
+        .zip(&plan.targets)
         .enumerate()
-        .filter_map(|(ti, f)| f.or_else(|| loaded.get(ti).cloned().flatten()))
+        .filter_map(|(ti, (f, t))| {
+            f.or_else(|| {
+                let l = loaded.get(ti).cloned().flatten()?;
+                Some(TargetReport {
+                    name: t.name.clone(),
+                    path: t.location(),
+                    format: t.format_name().to_string(),
+                    table: Some(l.table.clone()),
+                    rows: l.rows,
+                    refused: Some(l.refused),
+                    files: l
+                        .file
+                        .map(|(rel, bytes, sha256)| crate::sink::FileReport {
+                            path: rel.to_string_lossy().replace('\\', "/"),
+                            rows: l.rows,
+                            records: l.rows,
+                            bytes,
+                            sha256,
+                            sheets: Vec::new(),
+                            table: Some(l.table),
+                            input_rows: Vec::new(),
+                        })
+                        .into_iter()
+                        .collect(),
+                })
+            })
+        })
         .collect()
 }
 
@@ -465,7 +494,7 @@ fn counted_targets(plan: &Plan, per_target: &[u64]) -> Vec<TargetReport> {
         .zip(per_target)
         .map(|(t, n)| TargetReport {
             name: t.name.clone(),
-            path: t.location().to_string(),
+            path: t.location(),
             format: t.format_name().to_string(),
             table: t.table.as_ref().map(|l| l.table.clone()),
             rows: *n,

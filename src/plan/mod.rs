@@ -429,6 +429,9 @@ pub struct TableLoad {
     pub key: Vec<String>,
     /// PostgreSQL: the server the table is on.
     pub server: Option<Server>,
+    /// SQLite: an existing database outside the output folder (`database`), written in place
+    /// in one transaction; `None` for a database built in the output folder (`path`).
+    pub database: Option<PathBuf>,
     /// PostgreSQL: create the table from the plan's types when it does not exist.
     pub create: bool,
 }
@@ -513,7 +516,19 @@ impl Target {
     /// A database target's file (its path: one file, without placeholders); `None` for a
     /// target of files. Targets with the same file load tables of one database.
     pub fn database_file(&self) -> Option<&str> {
-        (self.format == Format::Sqlite).then_some(self.path.text.as_str())
+        (self.format == Format::Sqlite && self.existing_database().is_none())
+            .then_some(self.path.text.as_str())
+    }
+
+    /// A SQLite target's existing database outside the output folder (`database`).
+    pub fn existing_database(&self) -> Option<&Path> {
+        self.table.as_ref().and_then(|t| t.database.as_deref())
+    }
+
+    /// Whether the load stage writes the target (a table on a server or in an existing
+    /// database file), not a writer thread.
+    pub fn is_loaded(&self) -> bool {
+        self.table.is_some()
     }
 
     /// A PostgreSQL target's server; `None` for a target written into the output folder.
@@ -523,10 +538,11 @@ impl Target {
 
     /// Where the target's rows go, as the terminal and the report show it: its path, or its
     /// server's URL without the password.
-    pub fn location(&self) -> &str {
-        match self.server() {
-            Some(s) => &s.shown,
-            None => &self.path.text,
+    pub fn location(&self) -> String {
+        match (self.server(), self.existing_database()) {
+            (Some(s), _) => s.shown.clone(),
+            (None, Some(db)) => db.display().to_string(),
+            (None, None) => self.path.text.clone(),
         }
     }
 

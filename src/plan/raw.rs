@@ -273,6 +273,9 @@ pub struct RawTarget {
     pub mode: Option<Spanned<String>>,
     /// Databases: the output columns that identify a row (the table's primary key).
     pub key: Option<Spanned<Vec<Spanned<String>>>>,
+    /// SQLite: an existing database outside the output folder (relative to the mapping file),
+    /// loaded in one transaction committed at the run's commit point, instead of `path`.
+    pub database: Option<Spanned<String>>,
     /// PostgreSQL: the server's connection URL (`postgresql://user:password@host:port/db`),
     /// usually `${DATABASE_URL}`.
     pub url: Option<Spanned<String>>,

@@ -32,7 +32,7 @@ use crate::project;
 use crate::project::cells::{Cells, TextArray};
 use crate::project::text::{Kind, TextColumn};
 use files::FileState;
-use format::{Tree, sqlite};
+use format::Tree;
 use group::Grouper;
 pub use partition::sanitise;
 use partition::{disambiguator, fold, render, slash};
@@ -48,38 +48,6 @@ pub enum SinkError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
-    },
-    #[error(
-        "cannot write the SQLite database `{path}`: {source}; check that the output folder is writable and the disk is not full"
-    )]
-    Database {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error(
-        "target `{target}`: the database refused a row of table `{table}` ({key}): {message}; with `mode = \"insert\"` a key may be loaded once: add a `unique` rule to the key's field to reject duplicates before the load, or load with `mode = \"upsert\"` to keep the last row of each key"
-    )]
-    Refused {
-        target: String,
-        table: String,
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
-    #[error(
-        "target `{target}`: its `key` names `{column}`, which is not one of its columns ({columns})"
-    )]
-    Key {
-        target: String,
-        column: String,
-        columns: String,
-    },
-    #[error("target `{target}`: the types of its columns cannot be known: {source}")]
-    Schema {
-        target: String,
-        #[source]
-        source: polars::prelude::PolarsError,
     },
     #[error("target `{target}`: {source}")]
     Xlsx {
@@ -158,16 +126,12 @@ struct TargetSink {
     grouper: Option<Grouper>,
     /// The JSON kind of each column, known from the first chunk.
     kinds: Option<Vec<Kind>>,
-    /// A database target: its database (in [`Sinks::databases`]) and table.
-    table: Option<(usize, sqlite::Table)>,
 }
 
 /// Writes every target of a run.
 pub struct Sinks {
     root: PathBuf,
     targets: Vec<TargetSink>,
-    /// The database files this writer's targets load tables of.
-    databases: Vec<sqlite::Database>,
     max_open: usize,
     open: usize,
     tick: u64,
@@ -216,13 +180,11 @@ impl Sinks {
                 partitions: HashMap::new(),
                 used: HashMap::new(),
                 rows: 0,
-                table: None,
             });
         }
         let mut sinks = Sinks {
             root: root.to_path_buf(),
             targets,
-            databases: Vec::new(),
             max_open: share.max_open.max(1),
             open: 0,
             tick: 0,
@@ -231,12 +193,10 @@ impl Sinks {
         // header tells a downstream service "nothing today", a missing file does not.
         for ti in 0..sinks.targets.len() {
             let t = &sinks.targets[ti];
-            if t.parts == 0 && t.target.batch_size.is_none() && t.target.table.is_none() {
+            if t.parts == 0 && t.target.batch_size.is_none() {
                 sinks.file_for(ti, &[], 1)?;
             }
         }
-        // So does a database target: its table, even with no row.
-        sinks.open_tables(binding)?;
         Ok(sinks)
     }
 
@@ -247,8 +207,6 @@ impl Sinks {
             let Some(rows) = rows else { continue };
             if self.targets[ti].grouper.is_some() {
                 self.gather(ti, &rows)?;
-            } else if self.targets[ti].table.is_some() {
-                self.load(ti, &rows)?;
             } else {
                 let input = rows.input_rows.as_deref();
                 self.write_rows(ti, (&rows.columns, input), &rows.partition, rows.rows())?;
@@ -495,9 +453,6 @@ impl Sinks {
     /// Finishes every file and says what each target wrote.
     pub fn finish(mut self) -> Result<Vec<TargetReport>, SinkError> {
         for ti in 0..self.targets.len() {
-            if self.targets[ti].table.is_some() {
-                continue;
-            }
             self.emit_groups(ti)?;
             // A batched target with no partition and no row still has its first (empty) file.
             if self.targets[ti].parts == 0 && self.targets[ti].files.is_empty() {
@@ -513,7 +468,6 @@ impl Sinks {
                 self.finish_file(ti, fi)?;
             }
         }
-        let databases = self.finish_databases()?;
         Ok(self
             .targets
             .into_iter()
@@ -521,98 +475,25 @@ impl Sinks {
                 name: t.target.name.clone(),
                 path: t.target.path.text.clone(),
                 format: t.target.format_name().to_string(),
-                table: t.target.table.as_ref().map(|l| l.table.clone()),
+                table: None,
                 rows: t.rows,
                 refused: None,
-                files: match &t.table {
-                    Some((d, table)) => databases
-                        .get(*d)
-                        .map(|(rel, bytes, sha256)| FileReport {
-                            path: slash(rel),
-                            rows: t.rows,
-                            records: t.rows,
-                            bytes: *bytes,
-                            sha256: sha256.clone(),
-                            sheets: Vec::new(),
-                            table: Some(table.name.clone()),
-                            input_rows: Vec::new(),
-                        })
-                        .into_iter()
-                        .collect(),
-                    None => t
-                        .files
-                        .into_iter()
-                        .map(|f| FileReport {
-                            path: slash(&f.rel),
-                            rows: f.rows,
-                            records: f.records,
-                            bytes: f.bytes,
-                            sha256: crate::plan::hex(&f.hasher.finalize()),
-                            sheets: f.sheets,
-                            table: None,
-                            input_rows: f.input_rows,
-                        })
-                        .collect(),
-                },
+                files: t
+                    .files
+                    .into_iter()
+                    .map(|f| FileReport {
+                        path: slash(&f.rel),
+                        rows: f.rows,
+                        records: f.records,
+                        bytes: f.bytes,
+                        sha256: crate::plan::hex(&f.hasher.finalize()),
+                        sheets: f.sheets,
+                        table: None,
+                        input_rows: f.input_rows,
+                    })
+                    .collect(),
             })
             .collect())
-    }
-
-    /// Loads a chunk's rows of a database target into its table.
-    fn load(&mut self, ti: usize, rows: &project::TargetRows) -> Result<(), SinkError> {
-        let t = &mut self.targets[ti];
-        let Some((d, table)) = &t.table else {
-            return Ok(());
-        };
-        let Some(db) = self.databases.get(*d) else {
-            return Ok(());
-        };
-        db.insert(&t.target.name, table, &rows.columns, &rows.rows())?;
-        t.rows += rows.len as u64;
-        Ok(())
-    }
-
-    /// Commits and closes every database; their paths, sizes and SHA-256, in order.
-    fn finish_databases(&mut self) -> Result<Vec<(PathBuf, u64, String)>, SinkError> {
-        let mut done = Vec::new();
-        for db in std::mem::take(&mut self.databases) {
-            let rel = db.rel.clone();
-            let path = db.finish()?;
-            let (hasher, bytes) = files::hash_file(&path)?;
-            done.push((rel, bytes, crate::plan::hex(&hasher.finalize())));
-        }
-        Ok(done)
-    }
-
-    /// Opens (once per file) the database of each of this writer's database targets and
-    /// creates their tables, typed from the plan.
-    fn open_tables(&mut self, binding: &Binding) -> Result<(), SinkError> {
-        for ti in 0..self.targets.len() {
-            let t = &self.targets[ti];
-            let Some(load) = t.target.table.clone() else {
-                continue;
-            };
-            let rel = render(&t.target, &[], 1, None);
-            let d = match self.databases.iter().position(|db| db.rel == rel) {
-                Some(d) => d,
-                None => {
-                    self.databases
-                        .push(sqlite::Database::create(&self.root, &rel)?);
-                    self.databases.len() - 1
-                }
-            };
-            let types: Vec<sqlite::SqlType> = project::output_types(&t.target, binding)
-                .map_err(|source| SinkError::Schema {
-                    target: t.target.name.clone(),
-                    source,
-                })?
-                .iter()
-                .map(sqlite::SqlType::of)
-                .collect();
-            let table = self.databases[d].create_table(&t.target.name, &load, &t.names, &types)?;
-            self.targets[ti].table = Some((d, table));
-        }
-        Ok(())
     }
 }
 

@@ -16,11 +16,12 @@ pub struct Share {
 /// file and a workbook), and `[run] max_open_files` is divided so that the writers together never
 /// hold more: a writer without `{field}` partitions needs one open file per target, the rest go
 /// to the writers that have partitions. Below two files per writer, one writer does it all.
-/// A table on a database server is loaded by the load stage, not by a writer: it is in no share.
+/// A database target (SQLite or PostgreSQL) is loaded by the load stage, not by a writer: it is
+/// in no share.
 pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
     let cap = plan.run.max_open_files.max(1);
     let files: Vec<usize> = (0..plan.targets.len())
-        .filter(|&ti| plan.targets[ti].server().is_none())
+        .filter(|&ti| !plan.targets[ti].is_loaded())
         .collect();
     if files.is_empty() {
         return Vec::new();
@@ -45,17 +46,7 @@ pub fn shares(plan: &Plan, binding: &Binding, writers: usize) -> Vec<Share> {
                 }
         })
         .collect();
-    // Targets loading tables of one database file go to one writer: it holds the file.
-    let mut units: Vec<Vec<usize>> = Vec::new();
-    for (ti, t) in files.iter().map(|&ti| (ti, &plan.targets[ti])) {
-        let same_database = units.iter_mut().find(|u| {
-            t.database_file().is_some() && t.database_file() == plan.targets[u[0]].database_file()
-        });
-        match same_database {
-            Some(unit) => unit.push(ti),
-            None => units.push(vec![ti]),
-        }
-    }
+    let units: Vec<Vec<usize>> = files.iter().map(|&ti| vec![ti]).collect();
     let unit_weight: Vec<usize> = units
         .iter()
         .map(|u| u.iter().map(|&ti| weight[ti]).sum())

@@ -87,7 +87,7 @@ pub(super) fn compile(
     };
     let lookups = c.lookups(&raw.lookups, &base);
     let enrich = c.enrich(&raw.enrich, &lookups, &mut names);
-    let targets = c.targets(&raw.targets, &mut names);
+    let targets = c.targets(&raw.targets, &mut names, &base);
     let notify = c.notify(raw.notify.as_ref());
     if !c.errs.is_empty() {
         return Err(fail(c.errs));

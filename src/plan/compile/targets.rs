@@ -27,6 +27,7 @@ impl Compiler {
         &mut self,
         raw: &IndexMap<String, Spanned<RawTarget>>,
         names: &mut Names,
+        base: &Path,
     ) -> Vec<Target> {
         let mut out: Vec<Target> = Vec::new();
         for (name, t) in raw {
@@ -39,13 +40,15 @@ impl Compiler {
                 .as_ref()
                 .and_then(|f| super::formats::format_named(f.get_ref()))
                 == Some(Format::Postgres);
+            // An existing SQLite database outside the output folder has no path either.
+            let in_database = t.database.is_some() && t.path.is_none();
             let no_path = Spanned::new(span.clone(), String::new());
             // An HTTP target's files are its requests' bodies, in the outbox by default.
             let on_api = Self::is_http(t);
             let body = if on_api { self.http_body(t) } else { None };
             let outbox = Spanned::new(span.clone(), Self::http_path(name, body));
             let path = match &t.path {
-                _ if on_server => &no_path,
+                _ if on_server || in_database => &no_path,
                 Some(path) => path,
                 None if on_api => &outbox,
                 None => {
@@ -57,18 +60,23 @@ impl Compiler {
                     continue;
                 }
             };
-            let template = match on_server {
+            let template = match on_server || in_database {
                 true => Some(PathTemplate {
                     text: String::new(),
                     parts: Vec::new(),
                 }),
                 false => self.path_template(path, names),
             };
-            let format = match on_api {
-                true => body,
-                false => self.format(t, path),
+            let format = match (on_api, in_database) {
+                (true, _) => body,
+                (false, true) => t
+                    .format
+                    .is_none()
+                    .then_some(Format::Sqlite)
+                    .or_else(|| self.format(t, path)),
+                (false, false) => self.format(t, path),
             };
-            if !on_server {
+            if !on_server && !in_database {
                 self.target_overlap(&out, template.as_ref(), path, name, format);
             }
             let batch_size = match on_api {
@@ -95,7 +103,14 @@ impl Compiler {
             let text = self.text_options(t, format);
             let sheet = self.target_sheet(t, name, format);
             let envelope = self.envelope(t, format);
-            let table = self.table_load(t, name, format, (template.as_ref(), path), &spans, &out);
+            let table = self.table_load(
+                t,
+                (name, base),
+                format,
+                (template.as_ref(), path),
+                &spans,
+                &out,
+            );
             if self.errs.len() > before {
                 continue;
             }

@@ -1,8 +1,8 @@
 //! Target file formats: one file per format, behind [`Encode`].
 //!
 //! A format turns records into the bytes of one file: [`csv`] (CSV and TSV), [`json`] (JSON and
-//! NDJSON), [`xlsx`] (workbooks, built at the end from a spill of their records). [`sqlite`]
-//! loads a table of a database file instead of writing records to a stream. Which rows
+//! NDJSON), [`xlsx`] (workbooks, built at the end from a spill of their records); database
+//! targets are the load stage's (`src/load/`). Which rows
 //! reach a file, its path and when it is opened, closed or finished are the sink's business
 //! ([`super::Sinks`]); the values arrive as text or typed cells from the projection
 //! ([`crate::project`]), which has already rejected what a format cannot hold.
@@ -13,7 +13,6 @@
 pub mod csv;
 mod csv_writer;
 pub mod json;
-pub mod sqlite;
 mod swar;
 mod transcode;
 pub mod xlsx;

@@ -21,7 +21,7 @@ impl Compiler {
     pub(in crate::plan::compile) fn table_load(
         &mut self,
         t: &RawTarget,
-        name: &str,
+        (name, base): (&str, &std::path::Path),
         format: Option<Format>,
         (template, path): (Option<&PathTemplate>, &Spanned<String>),
         columns: &IndexMap<String, Range<usize>>,
@@ -41,7 +41,11 @@ impl Compiler {
                 None
             }
         };
-        if !postgres && template.is_some_and(|tp| tp.fields().count() > 0 || tp.has_batch()) {
+        let database = self.existing_database(t, name, postgres, base);
+        if !postgres
+            && database.is_none()
+            && template.is_some_and(|tp| tp.fields().count() > 0 || tp.has_batch())
+        {
             self.err(
                 Diagnostic::at(
                     path.span(),
@@ -54,7 +58,11 @@ impl Compiler {
         let table = self.table_name(t, name, path.span(), postgres)?;
         let same_database = |o: &Target| match (&server, o.server()) {
             (Some(a), Some(b)) => a.url == b.url,
-            (None, None) => o.database_file() == Some(path.get_ref().as_str()),
+            (None, None) => match (&database, o.existing_database()) {
+                (Some(a), Some(b)) => a == b,
+                (None, None) => o.database_file() == Some(path.get_ref().as_str()),
+                _ => false,
+            },
             _ => false,
         };
         if let Some(other) = out.iter().find(|o| {
@@ -97,8 +105,42 @@ impl Compiler {
             mode,
             key,
             server,
+            database,
             create,
         })
+    }
+
+    /// A SQLite target's `database`: an existing file outside the output folder, relative to
+    /// the mapping (checked when the run starts: it must exist then).
+    fn existing_database(
+        &mut self,
+        t: &RawTarget,
+        name: &str,
+        postgres: bool,
+        base: &std::path::Path,
+    ) -> Option<std::path::PathBuf> {
+        let d = t.database.as_ref()?;
+        if postgres {
+            self.err(
+                Diagnostic::at(d.span(), "`database` applies to SQLite targets")
+                    .label("not used by PostgreSQL")
+                    .help("a PostgreSQL target's database is in its `url`"),
+            );
+            return None;
+        }
+        if let Some(p) = &t.path {
+            self.err(
+                Diagnostic::at(p.span(), format!("target `{name}` has both `path` and `database`"))
+                    .label("one or the other")
+                    .help("`path` builds a database in the output folder; `database` writes an existing one in place"),
+            );
+            return None;
+        }
+        if d.get_ref().trim().is_empty() {
+            self.err(Diagnostic::at(d.span(), "`database` cannot be empty").label("no file"));
+            return None;
+        }
+        Some(base.join(d.get_ref()))
     }
 
     /// A PostgreSQL target's `url`: required, a connection URL. The value is never shown, in a
@@ -140,9 +182,11 @@ impl Compiler {
 
     /// The keys only PostgreSQL targets read, given to a SQLite target.
     fn postgres_only(&mut self, t: &RawTarget) {
+        // An existing SQLite database may have its tables created too.
+        let create = t.create.as_ref().filter(|_| t.database.is_none());
         let spans = [
             ("url", t.url.as_ref().map(|v| v.span())),
-            ("create", t.create.as_ref().map(|v| v.span())),
+            ("create", create.map(|v| v.span())),
         ];
         self.refuse_keys(
             &spans,
@@ -167,6 +211,7 @@ impl Compiler {
                     .map(|v| v.span()),
             ),
             ("create", t.create.as_ref().map(|v| v.span())),
+            ("database", t.database.as_ref().map(|v| v.span())),
         ];
         self.refuse_keys(
             &spans,
