@@ -302,7 +302,7 @@ fn describe(plan: &plan::Plan) -> String {
         lines.push(format!(
             "  lookup     `{}`: {} (key {})",
             l.name,
-            crate::enrich::location(l),
+            l.location(),
             l.key.join(" + ")
         ));
     }

@@ -121,7 +121,7 @@ pub enum EnrichError {
 /// A lookup, loaded and indexed.
 pub struct LookupTable {
     pub name: String,
-    /// Its file, or its server's URL without secrets ([`location`]).
+    /// Its file, or its server's URL without secrets ([`Lookup::location`]).
     pub location: String,
     /// Every column as optional text (empty → null), named by header.
     frame: DataFrame,
@@ -187,7 +187,7 @@ impl LookupTable {
                     })
                 })
                 .collect::<Result<_, _>>()?;
-        let place = location(l);
+        let place = l.location();
         let mut table = LookupTable {
             name: l.name.clone(),
             location: place.clone(),
@@ -406,16 +406,6 @@ fn read_database(l: &Lookup, read: &DatabaseRead) -> Result<TextColumns, EnrichE
     })
 }
 
-/// Where a lookup's rows come from, as the terminal and the report show it: its file, or its
-/// server's URL with no password nor token.
-pub fn location(l: &Lookup) -> String {
-    match &l.read {
-        LookupRead::File | LookupRead::Sqlite(_) => l.source.path.display().to_string(),
-        LookupRead::Postgres { server, .. } => server.shown.clone(),
-        LookupRead::Api(api) => crate::deliver::mask_url(api.url.expose()),
-    }
-}
-
 fn missing(
     l: &Lookup,
     column: &str,
@@ -427,7 +417,7 @@ fn missing(
         format!(
             "lookup `{}` has no column `{column}` (`{}`)",
             l.name,
-            location(l)
+            l.location()
         ),
     )
     .label("no such column")

@@ -13,7 +13,7 @@
 //! text, nested objects and arrays as compact JSON, `null` (or a field a record lacks) as null.
 //!
 //! Either way an empty text is null, as in every lookup. Secrets: errors name the server by its
-//! URL without password or token (`Server::shown`, [`crate::deliver::mask_url`]); header values
+//! URL without password or token ([`Lookup::location`]); header values
 //! never leave [`crate::plan::Secret`] except into the request.
 
 use std::time::Duration;
@@ -22,7 +22,7 @@ use indexmap::IndexSet;
 use postgres::{NoTls, SimpleQueryMessage};
 use serde_json::Value;
 
-use super::{EnrichError, TextColumns, location};
+use super::{EnrichError, TextColumns};
 use crate::plan::{ApiRead, DatabaseRead, Lookup, Server, quote_ident};
 
 /// How long a connection may take before the run says the server does not answer (unless the
@@ -124,7 +124,7 @@ pub(super) fn read_api(l: &Lookup, api: &ApiRead) -> Result<TextColumns, EnrichE
     )
     .map_err(|e| EnrichError::Api {
         name: l.name.clone(),
-        url: location(l),
+        url: l.location(),
         problem: in_lookup_words(&e),
     })?;
     let header: IndexSet<&str> = records

@@ -358,6 +358,16 @@ impl Lookup {
     pub fn is_remote(&self) -> bool {
         matches!(self.read, LookupRead::Postgres { .. } | LookupRead::Api(_))
     }
+
+    /// Where the rows come from, as the terminal and the report show it: the file, or the
+    /// server's URL with no password nor token.
+    pub fn location(&self) -> String {
+        match &self.read {
+            LookupRead::File | LookupRead::Sqlite(_) => self.source.path.display().to_string(),
+            LookupRead::Postgres { server, .. } => server.shown.clone(),
+            LookupRead::Api(api) => api.shown.clone(),
+        }
+    }
 }
 
 /// Where a lookup's rows are read from.
@@ -385,8 +395,10 @@ pub enum DatabaseRead {
 /// An API lookup: its records are read with `GET`, page after page (`Link: rel="next"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiRead {
-    /// The first page's URL: a secret, as it may hold a token (shown masked).
+    /// The first page's URL: a secret, as it may hold a token.
     pub url: Secret,
+    /// The URL with its secrets masked: what the terminal and the report show.
+    pub shown: String,
     /// A JSON pointer to the array of records in each page (`/data/items`).
     pub records: Option<String>,
     /// Sent with every request; the values are secrets (tokens, keys).

@@ -18,10 +18,8 @@ use crate::plan::diagnostic::Diagnostic;
 use crate::plan::raw::RawLookup;
 use crate::plan::{ApiRead, DatabaseRead, Format, Lookup, LookupRead, Secret, Server, SourcePlan};
 
-/// An API lookup's `timeout` when none is given.
+/// An API lookup's `timeout` when none is given (as an HTTP target's).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The longest `timeout` accepted: past it, a wait is a hung server.
-const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Headers rowferry sets itself, or that a `GET` without a body has no use for.
 const OWN_HEADERS: [&str; 4] = [
@@ -259,9 +257,9 @@ impl Compiler {
             "not used by APIs",
             Some("an API lookup's rows are the records its URL answers; `records` points at them in each page"),
         );
-        let url_ok = match api_url_problem(url.get_ref()) {
-            None => true,
-            Some(why) => {
+        let url_ok = match crate::deliver::check_url(url.get_ref()) {
+            Ok(()) => true,
+            Err(why) => {
                 self.err(
                     Diagnostic::at(url.span(), format!("`url` of lookup `{name}` cannot be read: {why}"))
                         .label("not a usable URL")
@@ -290,7 +288,7 @@ impl Compiler {
         };
         let headers = self.api_headers(name, l);
         let timeout = match &l.timeout {
-            Some(t) => self.timeout(t),
+            Some(t) => self.duration(t),
             None => Some(DEFAULT_TIMEOUT),
         };
         if !url_ok {
@@ -298,6 +296,7 @@ impl Compiler {
         }
         Some(LookupRead::Api(ApiRead {
             url: Secret::new(url.get_ref().clone()),
+            shown: crate::deliver::mask_url(url.get_ref()),
             records: records?,
             headers: headers?,
             timeout: timeout?,
@@ -348,28 +347,6 @@ impl Compiler {
             }
         }
         ok.then_some(out)
-    }
-
-    /// `timeout = "30s"`: a whole number of `ms`, `s`, `m` or `h`, more than zero, at most an
-    /// hour.
-    fn timeout(&mut self, t: &Spanned<String>) -> Option<Duration> {
-        let parsed = parse_duration(t.get_ref());
-        match parsed {
-            Some(d) if !d.is_zero() && d <= MAX_TIMEOUT => Some(d),
-            _ => {
-                let why = match parsed {
-                    Some(d) if d.is_zero() => "it must be more than zero".to_string(),
-                    Some(_) => "it is more than an hour".to_string(),
-                    None => "write a whole number and a unit".to_string(),
-                };
-                self.err(
-                    Diagnostic::at(t.span(), format!("`timeout` is `{}`: {why}", t.get_ref()))
-                        .label("not a timeout")
-                        .help("write e.g. timeout = \"30s\", \"500ms\" or \"2m\""),
-                );
-                None
-            }
-        }
     }
 
     /// A database lookup's `table` or its `query`, one of them, not blank.
@@ -452,39 +429,6 @@ fn postgres_table_problem(table: &str) -> Option<&'static str> {
     }
 }
 
-/// What makes an API's URL unusable, if anything; never the URL itself (it may hold a token).
-fn api_url_problem(url: &str) -> Option<&'static str> {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host.is_empty() {
-        Some("it has no host")
-    } else if url.parse::<ureq::http::Uri>().is_err() {
-        Some("it is not a valid URL (a space, or another character that must be percent-encoded?)")
-    } else {
-        None
-    }
-}
-
-/// `500ms`, `30s`, `2m`, `1h`: a whole number and its unit.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let digits = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(digits);
-    let n: u64 = number.parse().ok()?;
-    let seconds = |per: u64| n.checked_mul(per).map(Duration::from_secs);
-    match unit.trim() {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => seconds(1),
-        "m" | "min" => seconds(60),
-        "h" => seconds(3600),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 #[expect(
     clippy::unwrap_used,
@@ -494,7 +438,6 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    use super::parse_duration;
     use crate::plan::{DatabaseRead, LookupRead, Plan, PlanError};
 
     const HEAD: &str = "[source]\npath = \"data.csv\"\n\n";
@@ -546,6 +489,16 @@ mod tests {
         assert!(
             !format!("{:?}", p.lookups).contains("t0ken"),
             "Debug shows no header value"
+        );
+
+        let p = plan("url = \"https://ann:pw123@api.example.com/b?api_key=k3y&page=1\"").unwrap();
+        assert_eq!(
+            p.lookups[0].location(),
+            "https://ann:***@api.example.com/b?api_key=***&page=1"
+        );
+        assert!(
+            !format!("{:?}", p.lookups).contains("k3y"),
+            "Debug shows no token"
         );
 
         let p = plan("url = \"http://127.0.0.1:8080/x\"").unwrap();
@@ -682,31 +635,20 @@ mod tests {
             "{e}"
         );
         assert!(!e.contains("s3cret"), "{e}");
-        for (timeout, why) in [
-            ("30", "a whole number and a unit"),
-            ("0s", "more than zero"),
-            ("2h", "more than an hour"),
-            ("1.5s", "a whole number"),
-        ] {
+        // `timeout` reads as an HTTP target's does.
+        for timeout in ["0s", "2h", "soon"] {
             let e = plan(&format!("{api}timeout = \"{timeout}\"")).unwrap_err();
-            assert!(e.contains(why), "{timeout}: {e}");
+            assert!(e.contains(&format!("`{timeout}` is not a duration")), "{e}");
         }
+        let p = plan(&format!("{api}timeout = \"1.5s\"")).unwrap();
+        let LookupRead::Api(read) = &p.lookups[0].read else {
+            panic!()
+        };
+        assert_eq!(read.timeout, Duration::from_millis(1500));
         let e = plan("url = \"https://:tok3n@/x\"").unwrap_err();
-        assert!(e.contains("it has no host"), "{e}");
+        assert!(e.contains("the URL has no host"), "{e}");
         assert!(!e.contains("tok3n"), "{e}");
         let e = plan("url = \"https://api.example.com/a b\"").unwrap_err();
-        assert!(e.contains("not a valid URL"), "{e}");
-    }
-
-    #[test]
-    fn durations_are_a_number_and_a_unit() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration(" 30s "), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("s"), None);
-        assert_eq!(parse_duration("10"), None);
-        assert_eq!(parse_duration("10d"), None);
-        assert_eq!(parse_duration("99999999999999999999s"), None);
+        assert!(e.contains("the URL is not valid"), "{e}");
     }
 }
