@@ -246,12 +246,13 @@ fn error_text(message: &str) -> String {
 }
 
 /// A lookup whose file is missing makes a mapping that cannot run, though `check` reads no
-/// data: say so where the lookup is declared.
+/// data: say so where the lookup is declared. A lookup on a server is not checked: `check`
+/// connects to nothing.
 fn missing_lookups(plan: &plan::Plan) -> Result<(), Vec<plan::Diagnostic>> {
     let missing: Vec<plan::Diagnostic> = plan
         .lookups
         .iter()
-        .filter(|l| !l.source.path.exists())
+        .filter(|l| !l.is_remote() && !l.source.path.exists())
         .map(|l| {
             plan::Diagnostic::at(
                 l.span.clone(),
@@ -301,7 +302,7 @@ fn describe(plan: &plan::Plan) -> String {
         lines.push(format!(
             "  lookup     `{}`: {} (key {})",
             l.name,
-            l.source.path.display(),
+            l.location(),
             l.key.join(" + ")
         ));
     }

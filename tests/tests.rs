@@ -15,6 +15,7 @@ mod formats;
 mod fuzz_replay;
 mod hardening;
 mod http;
+mod lookups_remote;
 mod notify;
 mod outputs;
 mod overrides;

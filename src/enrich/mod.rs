@@ -7,6 +7,12 @@
 //! matched row indexes in one vectorised `take`. A miss follows the step's `on_miss`: a
 //! `lookup-miss` issue (rejecting the row), nulls, or declared defaults. A row whose key is null
 //! is not looked up: `required` is the rule for missing values.
+//!
+//! A lookup's rows come from a CSV or workbook file (through `source`), a SQLite database
+//! (here), or a server — a PostgreSQL query or an HTTP API's records (`remote.rs`); from then on
+//! every lookup is the same: text columns indexed by key.
+
+mod remote;
 
 use std::path::PathBuf;
 
@@ -19,7 +25,7 @@ use polars::prelude::{
 
 use crate::issue::{Code, Issue, Severity};
 use crate::keys::KeyIndex;
-use crate::plan::{Binding, DatabaseRead, Diagnostic, Lookup, OnMiss, Plan, RowOrigin};
+use crate::plan::{Binding, DatabaseRead, Diagnostic, Lookup, LookupRead, OnMiss, Plan, RowOrigin};
 use crate::source::{Chunk, ReadOptions, Source, SourceError, column_name};
 
 /// Lookups larger than this get no "did you mean" in `lookup-miss` messages (it would scan
@@ -44,6 +50,31 @@ pub enum EnrichError {
         message: String,
     },
     #[error(
+        "cannot connect to PostgreSQL at {server} for lookup `{name}`: {message}; check that the server is running and that the lookup's `url` names it, with the right user, password and database"
+    )]
+    Connect {
+        name: String,
+        server: String,
+        message: String,
+    },
+    #[error(
+        "cannot read lookup `{name}` from PostgreSQL at {server}: {message}; fix the lookup's `query` (or `table`)"
+    )]
+    Query {
+        name: String,
+        server: String,
+        message: String,
+    },
+    #[error(
+        "cannot read lookup `{name}` from its API ({url}): {problem} Nothing was read; check the API and the lookup's `url`, `headers` and `records`, then run again"
+    )]
+    Api {
+        name: String,
+        url: String,
+        /// What the HTTP reader said (URLs masked, header values scrubbed), in a lookup's words.
+        problem: String,
+    },
+    #[error(
         "lookup `{name}` (`{path}`) has a broken record at line {line}: {message}; fix the lookup file"
     )]
     Broken {
@@ -53,27 +84,28 @@ pub enum EnrichError {
         message: String,
     },
     #[error(
-        "lookup `{name}` (`{path}`) has the key {key} on rows {first} and {second}; a key must name one row, so remove or merge the duplicate"
+        "lookup `{name}` (`{place}`) has the key {key} on rows {first} and {second}; a key must name one row, so remove or merge the duplicate"
     )]
     DuplicateKey {
         name: String,
-        path: PathBuf,
+        /// The lookup's file, or its server's URL without secrets.
+        place: String,
         key: String,
         first: u64,
         second: u64,
     },
     #[error(
-        "lookup `{name}` (`{path}`) has an empty key on row {row}; every row of a lookup needs its key"
+        "lookup `{name}` (`{place}`) has an empty key on row {row}; every row of a lookup needs its key"
     )]
     EmptyKey {
         name: String,
-        path: PathBuf,
+        place: String,
         row: u64,
     },
     #[error(
-        "lookup `{name}` (`{path}`) has more than 4 billion keys; split it into smaller lookups"
+        "lookup `{name}` (`{place}`) has more than 4 billion keys; split it into smaller lookups"
     )]
-    TooManyKeys { name: String, path: PathBuf },
+    TooManyKeys { name: String, place: String },
     #[error("{}", .0.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; "))]
     Columns(Vec<Diagnostic>),
     #[error(
@@ -86,10 +118,11 @@ pub enum EnrichError {
     },
 }
 
-/// A lookup file, loaded and indexed.
+/// A lookup, loaded and indexed.
 pub struct LookupTable {
     pub name: String,
-    pub path: PathBuf,
+    /// Its file, or its server's URL without secrets ([`Lookup::location`]).
+    pub location: String,
     /// Every column as optional text (empty → null), named by header.
     frame: DataFrame,
     header: Vec<String>,
@@ -127,9 +160,13 @@ fn push_normalised(value: &str, trim: bool, ignore_case: bool, key: &mut Vec<u8>
 impl LookupTable {
     /// Reads and indexes the lookup `l`.
     pub fn load(l: &Lookup) -> Result<Self, EnrichError> {
-        let (frame, header, row_numbers) = match &l.database {
-            Some(read) => read_database(l, read)?,
-            None => read_file(l)?,
+        let (frame, header, row_numbers) = match &l.read {
+            LookupRead::File => read_file(l)?,
+            LookupRead::Sqlite(read) => read_database(l, read)?.into_frame()?,
+            LookupRead::Postgres { server, read } => {
+                remote::read_postgres(l, server, read)?.into_frame()?
+            }
+            LookupRead::Api(api) => remote::read_api(l, api)?.into_frame()?,
         };
         Self::index(l, frame, header, &row_numbers)
     }
@@ -150,9 +187,10 @@ impl LookupTable {
                     })
                 })
                 .collect::<Result<_, _>>()?;
+        let place = l.location();
         let mut table = LookupTable {
             name: l.name.clone(),
-            path: l.source.path.clone(),
+            location: place.clone(),
             header,
             ignore_case: l.ignore_case,
             trim: l.trim,
@@ -167,7 +205,7 @@ impl LookupTable {
             let Some(parts) = parts else {
                 return Err(EnrichError::EmptyKey {
                     name: l.name.clone(),
-                    path: l.source.path.clone(),
+                    place,
                     row,
                 });
             };
@@ -177,12 +215,12 @@ impl LookupTable {
                 .insert(&key)
                 .map_err(|_| EnrichError::TooManyKeys {
                     name: l.name.clone(),
-                    path: l.source.path.clone(),
+                    place: place.clone(),
                 })?;
             if !new {
                 return Err(EnrichError::DuplicateKey {
                     name: l.name.clone(),
-                    path: l.source.path.clone(),
+                    place,
                     key: parts
                         .iter()
                         .map(|p| format!("`{p}`"))
@@ -292,12 +330,33 @@ fn read_file(l: &Lookup) -> Result<(DataFrame, Vec<String>, Vec<u64>), EnrichErr
     Ok((frame, header, row_numbers))
 }
 
+/// A lookup's rows read from a database or an API: its column names and each column's values as
+/// text (`None`: null), row 1 first.
+struct TextColumns {
+    header: Vec<String>,
+    columns: Vec<Vec<Option<String>>>,
+    rows: usize,
+}
+
+impl TextColumns {
+    /// The frame of text columns named by the header, the header, and each row's number.
+    fn into_frame(self) -> Result<(DataFrame, Vec<String>, Vec<u64>), EnrichError> {
+        let frame = DataFrame::new(
+            self.rows,
+            self.header
+                .iter()
+                .zip(self.columns)
+                .map(|(name, values)| Column::new(name.as_str().into(), values))
+                .collect(),
+        )
+        .map_err(|e| engine(0, e))?;
+        Ok((frame, self.header, (1..=self.rows as u64).collect()))
+    }
+}
+
 /// A SQLite lookup's rows: the table's or the query's columns as text (integers and reals in
-/// their decimal text, empty text as null), and each row's number (1-based).
-fn read_database(
-    l: &Lookup,
-    read: &DatabaseRead,
-) -> Result<(DataFrame, Vec<String>, Vec<u64>), EnrichError> {
+/// their decimal text, empty text as null).
+fn read_database(l: &Lookup, read: &DatabaseRead) -> Result<TextColumns, EnrichError> {
     let fail = |message: String| EnrichError::Database {
         name: l.name.clone(),
         path: l.source.path.clone(),
@@ -340,16 +399,11 @@ fn read_database(
             });
         }
     }
-    let frame = DataFrame::new(
-        n as usize,
-        header
-            .iter()
-            .zip(columns)
-            .map(|(name, values)| Column::new(name.as_str().into(), values))
-            .collect(),
-    )
-    .map_err(|e| engine(0, e))?;
-    Ok((frame, header, (1..=n).collect()))
+    Ok(TextColumns {
+        header,
+        columns,
+        rows: n as usize,
+    })
 }
 
 fn missing(
@@ -363,12 +417,16 @@ fn missing(
         format!(
             "lookup `{}` has no column `{column}` (`{}`)",
             l.name,
-            l.source.path.display()
+            l.location()
         ),
     )
     .label("no such column")
     .suggest(column, header.iter().map(String::as_str))
-    .help_if_none(format!("its columns are: {}", header.join(", ")))
+    .help_if_none(match header.is_empty() {
+        // An API lookup's columns are its records' fields: no record, no column.
+        true => "it has no column at all: did it read no row?".to_string(),
+        false => format!("its columns are: {}", header.join(", ")),
+    })
 }
 
 fn engine(row: u64, source: PolarsError) -> EnrichError {
@@ -410,11 +468,12 @@ impl Enricher {
         })
     }
 
-    /// Rows per lookup, for the report.
+    /// Rows per lookup, for the report: its name, its file or its server's URL without
+    /// secrets, and its rows.
     pub fn lookup_rows(&self) -> Vec<(String, String, u64)> {
         self.tables
             .iter()
-            .map(|t| (t.name.clone(), t.path.display().to_string(), t.rows))
+            .map(|t| (t.name.clone(), t.location.clone(), t.rows))
             .collect()
     }
 

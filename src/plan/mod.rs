@@ -344,21 +344,67 @@ pub struct Lookup {
     pub key: Vec<String>,
     pub ignore_case: bool,
     pub trim: bool,
-    /// How the table's file is read (its header is row 1 unless a range says otherwise).
+    /// How the table's file is read (its header is row 1 unless a range says otherwise). A
+    /// remote lookup has no file: its path is empty.
     pub source: SourcePlan,
-    /// A SQLite database's table or query, read instead of a CSV or workbook.
-    pub database: Option<DatabaseRead>,
+    /// Where the rows come from: the file at `source`, or a database or an API.
+    pub read: LookupRead,
     /// Where the lookup is declared.
     pub span: Range<usize>,
 }
 
-/// What a lookup reads of a SQLite database.
+impl Lookup {
+    /// Whether the lookup is read from a server (PostgreSQL, an HTTP API) rather than a file.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.read, LookupRead::Postgres { .. } | LookupRead::Api(_))
+    }
+
+    /// Where the rows come from, as the terminal and the report show it: the file, or the
+    /// server's URL with no password nor token.
+    pub fn location(&self) -> String {
+        match &self.read {
+            LookupRead::File | LookupRead::Sqlite(_) => self.source.path.display().to_string(),
+            LookupRead::Postgres { server, .. } => server.shown.clone(),
+            LookupRead::Api(api) => api.shown.clone(),
+        }
+    }
+}
+
+/// Where a lookup's rows are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupRead {
+    /// A CSV file or a workbook, read as `source` says.
+    File,
+    /// A table or query of the SQLite database at `source.path`.
+    Sqlite(DatabaseRead),
+    /// A table or query on a PostgreSQL server, read in a read-only transaction.
+    Postgres { server: Server, read: DatabaseRead },
+    /// The records of an HTTP API.
+    Api(ApiRead),
+}
+
+/// What a lookup reads of a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseRead {
-    /// Every row of a table.
+    /// Every row of a table (PostgreSQL: `schema.table` names a schema).
     Table(String),
     /// The rows of a query.
     Query(String),
+}
+
+/// An API lookup: its records are read with `GET`, page after page (`Link: rel="next"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRead {
+    /// The first page's URL: a secret, as it may hold a token.
+    pub url: Secret,
+    /// The URL with its secrets masked: what the terminal and the report show.
+    pub shown: String,
+    /// A JSON pointer to the array of records in each page (`/data/items`).
+    pub records: Option<String>,
+    /// Sent with every request; the values are secrets (tokens, keys).
+    pub headers: Vec<(String, Secret)>,
+    /// The longest wait at any step of a request.
+    pub timeout: std::time::Duration,
 }
 
 /// An SQL identifier, quoted: whatever the name holds, it is one name (`"` doubled).

@@ -193,7 +193,7 @@ pub fn apply<'i>(
     let mut diagnostics = expander.diagnostics;
     for set in sets {
         match apply_set(doc, set, cwd) {
-            Ok(()) if webhook_key(&set.key) => {
+            Ok(()) if webhook_key(&set.key) || header_key(&set.key) => {
                 applied.sets.push(format!("{}=***", dotted(&set.key)));
             }
             Ok(()) => applied.sets.push(concealed(&set.text(), &set.text())),
@@ -211,6 +211,12 @@ fn webhook_key(key: &[String]) -> bool {
         [table, key] => table == "notify" && key == "url",
         _ => false,
     }
+}
+
+/// A header of an HTTP target or an API lookup (`targets.NAME.headers.X`, or its whole
+/// `headers` table), set with `--set`: its value is a token.
+fn header_key(key: &[String]) -> bool {
+    matches!(key, [table, _, headers, ..] if (table == "targets" || table == "lookups") && headers == "headers")
 }
 
 struct Expander<'e> {
@@ -1033,6 +1039,26 @@ on_miss = "error"
         );
         assert_eq!(applied.variables["DATA"], "/srv");
         assert_eq!(applied.sets.len(), 5);
+    }
+
+    #[test]
+    fn headers_set_on_the_command_line_are_concealed() {
+        let s = sets(&[
+            "lookups.brands.headers.X-Api=abc123",
+            "targets.api.headers={ Authorization = \"Bearer abc123\" }",
+            "lookups.brands.url=https://api.test/b?page=2",
+        ]);
+        let text = "[lookups.brands]\n[targets.api]\n";
+        let (_, applied, diags) = run(text, &[], &s);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            applied.sets,
+            [
+                "lookups.brands.headers.X-Api=***",
+                "targets.api.headers=***",
+                "lookups.brands.url=https://api.test/b?page=2"
+            ]
+        );
     }
 
     #[test]

@@ -182,8 +182,11 @@ pub struct RawNotify {
 #[derive(Debug, Deserialize)]
 pub struct RawLookup {
     pub description: Option<String>,
-    /// The table's file, relative to the mapping file. CSV with a header record.
+    /// The table's file, relative to the mapping file: CSV with a header record, a workbook or
+    /// a SQLite database.
     pub path: Option<Spanned<String>>,
+    /// Instead of `path`, a server: `postgresql://…` (PostgreSQL) or `https://…` (an HTTP API).
+    pub url: Option<Spanned<String>>,
     /// The key column, or several: `key = ["Region", "Sku"]`.
     pub key: Option<Spanned<toml::Value>>,
     /// Match keys without regard to case.
@@ -198,10 +201,17 @@ pub struct RawLookup {
     pub sheet: Option<Spanned<toml::Value>>,
     /// Spreadsheets: the cells to read, e.g. `A1:C200`.
     pub range: Option<Spanned<String>>,
-    /// SQLite databases: the table to read.
+    /// Databases (SQLite, PostgreSQL): the table to read.
     pub table: Option<Spanned<String>>,
-    /// SQLite databases: the query whose rows are the lookup's rows.
+    /// Databases (SQLite, PostgreSQL): the query whose rows are the lookup's rows.
     pub query: Option<Spanned<String>>,
+    /// APIs: a JSON pointer to the array of records in each page, e.g. `/data/items`.
+    pub records: Option<Spanned<String>>,
+    /// APIs: headers sent with every request, e.g. `{ Authorization = "Bearer ${TOKEN}" }`.
+    /// Their values are secrets: never shown.
+    pub headers: Option<Spanned<IndexMap<String, Spanned<String>>>>,
+    /// APIs: the longest wait at any step of a request, e.g. `"30s"` (the default).
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// `[[enrich]]`: adds fields from a lookup.

@@ -738,6 +738,7 @@ pub struct RowCounts {
 #[derive(Debug, Clone, Serialize)]
 pub struct LookupInfo {
     pub name: String,
+    /// Where its rows were read: its file, or its server's URL masked (no password, no token).
     pub path: String,
     pub rows: u64,
 }

@@ -194,8 +194,9 @@ impl Compiler {
         None
     }
 
-    /// `"30s"`, `"500ms"`, `"2m"`: a duration above zero.
-    fn duration(&mut self, d: &Spanned<String>) -> Option<Duration> {
+    /// `"30s"`, `"500ms"`, `"2m"`: a duration above zero (an HTTP target's or an API lookup's
+    /// `timeout`).
+    pub(in crate::plan::compile) fn duration(&mut self, d: &Spanned<String>) -> Option<Duration> {
         let text = d.get_ref().trim();
         let split = text
             .find(|c: char| !c.is_ascii_digit() && c != '.')

@@ -26,6 +26,7 @@ use crate::plan::Format;
 use crate::plan::diagnostic::Diagnostic;
 use crate::plan::raw::RawTarget;
 
+pub(super) use database::masked_url;
 pub use http::DEFAULT_BATCH;
 pub use xlsx::sheet_name_problem;
 
