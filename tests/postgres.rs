@@ -441,3 +441,138 @@ columns.sku = "sku"
         );
     }
 }
+
+#[test]
+fn a_killed_run_leaves_the_table_as_it_was() {
+    let Some(mut pg) = Pg::schema("db_killed") else {
+        return;
+    };
+    // A trigger slows each row down, so that the run is killed in the middle of its COPY.
+    pg.execute(
+        "CREATE TABLE db_killed.products (sku text, qty integer);
+         INSERT INTO db_killed.products VALUES ('OLD', 1);
+         CREATE FUNCTION db_killed.slow() RETURNS trigger AS $$
+         BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER slow BEFORE INSERT ON db_killed.products
+         FOR EACH ROW EXECUTE FUNCTION db_killed.slow()",
+    );
+    let input: String = std::iter::once("sku,qty\n".to_string())
+        .chain((1..=5000).map(|i| format!("S{i},{i}\n")))
+        .collect();
+    let job = Job::new()
+        .mapping(
+            r#"[source]
+path = "in.csv"
+
+[targets.db]
+format = "postgres"
+url = "${DATABASE_URL}"
+table = "db_killed.products"
+mode = "truncate"
+columns.sku = "sku"
+columns.qty = "CAST(qty AS INTEGER)"
+
+[targets.copy]
+path = "copy.csv"
+"#,
+        )
+        .input("in.csv", input)
+        .env("DATABASE_URL", &pg.url);
+    let mut child = job.command("run").spawn().unwrap();
+    let copying = "SELECT count(*) FROM pg_stat_activity \
+                   WHERE application_name = 'rowferry' AND query LIKE 'COPY%' AND state = 'active'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while pg.rows(copying) == vec![vec!["0"]] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_ne!(pg.rows(copying), vec![vec!["0"]], "the run was loading");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server ends the dead connection's transaction.
+    let gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'rowferry'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while pg.rows(gone) != vec![vec!["0"]] && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        pg.rows("SELECT sku, qty FROM db_killed.products"),
+        vec![vec!["OLD", "1"]],
+        "neither emptied nor loaded"
+    );
+    assert!(!job.exists("out/copy.csv"), "no file committed either");
+    // The folder is not left locked: the next run loads everything.
+    pg.execute("DROP TRIGGER slow ON db_killed.products");
+    let res = job.run("run");
+    assert_eq!(res.code, 0, "{}", res.stderr);
+    assert_eq!(
+        pg.rows("SELECT count(*) FROM db_killed.products"),
+        vec![vec!["5000"]]
+    );
+}
+
+#[test]
+fn a_kill_while_committing_is_finished_or_undone_as_the_server_says() {
+    let Some(mut pg) = Pg::schema("db_commit") else {
+        return;
+    };
+    pg.execute(
+        "CREATE TABLE db_commit.products (sku text, qty integer);
+         INSERT INTO db_commit.products VALUES ('OLD', 1)",
+    );
+    let job = Job::new()
+        .mapping(
+            r#"[source]
+path = "in.csv"
+
+[targets.db]
+format = "postgres"
+url = "${DATABASE_URL}"
+table = "db_commit.products"
+mode = "truncate"
+columns.sku = "sku"
+columns.qty = "CAST(qty AS INTEGER)"
+
+[targets.copy]
+path = "copy.csv"
+"#,
+        )
+        .input("in.csv", "sku,qty\nA1,1\nA2,2\n")
+        .env("DATABASE_URL", &pg.url);
+    // Killed once the journal is written, before the database commits (step 3): the table
+    // rolled back, and the next start undoes the commit.
+    let mut killed = job.command("run");
+    killed.env("ROWFERRY_FAULT", "commit:3:kill");
+    let res = job.output(&mut killed);
+    assert_ne!(res.code, 0);
+    assert!(job.exists("out/.rowferry-commit"), "the journal is left");
+    assert_eq!(
+        pg.rows("SELECT sku FROM db_commit.products"),
+        vec![vec!["OLD"]]
+    );
+    let after = job.run("validate");
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert!(!job.exists("out/.rowferry-commit"));
+    assert!(
+        !job.exists("out/copy.csv"),
+        "undone: the database did not commit"
+    );
+    // Killed once the database has committed, before the journal says so (step 4): the next
+    // start asks the server, which says it committed, and finishes the moves.
+    let mut killed = job.command("run");
+    killed.env("ROWFERRY_FAULT", "commit:4:kill");
+    let res = job.output(&mut killed);
+    assert_ne!(res.code, 0);
+    assert_eq!(
+        pg.rows("SELECT sku FROM db_commit.products ORDER BY sku"),
+        vec![vec!["A1"], vec!["A2"]]
+    );
+    assert!(!job.exists("out/copy.csv"));
+    let after = job.run("validate");
+    assert_eq!(after.code, 0, "{}", after.stderr);
+    assert_eq!(
+        job.read("out/copy.csv"),
+        "sku,qty\nA1,1\nA2,2\n",
+        "finished"
+    );
+}

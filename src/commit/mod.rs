@@ -75,6 +75,14 @@ pub enum StagingError {
     ReplacesInput { path: PathBuf, out: PathBuf },
     #[error("{0}; the output folder was left as it was")]
     Refused(String),
+    #[error(
+        "the last run into this folder was killed while committing its tables on {server}, and whether they committed cannot be told ({why}); nothing was changed. Run the same mapping again when the server answers: `{}` is finished or undone as the server says", .path.display()
+    )]
+    Unresolved {
+        path: PathBuf,
+        server: String,
+        why: String,
+    },
     #[error("the output folder `{0}` is a file, not a folder; choose another with --out")]
     NotAFolder(PathBuf),
     #[error(
@@ -124,7 +132,22 @@ struct Journal {
     new: Vec<String>,
     /// The manifest once the commit is done.
     manifest: Manifest,
+    /// Database transactions committed once this journal is written: while they are listed, a
+    /// recovery asks their servers whether they committed (see [`Staging::commit_with`]).
+    #[serde(default)]
+    pending: Vec<PendingCommit>,
 }
+
+/// A database transaction a commit waits on: its server (as shown, no password) and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingCommit {
+    pub server: String,
+    pub transaction: String,
+}
+
+/// Whether a pending transaction committed (`Ok(true)`), rolled back (`Ok(false)`), or cannot
+/// be told (`Err`, in words).
+pub type Resolve<'a> = &'a dyn Fn(&PendingCommit) -> Result<bool, String>;
 
 /// The header of every file of the protocol that rowferry reads back.
 const MAGIC: &str = "rowferry";
@@ -147,6 +170,19 @@ impl Staging {
     /// Locks `out`, finishes or discards whatever a dead run left there, and creates a fresh
     /// staging folder. `protected` are the files the run reads (input, lookups, mapping).
     pub fn begin(out: &Path, mode: Mode, protected: &[PathBuf]) -> Result<Self, StagingError> {
+        Self::begin_resolving(out, mode, protected, &|p| {
+            Err(format!("rowferry cannot ask {} here", p.server))
+        })
+    }
+
+    /// [`Staging::begin`], where a commit a kill interrupted while its databases committed is
+    /// finished or undone as `resolve` says their transactions ended.
+    pub fn begin_resolving(
+        out: &Path,
+        mode: Mode,
+        protected: &[PathBuf],
+        resolve: Resolve<'_>,
+    ) -> Result<Self, StagingError> {
         match fs::symlink_metadata(out) {
             Ok(m) if m.file_type().is_symlink() => match fs::metadata(out) {
                 Ok(t) if t.is_dir() => {}
@@ -159,7 +195,7 @@ impl Staging {
         fs::create_dir_all(out).map_err(io(out))?;
         let lock = lock(out)?;
         let faults = Faults::from_env();
-        recover_with(out, &faults)?;
+        recover_with(out, &faults, resolve)?;
         let dir = out.join(STAGING);
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let protected = protected
@@ -196,7 +232,7 @@ impl Staging {
 
     /// Moves everything written into place (see the module documentation).
     pub fn commit(self) -> Result<(), StagingError> {
-        self.commit_with(|| Ok(()))
+        self.commit_with(Vec::new(), || Ok(()))
     }
 
     /// Moves everything written into place, running `sealed` once the journal is written and
@@ -207,13 +243,17 @@ impl Staging {
     /// nothing is committed anywhere; a database that refuses its commit leaves the folder as it
     /// was; once the databases have committed, the journal makes the files' moves finish, even
     /// after a kill. The one window is a kill between the journal and the databases' commits:
-    /// the next run finishes the moves while the databases rolled back, and says so in no file
-    /// — a run that is run again loads its rows again.
+    /// the journal lists the `pending` transactions, and the next run asks their servers
+    /// whether they committed: it finishes the moves if one did, and undoes the commit if none
+    /// did ([`Staging::begin_resolving`]). Once the databases have committed, the journal is
+    /// written again without them.
     pub fn commit_with(
         mut self,
+        pending: Vec<PendingCommit>,
         sealed: impl FnOnce() -> Result<(), String>,
     ) -> Result<(), StagingError> {
-        let journal = self.plan()?;
+        let mut journal = self.plan()?;
+        journal.pending = pending;
         let path = self.out.join(JOURNAL);
         let tmp = self.out.join(format!("{JOURNAL}.tmp"));
         let written = write_sealed("commit", &tmp, &path, &journal, &self.faults);
@@ -221,13 +261,23 @@ impl Staging {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        if let Err(message) = sealed() {
+        // A kill here leaves the journal and the databases uncommitted (a fault-injection step).
+        let ready = self.faults.step(&path).map_err(|e| e.to_string());
+        if let Err(message) = ready.and_then(|()| sealed()) {
             let removed = fs::remove_file(&path);
             sync_dir(&self.out);
             return Err(match removed {
                 Ok(()) => StagingError::Refused(message),
                 Err(source) => StagingError::Io { path, source },
             });
+        }
+        if !journal.pending.is_empty() {
+            // The databases have committed: a recovery no longer needs to ask them. Should this
+            // write fail, a recovery asks and finds them committed.
+            journal.pending.clear();
+            if write_sealed("commit", &tmp, &path, &journal, &self.faults).is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
         }
         match roll_forward(&self.out, &journal, &self.faults) {
             Ok(()) => {
@@ -326,6 +376,7 @@ impl Staging {
             old,
             new,
             manifest: Manifest { files, dirs },
+            pending: Vec::new(),
         })
     }
 }
@@ -385,10 +436,12 @@ fn lock(out: &Path) -> Result<File, StagingError> {
 /// Completes a commit whose journal exists, or discards a run that never reached one. Takes no
 /// lock: the caller holds it.
 pub fn recover(out: &Path) -> Result<(), StagingError> {
-    recover_with(out, &Faults::none())
+    recover_with(out, &Faults::none(), &|p| {
+        Err(format!("rowferry cannot ask {} here", p.server))
+    })
 }
 
-fn recover_with(out: &Path, faults: &Faults) -> Result<(), StagingError> {
+fn recover_with(out: &Path, faults: &Faults, resolve: Resolve<'_>) -> Result<(), StagingError> {
     if !out.is_dir() {
         return Ok(());
     }
@@ -420,9 +473,15 @@ fn recover_with(out: &Path, faults: &Faults) -> Result<(), StagingError> {
                 ),
             });
         }
-        roll_forward(out, &journal, faults)?;
-        cleanup(out);
-        return Ok(());
+        if !journal.pending.is_empty() && !committed(&path, &journal.pending, resolve)? {
+            // No database committed: nothing had moved yet, so the commit is undone.
+            fs::remove_file(&path).map_err(io(&path))?;
+            sync_dir(out);
+        } else {
+            roll_forward(out, &journal, faults)?;
+            cleanup(out);
+            return Ok(());
+        }
     }
     for leftover in [STAGING, PREVIOUS] {
         let p = out.join(leftover);
@@ -435,6 +494,29 @@ fn recover_with(out: &Path, faults: &Faults) -> Result<(), StagingError> {
         fs::remove_file(&tmp).map_err(io(&tmp))?;
     }
     Ok(())
+}
+
+/// Whether any of the `pending` transactions of the journal at `path` committed; an answer
+/// `resolve` cannot give stops the run, the folder untouched.
+fn committed(
+    path: &Path,
+    pending: &[PendingCommit],
+    resolve: Resolve<'_>,
+) -> Result<bool, StagingError> {
+    let mut any = false;
+    for p in pending {
+        match resolve(p) {
+            Ok(done) => any |= done,
+            Err(why) => {
+                return Err(StagingError::Unresolved {
+                    path: path.to_path_buf(),
+                    server: p.server.clone(),
+                    why,
+                });
+            }
+        }
+    }
+    Ok(any)
 }
 
 /// Every name a journal or a manifest holds must be one a commit could have written.
@@ -782,6 +864,10 @@ mod tests {
                 files: ["a.csv".to_string(), "p/b.csv".to_string()].into(),
                 dirs: ["p".to_string()].into(),
             },
+            pending: vec![PendingCommit {
+                server: "postgresql://app:***@db:5432/shop".into(),
+                transaction: "7312".into(),
+            }],
         };
         let path = dir.path().join(JOURNAL);
         let tmp = dir.path().join("tmp");

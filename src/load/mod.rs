@@ -33,6 +33,8 @@
 mod postgres;
 mod sqlite;
 
+pub use postgres::committed;
+
 use std::path::{Path, PathBuf};
 
 use crate::issue::{Code, Issue, Severity};
@@ -400,6 +402,18 @@ impl Loader {
             *file = Some((rel, f.bytes, f.sha256));
         }
         Ok(())
+    }
+
+    /// Each server's transaction, as (server shown, transaction id): what the output folder's
+    /// journal lists while the databases commit.
+    pub fn transactions(&mut self) -> Result<Vec<(String, String)>, LoadError> {
+        let mut out = Vec::new();
+        for b in self.backends.iter_mut().flatten() {
+            if let Backend::Postgres(c) = b {
+                out.push((c.shown().to_string(), c.transaction()?));
+            }
+        }
+        Ok(out)
     }
 
     /// Commits every other database's transaction (servers, existing SQLite files), one after

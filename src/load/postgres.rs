@@ -324,6 +324,15 @@ impl Connection {
         )
     }
 
+    /// The run's transaction id, for the output folder's journal (`txid_current`).
+    pub fn transaction(&mut self) -> Result<String, LoadError> {
+        let row = self
+            .client
+            .query_one("SELECT txid_current()::text", &[])
+            .map_err(|e| self.statement("reading the transaction's id", &describe(&e)))?;
+        Ok(row.get(0))
+    }
+
     /// Commits the run's transaction.
     pub fn commit(mut self) -> Result<(), LoadError> {
         self.execute("COMMIT", "committing the run's transaction")
@@ -675,6 +684,32 @@ fn describe(e: &postgres::Error) -> String {
             Some(cause) => format!("{e}: {cause}"),
             None => e.to_string(),
         },
+    }
+}
+
+/// Whether transaction `id` on `server` committed (`txid_status`), for a run that was killed
+/// while committing: `Err` in words when the server cannot tell.
+pub fn committed(server: &Server, id: &str) -> Result<bool, String> {
+    let mut config: postgres::Config = server
+        .url
+        .expose()
+        .parse()
+        .map_err(|e: postgres::Error| describe(&e))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let mut client = config.connect(NoTls).map_err(|e| describe(&e))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| format!("`{id}` is not a transaction id"))?;
+    let row = client
+        .query_one("SELECT txid_status($1)", &[&id])
+        .map_err(|e| describe(&e))?;
+    match row.get::<_, Option<String>>(0).as_deref() {
+        Some("committed") => Ok(true),
+        Some("aborted") => Ok(false),
+        Some(other) => Err(format!("the transaction is {other}")),
+        None => Err("the server no longer knows the transaction".into()),
     }
 }
 

@@ -23,7 +23,7 @@ mod thresholds;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::commit::{Mode, Staging, StagingError};
+use crate::commit::{Mode, PendingCommit, Staging, StagingError};
 use crate::enrich::{EnrichError, Enricher};
 use crate::load::{LoadError, Loader};
 use crate::plan::{self, Binding, Diagnostics, Plan, PlanError, SetArg};
@@ -75,7 +75,9 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error(transparent)]
+    #[error(
+        "{0}; the run's outputs are committed and the batches not yet acknowledged stay pending in `_report/deliveries.csv`: fix this, then send them with `rowferry run MAPPING --resume`"
+    )]
     Deliver(#[from] crate::deliver::DeliverError),
     #[error(
         "there is nothing to resume in `{}`: no run sent HTTP batches there (`_report/deliveries.csv` is missing); run the mapping without --resume",
@@ -150,7 +152,8 @@ pub fn resume(mapping: &Path, options: &RunOptions) -> Result<Resumed, RunError>
     let plan = plan::load(mapping, options.input.as_deref(), &options.sets)?;
     let out_dir = (options.out.clone()).unwrap_or_else(|| default_out_dir(&plan.mapping.path));
     // The lock for the folder; a commit a kill interrupted is finished first.
-    let staging = Staging::begin(&out_dir, Mode::Entries, &reads(&plan))?;
+    let staging =
+        Staging::begin_resolving(&out_dir, Mode::Entries, &reads(&plan), &resolver(&plan))?;
     let listed = out_dir
         .join(report::REPORT_DIR)
         .join(report::deliveries::FILE);
@@ -186,7 +189,12 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     let router = Router::new(&plan);
     let out_dir = (options.out.clone()).unwrap_or_else(|| default_out_dir(&plan.mapping.path));
     let writes_targets = job == Job::Run && !plan.targets.is_empty();
-    let staging = Staging::begin(&out_dir, staging_mode(writes_targets), &reads(&plan))?;
+    let staging = Staging::begin_resolving(
+        &out_dir,
+        staging_mode(writes_targets),
+        &reads(&plan),
+        &resolver(&plan),
+    )?;
     let mut report = open_report(&plan, &binding, &info, staging.dir())?;
     let mut loader = match writes_targets {
         true => Loader::start(&plan, &binding, staging.dir())?,
@@ -264,7 +272,17 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
     report.finish(&run_report)?;
     // The databases commit once the output folder's journal is written (see `commit_with`).
     match loader.filter(|_| commits_targets) {
-        Some(loader) => staging.commit_with(|| loader.commit().map_err(|e| e.to_string()))?,
+        Some(mut loader) => {
+            let pending = loader
+                .transactions()?
+                .into_iter()
+                .map(|(server, transaction)| PendingCommit {
+                    server,
+                    transaction,
+                })
+                .collect();
+            staging.commit_with(pending, || loader.commit().map_err(|e| e.to_string()))?
+        }
         None => staging.commit()?,
     }
     let (mut run_report, mut tally, mut sent) = (run_report, tally, String::new());
@@ -401,6 +419,20 @@ fn bind(plan: &Plan, info: &SourceInfo) -> Result<(Binding, Enricher), RunError>
         other => other.into(),
     })?;
     Ok((binding, enricher))
+}
+
+/// How a commit a kill interrupted while its tables committed is told: the server of the
+/// plan the journal names is asked whether the transaction committed.
+fn resolver(plan: &Plan) -> impl Fn(&PendingCommit) -> Result<bool, String> + '_ {
+    |p: &PendingCommit| {
+        let server = plan
+            .targets
+            .iter()
+            .filter_map(|t| t.server())
+            .find(|s| s.shown == p.server)
+            .ok_or_else(|| "the mapping no longer names that server".to_string())?;
+        crate::load::committed(server, &p.transaction)
+    }
 }
 
 /// What the run reads: a commit never replaces it.
