@@ -42,6 +42,7 @@ pub mod load;
 mod mask;
 pub mod notify;
 pub mod panics;
+pub mod pg;
 pub mod pipeline;
 pub mod plan;
 pub mod project;

@@ -442,6 +442,29 @@ columns.sku = "sku"
     }
 }
 
+/// A job loading `input` (`sku,qty`) into `table` (emptied first) and copying it to `copy.csv`.
+fn emptied_and_copied(pg: &Pg, table: &str, input: &str) -> Job {
+    Job::new()
+        .mapping(format!(
+            r#"[source]
+path = "in.csv"
+
+[targets.db]
+format = "postgres"
+url = "${{DATABASE_URL}}"
+table = "{table}"
+mode = "truncate"
+columns.sku = "sku"
+columns.qty = "CAST(qty AS INTEGER)"
+
+[targets.copy]
+path = "copy.csv"
+"#
+        ))
+        .input("in.csv", input)
+        .env("DATABASE_URL", &pg.url)
+}
+
 #[test]
 fn a_killed_run_leaves_the_table_as_it_was() {
     let Some(mut pg) = Pg::schema("db_killed") else {
@@ -459,25 +482,7 @@ fn a_killed_run_leaves_the_table_as_it_was() {
     let input: String = std::iter::once("sku,qty\n".to_string())
         .chain((1..=5000).map(|i| format!("S{i},{i}\n")))
         .collect();
-    let job = Job::new()
-        .mapping(
-            r#"[source]
-path = "in.csv"
-
-[targets.db]
-format = "postgres"
-url = "${DATABASE_URL}"
-table = "db_killed.products"
-mode = "truncate"
-columns.sku = "sku"
-columns.qty = "CAST(qty AS INTEGER)"
-
-[targets.copy]
-path = "copy.csv"
-"#,
-        )
-        .input("in.csv", input)
-        .env("DATABASE_URL", &pg.url);
+    let job = emptied_and_copied(&pg, "db_killed.products", &input);
     let mut child = job.command("run").spawn().unwrap();
     let copying = "SELECT count(*) FROM pg_stat_activity \
                    WHERE application_name = 'rowferry' AND query LIKE 'COPY%' AND state = 'active'";
@@ -520,25 +525,7 @@ fn a_kill_while_committing_is_finished_or_undone_as_the_server_says() {
         "CREATE TABLE db_commit.products (sku text, qty integer);
          INSERT INTO db_commit.products VALUES ('OLD', 1)",
     );
-    let job = Job::new()
-        .mapping(
-            r#"[source]
-path = "in.csv"
-
-[targets.db]
-format = "postgres"
-url = "${DATABASE_URL}"
-table = "db_commit.products"
-mode = "truncate"
-columns.sku = "sku"
-columns.qty = "CAST(qty AS INTEGER)"
-
-[targets.copy]
-path = "copy.csv"
-"#,
-        )
-        .input("in.csv", "sku,qty\nA1,1\nA2,2\n")
-        .env("DATABASE_URL", &pg.url);
+    let job = emptied_and_copied(&pg, "db_commit.products", "sku,qty\nA1,1\nA2,2\n");
     // Killed once the journal is written, before the database commits (step 3): the table
     // rolled back, and the next start undoes the commit.
     let mut killed = job.command("run");

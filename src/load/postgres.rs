@@ -18,19 +18,16 @@
 //! constraints are made immediate at the start, so that they are checked row by row too.
 
 use std::io::Write;
-use std::time::Duration;
 
 use polars::prelude::DataType;
+use postgres::Client;
 use postgres::error::DbError;
-use postgres::{Client, NoTls};
 
 use super::{LoadError, Refusal};
+use crate::pg::{describe, qualified};
 use crate::plan::{Binding, LoadMode, Server, Target, quote_ident};
 use crate::project::TargetRows;
 use crate::project::cells::{Cell, Cells};
-
-/// How long a connection may take before the run says the server does not answer.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One server's connection and the run's transaction on it.
 pub struct Connection {
@@ -81,16 +78,7 @@ impl Connection {
             server: server.shown.clone(),
             message,
         };
-        let mut config: postgres::Config = server
-            .url
-            .expose()
-            .parse()
-            .map_err(|e: postgres::Error| connect(describe(&e)))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        config.application_name("rowferry");
-        let client = config.connect(NoTls).map_err(|e| connect(describe(&e)))?;
+        let client = crate::pg::connect(server).map_err(connect)?;
         let mut c = Connection {
             client,
             shown: server.shown.clone(),
@@ -538,12 +526,6 @@ fn declared(ty: &DataType) -> &'static str {
     }
 }
 
-/// `schema.table` as quoted identifiers (a dot separates the schema).
-pub fn qualified(table: &str) -> String {
-    let parts: Vec<String> = table.split('.').map(quote_ident).collect();
-    parts.join(".")
-}
-
 /// COPY text: backslash, tab, line feed and carriage return escaped.
 fn escape(s: &[u8], out: &mut Vec<u8>) {
     if !s.iter().any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
@@ -670,35 +652,10 @@ fn unescape(field: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// An error in words: the database's message and SQLSTATE, or the client's.
-fn describe(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(hint) = db.hint() {
-                m.push_str(&format!("; {hint}"));
-            }
-            m
-        }
-        None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
-    }
-}
-
 /// Whether transaction `id` on `server` committed (`txid_status`), for a run that was killed
 /// while committing: `Err` in words when the server cannot tell.
 pub fn committed(server: &Server, id: &str) -> Result<bool, String> {
-    let mut config: postgres::Config = server
-        .url
-        .expose()
-        .parse()
-        .map_err(|e: postgres::Error| describe(&e))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    let mut client = config.connect(NoTls).map_err(|e| describe(&e))?;
+    let mut client = crate::pg::connect(server)?;
     let id: i64 = id
         .parse()
         .map_err(|_| format!("`{id}` is not a transaction id"))?;
@@ -715,7 +672,7 @@ pub fn committed(server: &Server, id: &str) -> Result<bool, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape, qualified, unescape};
+    use super::{escape, unescape};
 
     #[test]
     fn copy_text_round_trips_through_its_escapes() {
@@ -730,11 +687,5 @@ mod tests {
         let mut out = Vec::new();
         escape(b"\\N", &mut out);
         assert_eq!(out, b"\\\\N", "a value `\\N` is not a null");
-    }
-
-    #[test]
-    fn a_schema_is_quoted_apart() {
-        assert_eq!(qualified("products"), "\"products\"");
-        assert_eq!(qualified("shop.Products"), "\"shop\".\"Products\"");
     }
 }
