@@ -320,13 +320,17 @@ fn describe(plan: &plan::Plan) -> String {
     }
     for t in &plan.targets {
         lines.push(format!(
-            "  target     `{}`: {} ({}){}{}",
+            "  target     `{}`: {} ({}){}{}{}",
             t.name,
-            t.path.text,
-            t.format.name(),
+            t.location(),
+            t.format_name(),
             t.table
                 .as_ref()
                 .map(|l| format!(", table {}", l.table))
+                .unwrap_or_default(),
+            t.delivery
+                .as_ref()
+                .map(|h| format!(", files sent with {} to {}", h.method, h.shown))
                 .unwrap_or_default(),
             t.when
                 .as_ref()
