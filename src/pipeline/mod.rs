@@ -15,11 +15,13 @@
 //! `thresholds.rs` and the progress bar in `progress.rs`.
 
 mod deliveries;
+mod loading;
 mod progress;
 mod stages;
 mod threads;
 mod thresholds;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -32,8 +34,9 @@ use crate::report::{self, ReportError, ReportWriter, RunParts, RunReport, Tally}
 use crate::route::{RouteError, Router};
 use crate::sink::{SinkError, TargetReport};
 use crate::source::{self, ReadOptions, Source, SourceError, SourceInfo};
-use crate::validate::{ValidateError, Validator};
+use crate::validate::{ValidateError, Validated, Validator};
 
+use loading::Loading;
 use progress::Progress;
 use stages::Stages;
 use threads::{InputRead, Upstream, Writers};
@@ -196,7 +199,7 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
         &resolver(&plan),
     )?;
     let mut report = open_report(&plan, &binding, &info, staging.dir())?;
-    let mut loader = match writes_targets {
+    let loader = match writes_targets {
         true => Loader::start(&plan, &binding, staging.dir())?,
         false => Loader::check(&plan, &binding).map(|()| None)?,
     };
@@ -210,26 +213,50 @@ fn execute(mapping: &Path, options: &RunOptions, job: Job) -> Result<RunResult, 
 
     let mut per_target = vec![0u64; plan.targets.len()];
     let (mut stop_reason, mut writer_stopped) = (None, false);
-    while let Some((chunk, mut validated)) = upstream.next()? {
-        let mut passed = stages.through(&chunk, &mut validated)?;
-        if let Some(loader) = &mut loader {
-            load(loader, &chunk, &mut validated, &mut passed)?;
+    // With tables to load, a chunk waits here for its databases' verdict while the next one is
+    // computed (see `loading.rs`).
+    let loading = loader.map(Loading::start).transpose()?;
+    let mut waiting: VecDeque<(source::Chunk, Validated, stages::Passed)> = VecDeque::new();
+    'chunks: loop {
+        let incoming = upstream.next()?;
+        let ended = incoming.is_none();
+        if let Some((chunk, mut validated)) = incoming {
+            let mut passed = stages.through(&chunk, &mut validated)?;
+            if let Some(l) = &loading {
+                l.submit(&mut passed.projected, (&chunk.rows, &chunk.lines))?;
+            }
+            waiting.push_back((chunk, validated, passed));
         }
-        count_rows(&mut per_target, &passed.projected.rows);
-        number_rows(&plan, &chunk.rows, &mut passed.projected);
-        if !writers.hand(passed.projected) {
-            writer_stopped = true; // the writer's error is reported when it is joined
-            break;
+        let lag = usize::from(loading.is_some() && !ended);
+        while waiting.len() > lag {
+            let Some((chunk, mut validated, mut passed)) = waiting.pop_front() else {
+                break;
+            };
+            if let Some(l) = &loading {
+                let done = l.receive()?;
+                passed.projected = done.projected;
+                refuse(done.refused, &chunk, &mut validated, &mut passed)?;
+            }
+            count_rows(&mut per_target, &passed.projected.rows);
+            number_rows(&plan, &chunk.rows, &mut passed.projected);
+            if !writers.hand(passed.projected) {
+                writer_stopped = true; // the writer's error is reported when it is joined
+                break 'chunks;
+            }
+            report.write_chunk(&chunk, &validated)?;
+            report.tally.routed += passed.routed;
+            report.tally.unrouted += passed.unrouted;
+            progress.show(&report.tally);
+            stop_reason = thresholds::exceeded(&plan, &report.tally, false);
+            if stop_reason.is_some() {
+                break 'chunks;
+            }
         }
-        report.write_chunk(&chunk, &validated)?;
-        report.tally.routed += passed.routed;
-        report.tally.unrouted += passed.unrouted;
-        progress.show(&report.tally);
-        stop_reason = thresholds::exceeded(&plan, &report.tally, false);
-        if stop_reason.is_some() {
+        if ended {
             break;
         }
     }
+    let mut loader = loading.map(Loading::finish).transpose()?;
     let input_read = upstream.join(stop_reason.is_some() || writer_stopped)?;
     progress.finish();
     let written = writers.join(plan.targets.len(), staging.dir())?;
@@ -315,15 +342,14 @@ fn staging_mode(writes_targets: bool) -> Mode {
     }
 }
 
-/// Loads the chunk's rows into the tables on database servers. A row a database refuses is
-/// rejected like a row a projection check rejects: `load-failed`, and written to no target.
-fn load(
-    loader: &mut Loader,
+/// Rejects the rows of the chunk its databases refused, like rows a projection check rejects:
+/// `load-failed`, and written to no target.
+fn refuse(
+    refused: crate::load::Refused,
     chunk: &source::Chunk,
-    validated: &mut crate::validate::Validated,
+    validated: &mut Validated,
     passed: &mut stages::Passed,
 ) -> Result<(), RunError> {
-    let refused = loader.load(&mut passed.projected, (&chunk.rows, &chunk.lines))?;
     if refused.is_empty() {
         return Ok(());
     }

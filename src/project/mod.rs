@@ -126,6 +126,7 @@ impl TargetRows {
 
 /// A chunk, projected for every target (`None`: the target takes no row of it, or the run is
 /// dry).
+#[derive(Default)]
 pub struct Projected {
     pub targets: Vec<Option<TargetRows>>,
     /// The rows each target takes, after the checks.
