@@ -308,3 +308,35 @@ fn http_keys_are_checked_before_anything_is_read() {
         res.stderr
     );
 }
+
+#[test]
+fn grouped_records_are_sent_and_a_refused_group_rejects_its_rows() {
+    let server = TestServer::start();
+    server.push(Reply::status(400).body("order 7 is closed"));
+    server.set_default(Reply::status(201));
+    let res = job(
+        &server,
+        "group_by = [\"sku\"]\ncolumns.\"lines[].qty\" = \"qty\"",
+    )
+    .input("in.csv", "sku,qty\nA,1\nB,2\nA,3\nC,4\nB,5\n")
+    .run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    let bodies: Vec<serde_json::Value> = server
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "3 groups in batches of 2");
+    assert_eq!(
+        bodies[0]["items"][0],
+        serde_json::json!({"sku": "A", "qty": 1, "lines": [{"qty": 1}, {"qty": 3}]})
+    );
+    // The first batch (groups A and B: rows 2, 3, 4 and 6) was refused.
+    let lines = deliveries(&res);
+    assert_eq!(lines[0]["status"], "refused");
+    assert_eq!(lines[0]["row_ranges"], "2-4 6");
+    let rows: Vec<String> = res.errors().iter().map(|e| e["row"].clone()).collect();
+    assert_eq!(rows, vec!["2", "3", "4", "6"]);
+    assert_eq!(res.report()["rows"]["rejected"], 4);
+    assert_eq!(res.report()["conservation"]["holds"], true);
+}

@@ -563,3 +563,58 @@ fn a_kill_while_committing_is_finished_or_undone_as_the_server_says() {
         "finished"
     );
 }
+
+#[test]
+fn a_row_refused_while_its_chunk_is_still_being_sent_is_isolated() {
+    let Some(mut pg) = Pg::schema("db_stream") else {
+        return;
+    };
+    pg.execute("CREATE TABLE db_stream.lines (sku text, qty integer CHECK (qty > 0), note text)");
+    // Chunks of about 1.5 MB of COPY text, sent in pieces: the server refuses row 12 while the
+    // client is still sending the rest of its chunk.
+    let note = "x".repeat(80);
+    let input: String = std::iter::once("sku,qty,note\n".to_string())
+        .chain((1..=30_000).map(|i| {
+            let qty = match i {
+                11 => 0,
+                25_000 => -1,
+                _ => i,
+            };
+            format!("S{i},{qty},{note}\n")
+        }))
+        .collect();
+    let res = Job::new()
+        .mapping(
+            r#"[source]
+path = "in.csv"
+
+[run]
+max_error_rate = 0.5
+
+[targets.db]
+format = "postgres"
+url = "${DATABASE_URL}"
+table = "db_stream.lines"
+columns.sku = "sku"
+columns.qty = "CAST(qty AS INTEGER)"
+columns.note = "note"
+"#,
+        )
+        .input("in.csv", input)
+        .env("DATABASE_URL", &pg.url)
+        .run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    let failed: Vec<(u64, String)> = res
+        .error_codes()
+        .into_iter()
+        .map(|(row, _, code)| (row, code))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![(12, "load-failed".into()), (25_001, "load-failed".into())]
+    );
+    assert_eq!(
+        pg.rows("SELECT count(*) FROM db_stream.lines"),
+        vec![vec!["29998"]]
+    );
+}

@@ -170,9 +170,7 @@ impl Backend {
         excluded: &[bool],
     ) -> Result<Vec<(usize, Refusal)>, LoadError> {
         match (self, table) {
-            (Backend::Postgres(c), Table::Postgres(t)) => {
-                c.load(t, &t.encode(rows, positions), excluded)
-            }
+            (Backend::Postgres(c), Table::Postgres(t)) => c.load(t, (rows, positions), excluded),
             (Backend::Sqlite(d), Table::Sqlite(t)) => d.load(t, rows, positions, excluded),
             _ => Ok(Vec::new()),
         }

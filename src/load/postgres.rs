@@ -51,6 +51,7 @@ pub struct Table {
 }
 
 /// One chunk's rows for a table, as COPY text.
+#[derive(Default)]
 pub struct Batch {
     /// The rows' text, one line each.
     text: Vec<u8>,
@@ -200,18 +201,97 @@ impl Connection {
     pub fn load(
         &mut self,
         table: &Table,
-        batch: &Batch,
+        taken: (&TargetRows, &[usize]),
         excluded: &[bool],
     ) -> Result<Vec<(usize, Refusal)>, LoadError> {
-        let rows: Vec<usize> = (0..batch.positions.len())
-            .filter(|&k| !excluded[batch.positions[k]])
-            .collect();
         let mut refused = Vec::new();
-        self.isolate(table, batch, &rows, &mut refused)?;
+        let batch = match table.upsert {
+            // An upsert's rows go through its staging table: encoded first.
+            Some(_) => {
+                let batch = table.encode(taken, excluded);
+                let rows: Vec<usize> = (0..batch.positions.len()).collect();
+                self.isolate(table, &batch, &rows, &mut refused)?;
+                batch
+            }
+            None => {
+                self.savepoint("rowferry_rows")?;
+                let (batch, first) = self.stream(table, taken, excluded);
+                match first {
+                    Ok(()) => self.release("rowferry_rows")?,
+                    Err(Failure::Fatal(e)) => return Err(*e),
+                    Err(Failure::Data { line, error }) => {
+                        self.rollback_to("rowferry_rows")?;
+                        self.release("rowferry_rows")?;
+                        let rows: Vec<usize> = (0..batch.positions.len()).collect();
+                        self.split(table, &batch, &rows, (line, &error), &mut refused)?;
+                    }
+                }
+                batch
+            }
+        };
         Ok(refused
             .into_iter()
             .map(|(k, why)| (batch.positions[k], why))
             .collect())
+    }
+
+    /// The first try at a chunk's rows (but the `excluded` ones): sent in pieces as they are
+    /// encoded, so that the server reads a piece while the next is encoded. Returns every row's
+    /// line, for the tries that isolate a refused row, and how the try went.
+    fn stream(
+        &mut self,
+        table: &Table,
+        (t, positions): (&TargetRows, &[usize]),
+        excluded: &[bool],
+    ) -> (Batch, Result<(), Failure>) {
+        const PIECE: usize = 256 * 1024;
+        let what = format!("loading table `{}`", table.shown);
+        let mut batch = Batch::default();
+        let mut writer = match self.client.copy_in(table.copy.as_str()) {
+            Ok(w) => Some(w),
+            Err(e) => return (batch, Err(failure(&self.shown, e, &what))),
+        };
+        let cells: Vec<Cells> = t.columns.iter().map(|c| Cells::new(&c.values)).collect();
+        let mut buf = Vec::new();
+        let mut sent = 0;
+        let mut cut = None;
+        for (&i, &pos) in t.rows().iter().zip(positions) {
+            if excluded.get(pos).copied().unwrap_or(false) {
+                continue;
+            }
+            batch.push(&cells, i, pos, &mut buf);
+            if batch.text.len() - sent >= PIECE {
+                // A write that fails is the server's answer, which `finish` returns: the rest
+                // is still encoded, for the tries that follow.
+                if let Some(Err(e)) = writer.as_mut().map(|w| w.write_all(&batch.text[sent..])) {
+                    cut = Some(e);
+                    writer = None;
+                }
+                sent = batch.text.len();
+            }
+        }
+        let Some(mut w) = writer else {
+            let message = cut.map_or_else(String::new, |e| e.to_string());
+            return (
+                batch,
+                Err(Failure::Fatal(Box::new(statement(
+                    &self.shown,
+                    &what,
+                    &message,
+                )))),
+            );
+        };
+        let written = w.write_all(&batch.text[sent..]);
+        let done = match (written, w.finish()) {
+            (_, Err(e)) => Err(failure(&self.shown, e, &what)),
+            (Err(e), Ok(_)) => Err(Failure::Fatal(Box::new(statement(
+                &self.shown,
+                &what,
+                &e.to_string(),
+            )))),
+            (Ok(()), Ok(_)) => Ok(()),
+        };
+        (batch, done)
     }
 
     /// Loads `rows` (indices into `batch`), isolating the rows the database refuses.
@@ -226,16 +306,29 @@ impl Connection {
             return Ok(());
         }
         self.savepoint("rowferry_rows")?;
-        let error = match self.attempt(table, batch, rows) {
+        let (line, error) = match self.attempt(table, batch, rows) {
             Ok(()) => return self.release("rowferry_rows"),
             Err(Failure::Fatal(e)) => return Err(*e),
             Err(Failure::Data { line, error }) => (line, error),
         };
         self.rollback_to("rowferry_rows")?;
         self.release("rowferry_rows")?;
-        match error {
+        self.split(table, batch, rows, (line, &error), refused)
+    }
+
+    /// After `rows` failed together (at COPY line `line`, when the error names one): the row
+    /// alone is refused; more rows are tried again in parts.
+    fn split(
+        &mut self,
+        table: &Table,
+        batch: &Batch,
+        rows: &[usize],
+        (line, error): (Option<usize>, &DbError),
+        refused: &mut Vec<(usize, Refusal)>,
+    ) -> Result<(), LoadError> {
+        match (line, error) {
             (_, error) if rows.len() == 1 => {
-                refused.push((rows[0], refusal(table, batch, rows[0], &error)));
+                refused.push((rows[0], refusal(table, batch, rows[0], error)));
                 Ok(())
             }
             (Some(l), _) if l < rows.len() => {
@@ -391,37 +484,40 @@ impl Connection {
 }
 
 impl Table {
-    /// `t`'s rows as COPY text; `positions` are their places in the chunk.
-    pub fn encode(&self, t: &TargetRows, positions: &[usize]) -> Batch {
+    /// `t`'s rows as COPY text (but those at `excluded` positions); `positions` are their
+    /// places in the chunk.
+    pub fn encode(&self, (t, positions): (&TargetRows, &[usize]), excluded: &[bool]) -> Batch {
         let cells: Vec<Cells> = t.columns.iter().map(|c| Cells::new(&c.values)).collect();
-        let rows = t.rows();
-        let mut text = Vec::with_capacity(rows.len() * 16 * cells.len().max(1));
-        let mut ends = Vec::with_capacity(rows.len());
+        let mut batch = Batch::default();
         let mut buf = Vec::new();
-        for &i in &rows {
-            for (c, cell) in cells.iter().enumerate() {
-                if c > 0 {
-                    text.push(b'\t');
-                }
-                buf.clear();
-                match cell.text(i, &mut buf) {
-                    None => text.extend_from_slice(b"\\N"),
-                    Some(Cell::Text(s)) => escape(s.as_bytes(), &mut text),
-                    Some(Cell::Written) => escape(&buf, &mut text),
-                }
+        for (&i, &pos) in t.rows().iter().zip(positions) {
+            if !excluded.get(pos).copied().unwrap_or(false) {
+                batch.push(&cells, i, pos, &mut buf);
             }
-            text.push(b'\n');
-            ends.push(text.len());
         }
-        Batch {
-            text,
-            ends,
-            positions: positions.iter().copied().take(rows.len()).collect(),
-        }
+        batch
     }
 }
 
 impl Batch {
+    /// Adds row `i` of `cells`, at `pos` in the chunk.
+    fn push(&mut self, cells: &[Cells], i: usize, pos: usize, buf: &mut Vec<u8>) {
+        for (c, cell) in cells.iter().enumerate() {
+            if c > 0 {
+                self.text.push(b'\t');
+            }
+            buf.clear();
+            match cell.text(i, buf) {
+                None => self.text.extend_from_slice(b"\\N"),
+                Some(Cell::Text(s)) => escape(s.as_bytes(), &mut self.text),
+                Some(Cell::Written) => escape(buf, &mut self.text),
+            }
+        }
+        self.text.push(b'\n');
+        self.ends.push(self.text.len());
+        self.positions.push(pos);
+    }
+
     /// Row `k`'s line, with its line feed.
     fn line(&self, k: usize) -> &[u8] {
         let start = if k == 0 { 0 } else { self.ends[k - 1] };
@@ -540,6 +636,15 @@ fn escape(s: &[u8], out: &mut Vec<u8>) {
             b'\r' => out.extend_from_slice(b"\\r"),
             _ => out.push(b),
         }
+    }
+}
+
+/// What stops the run on the server `shown` while `what`.
+fn statement(shown: &str, what: &str, message: &str) -> LoadError {
+    LoadError::Statement {
+        server: shown.to_string(),
+        what: what.to_string(),
+        message: message.to_string(),
     }
 }
 

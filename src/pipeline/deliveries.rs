@@ -43,14 +43,17 @@ pub(super) fn planned(plan: &Plan, targets: &[TargetReport]) -> Vec<BatchLine> {
             continue;
         };
         for (k, f) in report.files.iter().enumerate() {
+            // A grouped batch holds its groups' rows, group after group.
+            let mut rows = f.input_rows.clone();
+            rows.sort_unstable();
             out.push(BatchLine {
                 target: t.name.clone(),
                 batch: k as u64 + 1,
                 file: f.path.clone(),
                 rows: f.rows,
-                first_row: f.input_rows.iter().min().copied(),
-                last_row: f.input_rows.iter().max().copied(),
-                row_ranges: lines::ranges(&f.input_rows),
+                first_row: rows.first().copied(),
+                last_row: rows.last().copied(),
+                row_ranges: lines::ranges(&rows),
                 idempotency_key: deliver::idempotency_key(
                     &format!("{}\0{}", t.name, f.path),
                     f.sha256.as_bytes(),

@@ -164,7 +164,8 @@ impl Sinks {
                 Grouper::new(
                     root.join(SPILL).join(format!("group-{ti}")),
                     plan.run.group_memory / grouped.max(1),
-                    names.len(),
+                    // A target sent to an API keeps each row's input number, last.
+                    names.len() + usize::from(t.delivery.is_some()),
                 )
             });
             targets.push(TargetSink {
@@ -240,12 +241,19 @@ impl Sinks {
             return Ok(());
         };
         let mut key: Vec<Option<&str>> = Vec::with_capacity(keys.len());
-        let mut values: Vec<Option<&str>> = Vec::with_capacity(arrays.len());
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(arrays.len() + 1);
+        let numbers: Option<Vec<String>> = rows
+            .input_rows
+            .as_ref()
+            .map(|n| n.iter().map(u64::to_string).collect());
         for i in rows.rows() {
             key.clear();
             key.extend(keys.iter().map(|k| k.get(i)));
             values.clear();
             values.extend(arrays.iter().map(|a| a.get(i)));
+            if let Some(numbers) = &numbers {
+                values.push(numbers.get(i).map(String::as_str));
+            }
             grouper.push(&key, &values).map_err(spill_err)?;
         }
         t.rows += rows.len as u64;
@@ -264,8 +272,18 @@ impl Sinks {
         };
         let kinds = self.targets[ti].kinds.clone().unwrap_or_default();
         let parts = self.targets[ti].parts;
+        let numbered = self.targets[ti].target.delivery.is_some();
         for group in grouper.finish().map_err(spill_err)? {
-            let group = group.map_err(spill_err)?;
+            let mut group = group.map_err(spill_err)?;
+            // A target sent to an API: each row's input number, last, is the file's, not a value.
+            let numbers: Vec<u64> = match numbered {
+                true => group
+                    .rows
+                    .iter_mut()
+                    .filter_map(|r| r.pop().flatten().and_then(|n| n.parse().ok()))
+                    .collect(),
+                false => Vec::new(),
+            };
             let partition = &group.key[..parts];
             let (fi, _) = self.current_file(ti, partition)?;
             self.touch(ti, fi)?;
@@ -279,6 +297,7 @@ impl Sinks {
             encoder
                 .group(&group.rows, &kinds, &t.tree)
                 .map_err(|source| SinkError::Write { path, source })?;
+            file.input_rows.extend(numbers);
             file.rows += group.rows.len() as u64;
             file.records += 1;
             if let Some(p) = t.partitions.get_mut(partition) {

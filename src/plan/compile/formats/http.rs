@@ -67,13 +67,6 @@ impl Compiler {
             self.http_only(t);
             return None;
         }
-        if let Some(g) = &t.group_by {
-            self.err(
-                Diagnostic::at(g.span(), format!("`group_by` is not available in HTTP target `{name}` yet"))
-                    .label("not yet for HTTP")
-                    .help("send one record per row, or write the grouped payloads with a JSON target and send its files yourself"),
-            );
-        }
         let Some(url) = &t.url else {
             self.err(
                 Diagnostic::at(span, format!("HTTP target `{name}` has no `url`"))
