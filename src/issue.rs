@@ -50,6 +50,7 @@ pub enum Code {
     DuplicateKey,
     CheckFailed,
     LookupMiss,
+    NotInLookup,
     Unrouted,
     FormulaRisk,
     Unencodable,
@@ -58,7 +59,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 19] = [
+    pub const ALL: [Code; 20] = [
         Code::RaggedRow,
         Code::BadQuoting,
         Code::BadEncoding,
@@ -73,6 +74,7 @@ impl Code {
         Code::DuplicateKey,
         Code::CheckFailed,
         Code::LookupMiss,
+        Code::NotInLookup,
         Code::Unrouted,
         Code::FormulaRisk,
         Code::Unencodable,
@@ -96,6 +98,7 @@ impl Code {
             Code::DuplicateKey => "duplicate-key",
             Code::CheckFailed => "check-failed",
             Code::LookupMiss => "lookup-miss",
+            Code::NotInLookup => "not-in-lookup",
             Code::Unrouted => "unrouted",
             Code::FormulaRisk => "formula-risk",
             Code::Unencodable => "unencodable",
@@ -111,7 +114,7 @@ impl Code {
             | Code::BadEncoding
             | Code::FieldTooLong
             | Code::MalformedRow => Stage::Source,
-            Code::LookupMiss => Stage::Enrich,
+            Code::LookupMiss | Code::NotInLookup => Stage::Enrich,
             Code::Unrouted => Stage::Route,
             Code::FormulaRisk | Code::Unencodable => Stage::Sink,
             Code::LoadFailed => Stage::Load,

@@ -195,7 +195,7 @@ path = "t.ndjson"
             "\n",
             r#"{"color":"Blue","size":"XL","code":null,"label":"Unknown","rank":"99"}"#,
             "\n",
-            r#"{"color":"Red","size":null,"code":"R","label":null,"rank":null}"#,
+            r#"{"color":"Red","size":null,"code":"R","label":"Unknown","rank":"99"}"#,
             "\n",
         )
     );
@@ -347,4 +347,90 @@ path = "t.csv"
         "Region,Sku,price,tier\neu,A-1 ,1,gold\nUS , a-1,3,\nUS,B-2,0,none\n"
     );
     assert!(p.errors().is_empty());
+}
+
+const EXISTS_MAPPING: &str = r#"[source]
+path = "data.csv"
+delimiter = ","
+structure = "s"
+
+[structures.s.fields]
+sku = {}
+brand = { column = "Brand", exists_in = "brands" SEVERITY }
+
+[lookups.brands]
+path = "brands.csv"
+key = "name"
+ignore_case = true
+
+[targets.t]
+path = "t.csv"
+"#;
+
+#[test]
+fn exists_in_rejects_a_value_missing_from_the_lookup_with_the_key_as_written() {
+    let job = Job::new()
+        .mapping(EXISTS_MAPPING.replace("SEVERITY", ""))
+        .file("brands.csv", "name,id\nLacoste,L1\nAcme,A1\n")
+        .input("data.csv", "sku,Brand\n1,ACME\n2,Lacost\n3,\n");
+    let res = job.run("run");
+    assert_eq!(res.code, 1, "{}", res.stderr);
+    assert_eq!(
+        res.error_codes(),
+        vec![(3, "brand".to_string(), "not-in-lookup".to_string())]
+    );
+    let errors = res.errors();
+    assert_eq!(errors[0]["column"], "Brand");
+    assert_eq!(errors[0]["value"], "Lacost");
+    assert!(
+        errors[0]["message"].contains("did you mean `Lacoste`?"),
+        "the suggestion as the lookup writes it: {}",
+        errors[0]["message"]
+    );
+    // Nothing is added: the target has the input's columns only; an empty value is not checked.
+    assert_eq!(job.read("out/t.csv"), "sku,brand\n1,ACME\n3,\n");
+    // As a warning, the row is kept.
+    let job = Job::new()
+        .mapping(EXISTS_MAPPING.replace("SEVERITY", ", severity = { exists_in = \"warning\" }"))
+        .file("brands.csv", "name,id\nLacoste,L1\n")
+        .input("data.csv", "sku,Brand\n1,Nike\n");
+    let res = job.run("run");
+    assert_eq!(res.code, 0, "{}", res.stderr);
+    assert_eq!(
+        res.warning_codes(),
+        vec![(2, "brand".to_string(), "not-in-lookup".to_string())]
+    );
+}
+
+#[test]
+fn exists_in_names_an_unknown_lookup_at_check() {
+    let res = Job::new()
+        .mapping(
+            EXISTS_MAPPING
+                .replace("SEVERITY", "")
+                .replace("exists_in = \"brands\"", "exists_in = \"brand\""),
+        )
+        .file("brands.csv", "name,id\n")
+        .input("data.csv", "sku,Brand\n")
+        .run("check");
+    assert_eq!(res.code, 2);
+    assert!(
+        res.stderr.contains("there is no lookup `brand`") && res.stderr.contains("brands"),
+        "{}",
+        res.stderr
+    );
+}
+
+#[test]
+fn a_null_key_takes_the_default_of_on_miss_default() {
+    let job = Job::new()
+        .mapping(BRANDS_MAPPING.replace("OPTIONS", "").replace(
+            "add = { brand_id = \"id\" }",
+            "add = { brand_id = \"id\" }\non_miss = \"default\"\ndefault = { brand_id = \"B00\" }",
+        ))
+        .file("brands.csv", "name,id\nAcme,A1\n")
+        .input("data.csv", "sku,Brand\n1,Acme\n2,\n3,Nope\n");
+    let res = job.run("run");
+    assert_eq!(res.code, 0, "{}", res.stderr);
+    assert_eq!(job.read("out/t.csv"), "sku,brand_id\n1,A1\n2,B00\n3,B00\n");
 }

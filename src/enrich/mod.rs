@@ -252,16 +252,16 @@ impl LookupTable {
     }
 
     /// The key closest to `value`, for a "did you mean" (small lookups only).
-    fn closest(&self, value: &str) -> Option<String> {
+    fn closest(&self, value: &str, key_column: &str) -> Option<String> {
         if self.keys.len() > SUGGEST_MAX_KEYS {
             return None;
         }
         let mut wanted = Vec::new();
         push_normalised(value, true, true, &mut wanted);
         let wanted = String::from_utf8_lossy(&wanted).into_owned();
-        let mut best: Option<(f64, &[u8])> = None;
+        let mut best: Option<(f64, usize)> = None;
         let mut buf = Vec::new();
-        for k in self.keys.iter() {
+        for (id, k) in self.keys.iter().enumerate() {
             let Ok(text) = std::str::from_utf8(k) else {
                 continue;
             };
@@ -272,10 +272,14 @@ impl LookupTable {
             };
             let score = strsim::jaro_winkler(&wanted, normalised);
             if score >= 0.85 && best.is_none_or(|(b, _)| score > b) {
-                best = Some((score, k));
+                best = Some((score, id));
             }
         }
-        best.and_then(|(_, k)| String::from_utf8(k.to_vec()).ok())
+        // The key as the lookup writes it (`Lacoste`), not as it is matched (`lacoste`): a
+        // key's id is its row.
+        let (_, id) = best?;
+        let column = self.frame.column(key_column).ok()?.str().ok()?;
+        column.get(id).map(str::to_string)
     }
 }
 
@@ -596,8 +600,9 @@ impl Enricher {
                 }
             };
             let Some(found) = found else {
+                // A null key is not looked up: `on_miss = "default"` gives it the default.
                 idx.push(None);
-                missed.push(false);
+                missed.push(matches!(e.on_miss, OnMiss::Default(_)));
                 continue;
             };
             idx.push(found);
@@ -661,15 +666,18 @@ impl Enricher {
                 .join(" + ")
         );
         if values.len() == 1
-            && let Some(close) = t.closest(values[0])
+            && let Some(close) = l.key.first().and_then(|k| t.closest(values[0], k))
         {
             message.push_str(&format!("; did you mean `{close}`?"));
         }
         Issue {
             row: chunk.rows[i],
             line: chunk.lines[i],
-            code: Code::LookupMiss,
-            severity: Severity::Error,
+            code: match e.existence {
+                Some(_) => Code::NotInLookup,
+                None => Code::LookupMiss,
+            },
+            severity: e.existence.unwrap_or(Severity::Error),
             field,
             column,
             value: values.join(" | "),

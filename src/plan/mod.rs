@@ -424,6 +424,9 @@ pub struct Enrich {
     pub on_miss: OnMiss,
     /// Where `match` is written, for issues and diagnostics.
     pub span: Range<usize>,
+    /// A field's `exists_in` rule rather than an `[[enrich]]` step: nothing is added, and a
+    /// miss is `not-in-lookup` with this severity.
+    pub existence: Option<Severity>,
 }
 
 /// `on_miss`: what a row whose key is not in the lookup gets.
@@ -744,6 +747,9 @@ pub struct Field {
     pub min_length: Option<u64>,
     pub max_length: Option<u64>,
     pub length_severity: Severity,
+    /// `exists_in`: the lookup the value must be a key of, where it is written, and the
+    /// severity of a miss (`not-in-lookup`).
+    pub exists_in: Option<(String, Range<usize>, Severity)>,
 }
 
 /// `enum = [...]`.

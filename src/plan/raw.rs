@@ -130,6 +130,9 @@ pub struct RawField {
     /// `"warning"` for every rule of the field, or a table by rule:
     /// `{ type = "warning", pattern = "warning" }`.
     pub severity: Option<Spanned<toml::Value>>,
+    /// A lookup the value must be a key of (a foreign key): a value missing from it is
+    /// `not-in-lookup`.
+    pub exists_in: Option<Spanned<String>>,
 }
 
 /// `[[structures.NAME.checks]]`: a cross-field rule.

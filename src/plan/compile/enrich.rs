@@ -18,8 +18,10 @@ impl Compiler {
         raw: &[Spanned<RawEnrich>],
         lookups: &[Lookup],
         names: &mut Names,
+        fields: &[crate::plan::Field],
     ) -> Vec<Enrich> {
-        let mut out = Vec::new();
+        // Fields' `exists_in` rules come first: they check declared fields, as read.
+        let mut out = self.existence_rules(fields, lookups);
         for (i, e) in raw.iter().enumerate() {
             let span = e.span();
             let e = e.get_ref();
@@ -51,6 +53,7 @@ impl Compiler {
                     adds,
                     on_miss,
                     span: m.span(),
+                    existence: None,
                 });
             }
         }
@@ -58,6 +61,53 @@ impl Compiler {
     }
 
     /// `lookup = "NAME"`: the index of a declared lookup.
+    /// Each field's `exists_in = "LOOKUP"`: a lookup of one key column, matched as an enrich
+    /// step that adds nothing.
+    fn existence_rules(
+        &mut self,
+        fields: &[crate::plan::Field],
+        lookups: &[Lookup],
+    ) -> Vec<Enrich> {
+        let mut out = Vec::new();
+        for f in fields {
+            let Some((name, span, severity)) = &f.exists_in else {
+                continue;
+            };
+            let Some(li) = lookups.iter().position(|l| &l.name == name) else {
+                self.err(
+                    Diagnostic::at(span.clone(), format!("there is no lookup `{name}`"))
+                        .label("unknown lookup")
+                        .suggest(name, lookups.iter().map(|l| l.name.as_str()))
+                        .help_if_none("declare it in a `[lookups.NAME]` table"),
+                );
+                continue;
+            };
+            if lookups[li].key.len() != 1 {
+                self.err(
+                    Diagnostic::at(
+                        span.clone(),
+                        format!(
+                            "lookup `{name}` has a key of {} columns; `exists_in` checks one field against a key of one column",
+                            lookups[li].key.len()
+                        ),
+                    )
+                    .label("key of several columns")
+                    .help("use an [[enrich]] step with `match` on every key column and `on_miss = \"reject\"`"),
+                );
+                continue;
+            }
+            out.push(Enrich {
+                lookup: li,
+                matches: vec![f.name.clone()],
+                adds: Vec::new(),
+                on_miss: OnMiss::Reject,
+                span: span.clone(),
+                existence: Some(*severity),
+            });
+        }
+        out
+    }
+
     fn enrich_lookup(
         &mut self,
         e: &RawEnrich,

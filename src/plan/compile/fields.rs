@@ -68,6 +68,10 @@ impl Compiler {
             min_length,
             max_length,
             length_severity: sev.length,
+            exists_in: f
+                .exists_in
+                .as_ref()
+                .map(|l| (l.get_ref().clone(), l.span(), sev.exists_in)),
         };
         Some((field, f.unique.unwrap_or(false).then_some(sev.unique)))
     }

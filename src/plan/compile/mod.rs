@@ -86,7 +86,11 @@ pub(super) fn compile(
         deferred: Vec::new(),
     };
     let lookups = c.lookups(&raw.lookups, &base);
-    let enrich = c.enrich(&raw.enrich, &lookups, &mut names);
+    let fields = match &structure {
+        Some(Some(s)) => s.fields.as_slice(),
+        _ => &[],
+    };
+    let enrich = c.enrich(&raw.enrich, &lookups, &mut names, fields);
     let targets = c.targets(&raw.targets, &mut names, &base);
     let notify = c.notify(raw.notify.as_ref());
     if !c.errs.is_empty() {

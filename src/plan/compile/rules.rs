@@ -11,8 +11,15 @@ use crate::plan::diagnostic::Diagnostic;
 use crate::plan::raw::RawField;
 use crate::plan::{Bound, EnumRule, FieldType};
 
-const RULE_NAMES: [&str; 7] = [
-    "type", "required", "unique", "pattern", "enum", "range", "length",
+const RULE_NAMES: [&str; 8] = [
+    "type",
+    "required",
+    "unique",
+    "pattern",
+    "enum",
+    "range",
+    "length",
+    "exists_in",
 ];
 
 impl Compiler {
@@ -263,6 +270,7 @@ impl Compiler {
                         "enum" => s.enum_ = sev,
                         "range" => s.range = sev,
                         "length" => s.length = sev,
+                        "exists_in" => s.exists_in = sev,
                         other => self.err(
                             Diagnostic::at(raw.span(), format!("`{other}` is not a rule name"))
                                 .suggest(other, RULE_NAMES)
@@ -307,6 +315,7 @@ pub(super) struct RuleSeverities {
     pub(super) enum_: Severity,
     pub(super) range: Severity,
     pub(super) length: Severity,
+    pub(super) exists_in: Severity,
 }
 
 impl RuleSeverities {
@@ -319,6 +328,7 @@ impl RuleSeverities {
             enum_: s,
             range: s,
             length: s,
+            exists_in: s,
         }
     }
 }
