@@ -425,3 +425,49 @@ path = "g/../../g.csv"
     }
     assert!(!p.exists("out"));
 }
+
+#[test]
+fn a_bare_word_compared_in_when_is_taken_for_a_missing_quote() {
+    let res = Job::new()
+        .mapping("[source]\npath = \"c.csv\"\n[targets.fr]\npath = \"fr.csv\"\nwhen = \"country = FR\"\n")
+        .input("c.csv", "sku,country\nA,FR\n")
+        .run("validate");
+    assert_eq!(res.code, 2);
+    assert!(
+        res.stderr.contains("did you mean `'FR'`?"),
+        "{}",
+        res.stderr
+    );
+}
+
+#[test]
+fn an_unknown_key_from_set_is_blamed_on_set() {
+    let res = Job::new()
+        .mapping("[source]\npath = \"c.csv\"\n[targets.fr]\npath = \"fr.csv\"\n")
+        .input("c.csv", "sku\nA\n")
+        .run_with("check", &["--set", "targets.fr.pathh=x.csv"]);
+    assert_eq!(res.code, 2);
+    assert!(
+        res.stderr
+            .contains("it comes from `--set targets.fr.pathh=x.csv`, not from the mapping file")
+            && res.stderr.contains("did you mean `path`?"),
+        "{}",
+        res.stderr
+    );
+}
+
+#[test]
+fn a_data_file_given_as_the_mapping_points_to_infer() {
+    let job = Job::new().input("customers.csv", "id,name\n1,Ada\n");
+    for cmd in ["run", "check"] {
+        let res = job.exec(&[cmd, "customers.csv"]);
+        assert_eq!(res.code, 2);
+        assert!(
+            res.stderr
+                .contains("`customers.csv` is a data file, not a mapping")
+                && res.stderr.contains("rowferry infer customers.csv"),
+            "{}",
+            res.stderr
+        );
+    }
+}

@@ -931,3 +931,28 @@ fn targets_written_by_several_writers_match_one_writer() {
     check_report_files(one.out_dir());
     check_report_files(many.out_dir());
 }
+
+/// The README's example of a broken mapping is what `check` prints for that typo, verbatim.
+#[test]
+fn the_readme_typo_example_is_what_check_prints() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("```console\nerror: unknown key `tpye`")
+        .expect("the README shows a typo");
+    let block = &readme[start + "```console\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let scratch = Project::new();
+    std::fs::create_dir_all(scratch.path().join("mappings")).unwrap();
+    std::os::unix::fs::symlink(repo().join("samples"), scratch.path().join("samples")).unwrap();
+    let shipped = std::fs::read_to_string(repo().join("mappings/shop-products.toml")).unwrap();
+    let typo = shipped.replacen(
+        "{ column = \"SKU\", type =",
+        "{ column = \"SKU\", tpye =",
+        1,
+    );
+    assert_ne!(typo, shipped);
+    std::fs::write(scratch.path().join("mappings/shop-products.toml"), typo).unwrap();
+    let run = rowferry(scratch.path(), &["check", "mappings/shop-products.toml"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.stderr, block);
+}

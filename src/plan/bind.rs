@@ -141,22 +141,26 @@ pub fn bind(plan: &Plan, header: Option<&[String]>) -> Result<Binding, Vec<Diagn
             .iter()
             .filter(|(n, _)| unresolved.contains(&n.as_str()))
         {
-            errs.push(
-                Diagnostic::at(
-                    span.clone(),
-                    format!(
-                        "`{name}` is neither a field nor a column of `{}`",
-                        plan.source.path.display()
-                    ),
-                )
-                .label("unknown name")
-                .suggest(name, names.iter().copied())
-                .help_if_none(format!(
-                    "the row's fields are: {}; the input's columns: {}",
-                    names.join(", "),
-                    header.join(", ")
-                )),
-            );
+            let expression = plan.mapping.text.get(span.clone()).unwrap_or_default();
+            let mut d = Diagnostic::at(
+                span.clone(),
+                format!(
+                    "`{name}` is neither a field nor a column of `{}`",
+                    plan.source.path.display()
+                ),
+            )
+            .label("unknown name")
+            .suggest(name, names.iter().copied());
+            if compared_to(expression, name) {
+                d = d.help_if_none(format!(
+                    "did you mean `'{name}'`? In SQL a text value is in single quotes; a bare word is a field or a column"
+                ));
+            }
+            errs.push(d.help_if_none(format!(
+                "the row's fields are: {}; the input's columns: {}",
+                names.join(", "),
+                header.join(", ")
+            )));
         }
     }
     if errs.is_empty() {
@@ -167,6 +171,29 @@ pub fn bind(plan: &Plan, header: Option<&[String]>) -> Result<Binding, Vec<Diagn
     } else {
         Err(errs)
     }
+}
+
+/// Whether `name` stands in `expression` as the value a comparison tests against
+/// (`country = FR`, `x <> FR`, `x IN (FR, DE)`), where a text value in quotes was meant.
+fn compared_to(expression: &str, name: &str) -> bool {
+    let upper = expression.to_ascii_uppercase();
+    let wanted = name.to_ascii_uppercase();
+    let mut from = 0;
+    while let Some(at) = upper[from..].find(&wanted).map(|i| i + from) {
+        let end = at + wanted.len();
+        let whole_word = !upper[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            && !upper[end..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        let before = upper[..at].trim_end();
+        if whole_word
+            && (before.ends_with(['=', '<', '>', '(', ','])
+                || before.ends_with(" IN")
+                || before.ends_with(" LIKE"))
+        {
+            return true;
+        }
+        from = end;
+    }
+    false
 }
 
 fn missing_column(plan: &Plan, f: &super::Field, header: &[String]) -> Diagnostic {
@@ -268,5 +295,19 @@ fn type_check(plan: &Plan, row: &[RowField], unresolved: &[&str], errs: &mut Vec
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::compared_to;
+
+    #[test]
+    fn a_bare_word_compared_to_is_taken_for_a_missing_quote() {
+        assert!(compared_to("country = FR", "FR"));
+        assert!(compared_to("country IN (FR, DE)", "DE"));
+        assert!(compared_to("status <> active", "active"));
+        assert!(!compared_to("contry = 'FR'", "contry"));
+        assert!(!compared_to("FRANCE = 1", "FR"));
     }
 }

@@ -47,17 +47,48 @@ pub enum PlanError {
     },
     #[error("{0}")]
     Invalid(Box<Diagnostics>),
+    #[error(
+        "`{}` is a data file, not a mapping: rowferry reads a data file through a mapping that says what it holds and where its rows go. Write one for it with `rowferry infer {} --out mapping.toml`, then run `rowferry run mapping.toml`", .0.display(), .0.display()
+    )]
+    DataFile(PathBuf),
 }
 
 /// Reads and compiles the mapping at `path`. `input` replaces `[source] path` (the `--input`
 /// flag), resolved against the working directory rather than the mapping file.
 /// `sets` are the `--set KEY=VALUE` overrides; `${VAR}` in values reads the environment.
 pub fn load(path: &Path, input: Option<&Path>, sets: &[SetArg]) -> Result<Plan, PlanError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse(path, &text, input, sets)
+    let data_file = || PlanError::DataFile(path.to_path_buf());
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData && is_data_file(path) => {
+            return Err(data_file());
+        }
+        Err(source) => {
+            return Err(PlanError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    match parse(path, &text, input, sets) {
+        // A mapping that does not parse, named like an export: the export itself was given.
+        Err(PlanError::Invalid(_))
+            if is_data_file(path) && toml::from_str::<toml::Table>(&text).is_err() =>
+        {
+            Err(data_file())
+        }
+        other => other,
+    }
+}
+
+/// Whether `path` is named like an export rowferry reads (a CSV, a workbook), not a mapping.
+fn is_data_file(path: &Path) -> bool {
+    const DATA: [&str; 10] = [
+        "csv", "tsv", "tab", "txt", "xlsx", "xlsm", "xlsb", "xls", "ods", "psv",
+    ];
+    path.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .is_some_and(|e| DATA.contains(&e.as_str()))
 }
 
 /// Compiles a mapping from its text, as [`load`] does from its file: `path` names it in

@@ -99,6 +99,16 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
                 e.message
             );
         }
+        let shown = examples.len().min(12) as u64;
+        let issues = tally.errors + tally.warnings;
+        if issues > shown {
+            let _ = writeln!(
+                s,
+                "    … and {} more, every one in {}",
+                issues - shown,
+                report_dir.join("errors.csv").display()
+            );
+        }
     }
     let _ = writeln!(s);
     if !report.targets.is_empty() {

@@ -43,6 +43,36 @@ use super::overrides::SetArg;
 use super::raw::RawMapping;
 use super::{Diagnostics, MappingFile, Plan};
 
+/// An unknown key a `--set` put there is the `--set`'s: said so, rather than blamed on a line
+/// of the mapping.
+fn from_set(d: Diagnostic, path: &[keys::Segment], sets: &[SetArg]) -> Diagnostic {
+    let dotted: Vec<&str> = path
+        .iter()
+        .filter_map(|s| match s {
+            keys::Segment::Key(k) => Some(k.as_str()),
+            _ => None,
+        })
+        .collect();
+    let Some(set) = sets
+        .iter()
+        .find(|s| s.key.len() >= dotted.len() && s.key.iter().zip(&dotted).all(|(a, b)| a == b))
+    else {
+        return d;
+    };
+    let mut from = Diagnostic::new(
+        None,
+        format!(
+            "{} — it comes from `--set {}`, not from the mapping file",
+            d.message,
+            set.text()
+        ),
+    );
+    if let Some(help) = d.help {
+        from = from.help(help);
+    }
+    from
+}
+
 pub(super) fn compile(
     path: &Path,
     text: &str,
@@ -63,7 +93,7 @@ pub(super) fn compile(
             ignored.push(keys::segments(&p))
         });
     for path in &ignored {
-        errs.push(keys::unknown_key(&doc, path));
+        errs.push(from_set(keys::unknown_key(&doc, path), path, sets));
     }
     let raw = match raw {
         Ok(raw) => raw,
