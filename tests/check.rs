@@ -471,3 +471,34 @@ fn a_data_file_given_as_the_mapping_points_to_infer() {
         );
     }
 }
+
+#[test]
+fn values_of_the_wrong_type_are_all_reported_at_once() {
+    let res = Job::new()
+        .mapping(
+            r#"[source]
+path = "c.csv"
+structure = "s"
+[structures.s.fields]
+sku = { required = "yes" }
+country = { enum = ["FR"], ignore_case = "true" }
+[targets.t]
+path = "t.csv"
+batch_size = "ten"
+formt = "csv"
+"#,
+        )
+        .input("c.csv", "sku,country\nA,FR\n")
+        .run("check");
+    assert_eq!(res.code, 2);
+    for expected in [
+        "invalid type: string \"yes\", expected a boolean",
+        "invalid type: string \"true\", expected a boolean",
+        "invalid type: string \"ten\", expected a whole number",
+        "unknown key `formt`",
+        "write true or false, without quotes",
+        "has 4 problems",
+    ] {
+        assert!(res.stderr.contains(expected), "{expected}: {}", res.stderr);
+    }
+}

@@ -87,20 +87,35 @@ pub(super) fn compile(
     let (overrides, mut errs) =
         super::overrides::apply(&mut doc, &|name| std::env::var(name).ok(), sets, &cwd);
 
+    // A value of the wrong type (`required = "yes"`) stops serde at the first one: each is
+    // reported, taken out, and the mapping read again, so every problem is reported at once.
     let mut ignored: Vec<Vec<keys::Segment>> = Vec::new();
-    let raw: Result<RawMapping, toml::de::Error> =
-        serde_ignored::deserialize(toml::de::Deserializer::from(doc.clone()), |p| {
-            ignored.push(keys::segments(&p))
-        });
+    let mut wrong = Vec::new();
+    let raw = loop {
+        ignored.clear();
+        let raw: Result<RawMapping, toml::de::Error> =
+            serde_ignored::deserialize(toml::de::Deserializer::from(doc.clone()), |p| {
+                ignored.push(keys::segments(&p))
+            });
+        match raw {
+            Ok(raw) => break Some(raw),
+            Err(e) => {
+                wrong.push(toml_error(&e));
+                let removed = e
+                    .span()
+                    .is_some_and(|span| remove_value(doc.get_mut(), &span));
+                if !removed || wrong.len() >= 100 {
+                    break None;
+                }
+            }
+        }
+    };
     for path in &ignored {
         errs.push(from_set(keys::unknown_key(&doc, path), path, sets));
     }
-    let raw = match raw {
-        Ok(raw) => raw,
-        Err(e) => {
-            errs.push(toml_error(&e));
-            return Err(fail(errs));
-        }
+    errs.extend(wrong);
+    let Some(raw) = raw else {
+        return Err(fail(errs));
     };
 
     let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -171,6 +186,36 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Takes the value at `span` out of `table` (at any depth); whether one was there.
+fn remove_value(table: &mut toml::de::DeTable<'_>, span: &Range<usize>) -> bool {
+    use toml::de::DeValue;
+    let inside =
+        |v: &toml::Spanned<DeValue<'_>>| v.span().start <= span.start && span.end <= v.span().end;
+    let key = table.iter().find_map(|(k, v)| {
+        let scalar = !matches!(v.get_ref(), DeValue::Table(_) | DeValue::Array(_));
+        (v.span() == *span || (scalar && inside(v))).then(|| k.clone())
+    });
+    if let Some(key) = key {
+        table.remove(&key);
+        return true;
+    }
+    // Tables are searched whatever their span: an implicit one (`[a.b.c]`) spans its header only.
+    for (_, v) in table.iter_mut() {
+        let found = match v.get_mut() {
+            DeValue::Table(t) => remove_value(t, span),
+            DeValue::Array(a) => a.iter_mut().any(|item| match item.get_mut() {
+                DeValue::Table(t) => remove_value(t, span),
+                _ => false,
+            }),
+            _ => false,
+        };
+        if found {
+            return true;
+        }
+    }
+    false
+}
+
 fn toml_error(e: &toml::de::Error) -> Diagnostic {
     let message = e.message().trim().to_string();
     let message = if message.is_empty() {
@@ -178,7 +223,24 @@ fn toml_error(e: &toml::de::Error) -> Diagnostic {
     } else {
         message
     };
-    Diagnostic::new(e.span(), message)
+    // Serde's words, with the fix a person needs.
+    let help = if message.contains("expected a boolean") {
+        Some("write true or false, without quotes")
+    } else if message.contains("expected i64") || message.contains("expected u64") {
+        Some("write a whole number, without quotes")
+    } else if message.contains("expected f64") {
+        Some("write a number, without quotes")
+    } else {
+        None
+    };
+    let message = message
+        .replace("expected i64", "expected a whole number")
+        .replace("expected u64", "expected a whole number")
+        .replace("expected f64", "expected a number");
+    match help {
+        Some(help) => Diagnostic::new(e.span(), message).help(help),
+        None => Diagnostic::new(e.span(), message),
+    }
 }
 
 /// Names a row has at plan time, and the ones left to the input header.
