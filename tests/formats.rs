@@ -196,14 +196,15 @@ path = "plain.csv"
         );
     let res = p.run("run");
     assert_eq!(res.code, 0, "{}", res.stderr);
-    // Declared fields (typed), then the other input columns, then enriched fields.
+    // Every field in the input's order (declared fields typed, where their column is), then
+    // the enriched fields.
     assert_eq!(
         p.read("out/all.csv"),
-        "sku,qty,note,brand,brand_id,tag\nab-1,7,hello,Acme,B1,new\nab-2,3,,Acme,B1,new\n"
+        "note,sku,brand,qty,brand_id,tag\nhello,ab-1,Acme,7,B1,new\n,ab-2,Acme,3,B1,new\n"
     );
     assert_eq!(
         p.read("out/plain.csv"),
-        "sku,qty,note,brand,brand_id\nAB-1,7,hello,Acme,B1\nAB-2,3,,Acme,B1\n"
+        "note,sku,brand,qty,brand_id\nhello,AB-1,Acme,7,B1\n,AB-2,Acme,3,B1\n"
     );
 }
 

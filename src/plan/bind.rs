@@ -38,11 +38,28 @@ pub struct RowField {
 #[derive(Debug, Clone, Default)]
 pub struct Binding {
     pub row: Vec<RowField>,
+    /// Each row field's column in the input's header (`None` for an enriched field, and for
+    /// every field when there is no header: `check`).
+    pub positions: Vec<Option<usize>>,
 }
 
 impl Binding {
     pub fn index(&self, name: &str) -> Option<usize> {
         self.row.iter().position(|f| f.name == name)
+    }
+
+    /// The row's fields in the input's order — declared fields where their column is, the
+    /// enriched ones last —: a passthrough target's columns.
+    pub fn in_input_order(&self) -> Vec<&RowField> {
+        let mut order: Vec<usize> = (0..self.row.len()).collect();
+        order.sort_by_key(|&i| {
+            self.positions
+                .get(i)
+                .copied()
+                .flatten()
+                .unwrap_or(usize::MAX)
+        });
+        order.into_iter().map(|i| &self.row[i]).collect()
     }
 }
 
@@ -167,7 +184,18 @@ pub fn bind(plan: &Plan, header: Option<&[String]>) -> Result<Binding, Vec<Diagn
         type_check(plan, &row, &unresolved, &mut errs);
     }
     if errs.is_empty() {
-        Ok(Binding { row })
+        let positions = row
+            .iter()
+            .map(|f| match (&f.origin, header, &plan.structure) {
+                (RowOrigin::Column(ci), _, _) => Some(*ci),
+                (RowOrigin::Field(fi), Some(header), Some(s)) => s
+                    .fields
+                    .get(*fi)
+                    .and_then(|f| find_column(header, &f.column)),
+                _ => None,
+            })
+            .collect();
+        Ok(Binding { row, positions })
     } else {
         Err(errs)
     }

@@ -184,7 +184,8 @@ pub fn output_columns(t: &Target, binding: &Binding) -> (Vec<String>, Vec<Expr>)
     let mut exprs = Vec::new();
     let mut names: Vec<String> = Vec::new();
     if t.passthrough {
-        for f in &binding.row {
+        // Every field, in the input's order: a passthrough target keeps the file's shape.
+        for f in binding.in_input_order() {
             let replaced = t.columns.iter().find(|(n, _)| n == &f.name);
             exprs.push(match replaced {
                 Some((_, sql)) => checked(sql),
