@@ -56,6 +56,12 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Print the JSON Schema of the mapping format, for editors that check TOML (Taplo).
+    Schema {
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -118,6 +124,7 @@ fn run(cli: Cli) -> u8 {
             }
         },
         Command::Validate { mapping, args } => execute(&mapping, args, Job::Validate),
+        Command::Schema { out } => schema(out.as_deref()),
         Command::Run {
             mapping,
             dry_run,
@@ -191,6 +198,27 @@ fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bo
             complain(&error_text(&e.to_string()));
             EXIT_FAILED
         }
+    }
+}
+
+/// `schema`: the mapping format's JSON Schema on stdout, or in `--out FILE`.
+fn schema(out: Option<&std::path::Path>) -> u8 {
+    let text = plan::schema::json();
+    match out {
+        None => {
+            say(&text);
+            EXIT_OK
+        }
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                complain(&format!(
+                    "error: cannot write the schema to `{}`: {e}; check that its folder exists and is writable",
+                    path.display()
+                ));
+                EXIT_FAILED
+            }
+        },
     }
 }
 

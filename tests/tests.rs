@@ -26,6 +26,7 @@ mod properties;
 mod report;
 mod route;
 mod rules;
+mod schema;
 mod sheets;
 mod source;
 mod sqlite;
