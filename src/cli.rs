@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::notify::Notice;
 use crate::pipeline::{self, Job, Outcome, RunOptions};
@@ -61,6 +61,11 @@ pub enum Command {
         /// Write it to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Print a shell's completion script for rowferry (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -125,6 +130,12 @@ fn run(cli: Cli) -> u8 {
         },
         Command::Validate { mapping, args } => execute(&mapping, args, Job::Validate),
         Command::Schema { out } => schema(out.as_deref()),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "rowferry", &mut script);
+            say(&String::from_utf8_lossy(&script));
+            EXIT_OK
+        }
         Command::Run {
             mapping,
             dry_run,
