@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::notify::Notice;
 use crate::pipeline::{self, Job, Outcome, RunOptions};
 use crate::plan;
+use crate::style;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +24,9 @@ use crate::plan;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour the output: `auto` when writing to a terminal and `NO_COLOR` is unset or empty.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = style::ColorChoice::Auto)]
+    pub color: style::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +111,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    style::set_choice(cli.color);
     ExitCode::from(run(cli))
 }
 
@@ -119,12 +124,12 @@ fn run(cli: Cli) -> u8 {
                     EXIT_OK
                 }
                 Err(items) => {
-                    complain(&plan.mapping.diagnostics(items).to_string());
+                    complain(&plan.mapping.diagnostics(items).render(style::stderr()));
                     EXIT_FAILED
                 }
             },
             Err(e) => {
-                complain(&error_text(&e.to_string()));
+                complain(&plan_error_text(&e));
                 EXIT_FAILED
             }
         },
@@ -206,7 +211,7 @@ fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bo
             }
         }
         Err(e) => {
-            complain(&error_text(&e.to_string()));
+            complain(&run_error_text(e));
             EXIT_FAILED
         }
     }
@@ -254,7 +259,7 @@ fn resume_delivery(mapping: &std::path::Path, args: RunArgs) -> u8 {
             }
         }
         Err(e) => {
-            complain(&error_text(&e.to_string()));
+            complain(&run_error_text(&e));
             EXIT_FAILED
         }
     }
@@ -280,7 +285,26 @@ fn error_text(message: &str) -> String {
     if message.starts_with("error") {
         message.to_string()
     } else {
-        format!("error: {message}")
+        format!(
+            "{}: {message}",
+            style::paint("error", style::Paint::Bad, style::stderr())
+        )
+    }
+}
+
+/// A mapping's problems rendered for stderr (coloured when it is: [`style`]).
+fn plan_error_text(e: &plan::PlanError) -> String {
+    match e {
+        plan::PlanError::Invalid(d) => d.render(style::stderr()),
+        other => error_text(&other.to_string()),
+    }
+}
+
+fn run_error_text(e: &pipeline::RunError) -> String {
+    match e {
+        pipeline::RunError::Plan(e) => plan_error_text(e),
+        pipeline::RunError::Unbound(d) => d.render(style::stderr()),
+        other => error_text(&other.to_string()),
     }
 }
 

@@ -19,3 +19,63 @@ fn completions_name_every_command_for_each_shell() {
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("bash"), "{}", unknown.stderr);
 }
+
+const ESC: &str = "\x1b[";
+
+fn rejecting() -> crate::util::Job {
+    crate::util::Job::new()
+        .mapping(
+            "[source]\npath = \"in.csv\"\nstructure = \"s\"\n[structures.s.fields]\nid = { type = \"integer\" }\n[targets.t]\npath = \"t.csv\"\npassthrough = true\n",
+        )
+        .input("in.csv", "id\n1\nx\n")
+        .loud()
+}
+
+#[test]
+fn color_always_styles_the_summary_and_the_diagnostics() {
+    let job = rejecting();
+    let run = job.run_with("validate", &["--color", "always"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains(ESC), "{}", run.stdout);
+    assert!(run.stdout.contains("every row accounted for"));
+    // `always` wins over NO_COLOR.
+    let job = job.env("NO_COLOR", "1");
+    assert!(
+        job.run_with("validate", &["--color=always"])
+            .stdout
+            .contains(ESC)
+    );
+
+    let bad = crate::util::Job::new().mapping("[source]\npath = \"in.csv\"\ndelimter = \";\"\n");
+    let check = bad.run_with("check", &["--color", "always"]);
+    assert_eq!(check.code, 2);
+    assert!(check.stderr.contains(ESC), "{}", check.stderr);
+    assert!(check.stderr.contains("delimter"));
+}
+
+#[test]
+fn no_color_and_color_never_write_no_escape() {
+    let job = rejecting();
+    let never = job.run_with("validate", &["--color", "never"]);
+    assert!(
+        never.stdout.contains("every row accounted for"),
+        "{}",
+        never.stdout
+    );
+    assert!(!never.stdout.contains(ESC) && !never.stderr.contains(ESC));
+    let job = job.env("NO_COLOR", "1");
+    let no_color = job.run("validate");
+    assert!(no_color.stdout.contains("every row accounted for"));
+    assert!(!no_color.stdout.contains(ESC) && !no_color.stderr.contains(ESC));
+    // Not a terminal: `auto` writes none either, and the plain text is what it always was.
+    assert_eq!(rejecting().run("validate").stdout, never.stdout);
+
+    let bad = crate::util::Job::new()
+        .mapping("[source]\npath = \"in.csv\"\ndelimter = \";\"\n")
+        .env("NO_COLOR", "1");
+    let check = bad.run("check");
+    assert!(check.stderr.contains("delimter") && !check.stderr.contains(ESC));
+    let unknown = bad.run_with("check", &["--color", "sometimes"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("always"), "{}", unknown.stderr);
+}

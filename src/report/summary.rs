@@ -4,9 +4,12 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::{RunReport, Tally};
+use crate::style::{Paint, paint};
 
 /// Renders the summary printed on stdout at the end of a run.
+/// Its marks and counts are coloured when stdout is (`--color`, `NO_COLOR`: [`crate::style`]).
 pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
+    let on = crate::style::stdout();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -49,24 +52,32 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
     }
     let _ = writeln!(s);
     let mark = if report.conservation.holds {
-        "✓ every row accounted for"
+        paint("✓ every row accounted for", Paint::Good, on)
     } else {
-        "✗ ROWS UNACCOUNTED FOR"
+        paint("✗ ROWS UNACCOUNTED FOR", Paint::Bad, on)
     };
     let _ = writeln!(s, "  rows     {}  {mark}", report.conservation.equation);
     if let Some(routing) = &report.conservation.routing {
         let _ = writeln!(s, "           {routing}");
     }
     if tally.errors + tally.warnings == 0 {
-        let _ = writeln!(s, "  issues   none");
+        let _ = writeln!(s, "  issues   {}", paint("none", Paint::Good, on));
     } else {
+        let errors = format!("{} error{}", tally.errors, plural(tally.errors));
+        let warnings = format!("{} warning{}", tally.warnings, plural(tally.warnings));
         let _ = writeln!(
             s,
-            "  issues   {} error{}, {} warning{}",
-            tally.errors,
-            plural(tally.errors),
-            tally.warnings,
-            plural(tally.warnings)
+            "  issues   {}, {}",
+            if tally.errors > 0 {
+                paint(&errors, Paint::Bad, on)
+            } else {
+                errors
+            },
+            if tally.warnings > 0 {
+                paint(&warnings, Paint::Warn, on)
+            } else {
+                warnings
+            }
         );
         let _ = writeln!(s);
         let _ = writeln!(s, "  {:<24}{:>8}{:>10}", "by code", "errors", "warnings");
@@ -149,7 +160,7 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
         let _ = writeln!(s);
     }
     if let Some(reason) = &report.stop_reason {
-        let _ = writeln!(s, "  stopped  {reason}");
+        let _ = writeln!(s, "  stopped  {}", paint(reason, Paint::Bad, on));
     }
     let _ = writeln!(
         s,
