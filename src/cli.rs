@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::notify::Notice;
 use crate::pipeline::{self, Job, Outcome, RunOptions};
 use crate::plan;
+use crate::report;
 use crate::style;
 
 #[derive(Debug, Parser)]
@@ -40,7 +41,7 @@ pub enum Command {
         dry_run: bool,
         /// Send the HTTP batches a killed or interrupted run left pending, and nothing else
         /// (the input is read again only for the rows of a batch the API refuses).
-        #[arg(long, conflicts_with = "dry_run")]
+        #[arg(long, conflicts_with_all = ["dry_run", "json"])]
         resume: bool,
         #[command(flatten)]
         args: RunArgs,
@@ -88,6 +89,11 @@ pub struct RunArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the summary as JSON on stdout (for CI): `outcome`, `exit_code`, `report_dir`
+    /// and `report`, the whole `report.json`; `{"outcome": "failed", "error": …}` when the run
+    /// stops with an error. Printed with `--quiet` too.
+    #[arg(long)]
+    pub json: bool,
     /// Override a mapping value, e.g. `--set lookups.brands.path=brands.csv` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     pub sets: Vec<plan::SetArg>,
@@ -170,9 +176,14 @@ fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
         Job::Run => pipeline::run(mapping, &options),
         Job::Validate => pipeline::validate(mapping, &options),
     };
-    let code = exit_code(&result, options.quiet);
+    let code = exit_code(&result, options.quiet || args.json);
+    if args.json {
+        say(&json_summary(&result, code));
+    }
     // After everything is committed and said: a notification never changes the exit code.
     match notice.map(|n| n.send(&result, code)) {
+        // stdout holds only the JSON with `--json`.
+        Some(Ok(Some(sent))) if args.json => complain(&sent.to_string()),
         Some(Ok(Some(sent))) if !options.quiet => say(&format!("{sent}\n")),
         Some(Err(e)) => complain(&format!("warning: {e}")),
         _ => {}
@@ -180,8 +191,24 @@ fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
     code
 }
 
-/// Says how the run ended (the summary on stdout, an error on stderr) and returns its exit
-/// code.
+/// `--json`: the run's summary (or its error) as JSON.
+fn json_summary(result: &Result<pipeline::RunResult, pipeline::RunError>, code: u8) -> String {
+    match result {
+        Ok(r) => {
+            let outcome = match r.outcome {
+                Outcome::Clean => "clean",
+                Outcome::Rejected => "rejected",
+                Outcome::Stopped => "stopped",
+                Outcome::NothingWritten => "nothing-written",
+            };
+            report::json_summary(&r.report, outcome, code, &r.report_dir)
+        }
+        Err(e) => report::json_error_summary(&e.to_string(), code),
+    }
+}
+
+/// Says how the run ended (the summary on stdout unless `quiet`, an error on stderr) and
+/// returns its exit code.
 fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bool) -> u8 {
     match result {
         Ok(result) => {

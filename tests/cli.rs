@@ -79,3 +79,54 @@ fn no_color_and_color_never_write_no_escape() {
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("always"), "{}", unknown.stderr);
 }
+
+#[test]
+fn json_prints_the_report_on_stdout_and_nothing_else() {
+    let job = rejecting();
+    for cmd in ["validate", "run"] {
+        let run = job.run_with(cmd, &["--json"]);
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+        let report = job.report();
+        assert_eq!(json["outcome"], "rejected");
+        assert_eq!(json["exit_code"], 1);
+        assert!(
+            json["report_dir"].as_str().unwrap().ends_with("_report"),
+            "{json}"
+        );
+        for part in [
+            "command",
+            "rows",
+            "conservation",
+            "issues",
+            "targets",
+            "status",
+        ] {
+            assert_eq!(json["report"][part], report[part], "{cmd}: {part}");
+        }
+        assert_eq!(json["report"]["command"], cmd);
+        assert_eq!(json["report"]["rows"]["read"], 2);
+        assert_eq!(json["report"]["rows"]["rejected"], 1);
+        assert_eq!(
+            json["report"]["issues"]["by_code"]["type-mismatch"]["errors"], 1,
+            "{json}"
+        );
+        assert_eq!(json["report"]["conservation"]["holds"], true);
+        assert!(!run.stdout.contains("every row accounted for"));
+    }
+    // With --quiet too; and an error is JSON as well.
+    let quiet = job.run_with("validate", &["--json", "--quiet"]);
+    let json: serde_json::Value = serde_json::from_str(&quiet.stdout).unwrap();
+    assert_eq!(json["exit_code"], 1);
+    let broken = crate::util::Job::new().mapping("[source]\npath = \"missing.csv\"\n");
+    let failed = broken.run_with("validate", &["--json"]);
+    assert_eq!(failed.code, 2);
+    let json: serde_json::Value = serde_json::from_str(&failed.stdout).expect("stdout is JSON");
+    assert_eq!(json["outcome"], "failed");
+    assert_eq!(json["exit_code"], 2);
+    assert!(
+        json["error"].as_str().unwrap().contains("missing.csv"),
+        "{json}"
+    );
+    assert!(failed.stderr.contains("missing.csv"));
+}

@@ -170,6 +170,32 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
     s
 }
 
+/// `--json`: what `run` and `validate` print instead of the summary, for CI. `report` is
+/// `report.json` whole; around it how the run ended (`outcome`: `clean`, `rejected`,
+/// `stopped`, `nothing-written`), its `exit_code` and where the report folder is.
+pub fn json(report: &RunReport, outcome: &str, exit_code: u8, report_dir: &Path) -> String {
+    let value = serde_json::json!({
+        "outcome": outcome,
+        "exit_code": exit_code,
+        "report_dir": report_dir.display().to_string(),
+        "report": report,
+    });
+    let mut text = serde_json::to_string_pretty(&value)
+        .unwrap_or_else(|e| format!("{{\"error\": \"the summary is not JSON: {e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// `--json` when the run stopped with an error: the error's plain text, exit code 2.
+pub fn json_error(message: &str, exit_code: u8) -> String {
+    let value = serde_json::json!({
+        "outcome": "failed",
+        "exit_code": exit_code,
+        "error": message,
+    });
+    format!("{value}\n")
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
