@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::notify::Notice;
 use crate::pipeline::{self, Job, Outcome, RunOptions};
@@ -107,9 +107,69 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_REJECTED: u8 = 1;
 pub const EXIT_FAILED: u8 = 2;
 
+/// Examples shown at the end of `--help` (the whole program's, then each command's): one
+/// table beside the commands rather than an attribute on each. A command without one fails
+/// `tests/cli.rs`.
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "",
+        "Examples:
+  rowferry check mappings/crm-contacts.toml       check a mapping, read no data
+  rowferry validate mappings/crm-contacts.toml    every stage, only the report written
+  rowferry run mappings/crm-contacts.toml         write the targets
+  rowferry help run                               a command's options and an example",
+    ),
+    (
+        "run",
+        "Examples:
+  rowferry run mappings/crm-contacts.toml
+  rowferry run customers.toml --input export-2024-06.csv --out out/june --limit 1000
+  rowferry run customers.toml --set run.max_errors=100 --json > summary.json
+  rowferry run customers.toml --resume     send the HTTP batches a killed run left pending",
+    ),
+    (
+        "validate",
+        "Examples:
+  rowferry validate mappings/crm-contacts.toml
+  gunzip -c export.csv.gz | rowferry validate customers.toml --input - --json",
+    ),
+    (
+        "check",
+        "Examples:
+  rowferry check mappings/crm-contacts.toml
+  rowferry check customers.toml --set lookups.brands.path=prod/brands.csv",
+    ),
+    (
+        "schema",
+        "Examples:
+  rowferry schema --out rowferry.schema.json
+  then start a mapping with `#:schema ./rowferry.schema.json` (Taplo, Even Better TOML)",
+    ),
+    (
+        "completions",
+        "Examples:
+  rowferry completions bash > ~/.local/share/bash-completion/completions/rowferry
+  rowferry completions zsh > ~/.zfunc/_rowferry
+  rowferry completions fish > ~/.config/fish/completions/rowferry.fish",
+    ),
+];
+
+/// The command line as parsed: [`Cli`] with the examples of [`EXAMPLES`].
+pub fn command() -> clap::Command {
+    EXAMPLES
+        .iter()
+        .fold(Cli::command(), |cmd, &(name, example)| match name {
+            "" => cmd.after_help(example),
+            _ => cmd.mut_subcommand(name, |sub| sub.after_help(example)),
+        })
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_FAILED } else { EXIT_OK };
@@ -143,7 +203,7 @@ fn run(cli: Cli) -> u8 {
         Command::Schema { out } => schema(out.as_deref()),
         Command::Completions { shell } => {
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "rowferry", &mut script);
+            clap_complete::generate(shell, &mut command(), "rowferry", &mut script);
             say(&String::from_utf8_lossy(&script));
             EXIT_OK
         }

@@ -130,3 +130,49 @@ fn json_prints_the_report_on_stdout_and_nothing_else() {
     );
     assert!(failed.stderr.contains("missing.csv"));
 }
+
+/// The commands `rowferry --help` lists (so that a new one is checked too).
+fn commands() -> Vec<String> {
+    let help = rowferry(&repo(), &["--help"]).stdout;
+    let listed = help
+        .split("Commands:")
+        .nth(1)
+        .expect("the help lists commands")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    listed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_command_has_an_example_in_its_help() {
+    let commands = commands();
+    for c in ["run", "check", "validate", "schema", "completions"] {
+        assert!(commands.iter().any(|l| l == c), "{c} not in {commands:?}");
+    }
+    for c in &commands {
+        let help = rowferry(&repo(), &["help", c]);
+        assert_eq!(help.code, 0, "{c}: {}", help.stderr);
+        assert!(
+            help.stdout.contains("Example"),
+            "`rowferry help {c}` has no example"
+        );
+        assert!(
+            help.stdout.contains(&format!("rowferry {c}")),
+            "{c}: {}",
+            help.stdout
+        );
+        assert!(rowferry(&repo(), &[c, "--help"]).stdout.contains("Example"));
+    }
+    let top = rowferry(&repo(), &["--help"]);
+    assert!(
+        top.stdout.contains("Examples:") && top.stdout.contains("--color"),
+        "{}",
+        top.stdout
+    );
+}
