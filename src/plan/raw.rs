@@ -107,6 +107,7 @@ pub struct RawSource {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RawStructure {
+    /// Free text for the reader of the mapping.
     pub description: Option<String>,
     /// Fields, by name, in declaration order.
     #[serde(default)]
@@ -133,8 +134,11 @@ pub struct RawField {
     #[serde(rename = "type")]
     #[schemars(with = "Option<String>")]
     pub ty: Option<Spanned<String>>,
+    /// Free text for the reader of the mapping.
     pub description: Option<String>,
+    /// An empty value is an error (`required-missing`).
     pub required: Option<bool>,
+    /// No two rows may have the same value (`duplicate-key`).
     pub unique: Option<bool>,
     /// Strip surrounding white space before any rule (typed fields are always stripped).
     pub trim: Option<bool>,
@@ -147,12 +151,16 @@ pub struct RawField {
     pub enum_values: Option<Spanned<Vec<toml::Value>>>,
     /// Compare `enum` values without regard to case.
     pub ignore_case: Option<bool>,
+    /// Inclusive lower bound on the typed value (integer, decimal, number, date, datetime).
     #[schemars(with = "Option<schema::Scalar>")]
     pub min: Option<Spanned<toml::Value>>,
+    /// Inclusive upper bound on the typed value (integer, decimal, number, date, datetime).
     #[schemars(with = "Option<schema::Scalar>")]
     pub max: Option<Spanned<toml::Value>>,
+    /// The fewest characters (not bytes) of the clean text.
     #[schemars(with = "Option<i64>")]
     pub min_length: Option<Spanned<i64>>,
+    /// The most characters (not bytes) of the clean text.
     #[schemars(with = "Option<i64>")]
     pub max_length: Option<Spanned<i64>>,
     /// chrono format(s) for `date` and `datetime`: a string or a list tried in order.
@@ -187,6 +195,7 @@ pub struct RawField {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RawCheck {
+    /// The check's name (default `check N`), shown in the default message.
     #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
     /// A SQL predicate over typed fields; the row passes when it is true or null.
@@ -195,7 +204,9 @@ pub struct RawCheck {
     /// The field the issue is reported on.
     #[schemars(with = "Option<String>")]
     pub field: Option<Spanned<String>>,
+    /// The message written to `errors.csv` when the rule is false.
     pub message: Option<String>,
+    /// `error` (default: the row is rejected) or `warning`.
     #[schemars(with = "Option<String>")]
     pub severity: Option<Spanned<String>>,
 }
@@ -251,6 +262,7 @@ pub struct RawNotify {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RawLookup {
+    /// Free text for the reader of the mapping.
     pub description: Option<String>,
     /// The table's file, relative to the mapping file: CSV with a header record, a workbook or
     /// a SQLite database.
@@ -300,6 +312,7 @@ pub struct RawLookup {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RawEnrich {
+    /// Free text for the reader of the mapping.
     pub description: Option<String>,
     /// The lookup's name.
     #[schemars(with = "Option<String>")]
@@ -323,6 +336,7 @@ pub struct RawEnrich {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RawTarget {
+    /// Free text for the reader of the mapping.
     pub description: Option<String>,
     /// Relative to the output folder; `{field}` partitions, `{batch}` numbers rolled files.
     #[schemars(with = "Option<String>")]
