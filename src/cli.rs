@@ -7,7 +7,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
+
+mod examples;
+mod tools;
+
+pub use examples::command;
 
 use crate::notify::Notice;
 use crate::pipeline::{self, Job, Outcome, RunOptions};
@@ -107,66 +112,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_REJECTED: u8 = 1;
 pub const EXIT_FAILED: u8 = 2;
 
-/// Examples shown at the end of `--help` (the whole program's, then each command's): one
-/// table beside the commands rather than an attribute on each. A command without one fails
-/// `tests/cli.rs`.
-const EXAMPLES: &[(&str, &str)] = &[
-    (
-        "",
-        "Examples:
-  rowferry check mappings/crm-contacts.toml       check a mapping, read no data
-  rowferry validate mappings/crm-contacts.toml    every stage, only the report written
-  rowferry run mappings/crm-contacts.toml         write the targets
-  rowferry help run                               a command's options and an example",
-    ),
-    (
-        "run",
-        "Examples:
-  rowferry run mappings/crm-contacts.toml
-  rowferry run customers.toml --input export-2024-06.csv --out out/june --limit 1000
-  rowferry run customers.toml --set run.max_errors=100 --json > summary.json
-  rowferry run customers.toml --resume     send the HTTP batches a killed run left pending",
-    ),
-    (
-        "validate",
-        "Examples:
-  rowferry validate mappings/crm-contacts.toml
-  gunzip -c export.csv.gz | rowferry validate customers.toml --input - --json",
-    ),
-    (
-        "check",
-        "Examples:
-  rowferry check mappings/crm-contacts.toml
-  rowferry check customers.toml --set lookups.brands.path=prod/brands.csv",
-    ),
-    (
-        "schema",
-        "Examples:
-  rowferry schema --out rowferry.schema.json
-  then start a mapping with `#:schema ./rowferry.schema.json` (Taplo, Even Better TOML)",
-    ),
-    (
-        "completions",
-        "Examples:
-  rowferry completions bash > ~/.local/share/bash-completion/completions/rowferry
-  rowferry completions zsh > ~/.zfunc/_rowferry
-  rowferry completions fish > ~/.config/fish/completions/rowferry.fish",
-    ),
-];
-
-/// The command line as parsed: [`Cli`] with the examples of [`EXAMPLES`].
-pub fn command() -> clap::Command {
-    EXAMPLES
-        .iter()
-        .fold(Cli::command(), |cmd, &(name, example)| match name {
-            "" => cmd.after_help(example),
-            _ => cmd.mut_subcommand(name, |sub| sub.after_help(example)),
-        })
-}
-
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let parsed = command()
+    let parsed = examples::command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {
@@ -200,11 +148,9 @@ fn run(cli: Cli) -> u8 {
             }
         },
         Command::Validate { mapping, args } => execute(&mapping, args, Job::Validate),
-        Command::Schema { out } => schema(out.as_deref()),
+        Command::Schema { out } => tools::schema(out.as_deref()),
         Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut command(), "rowferry", &mut script);
-            say(&String::from_utf8_lossy(&script));
+            say(&tools::completions(shell));
             EXIT_OK
         }
         Command::Run {
@@ -301,27 +247,6 @@ fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bo
             complain(&run_error_text(e));
             EXIT_FAILED
         }
-    }
-}
-
-/// `schema`: the mapping format's JSON Schema on stdout, or in `--out FILE`.
-fn schema(out: Option<&std::path::Path>) -> u8 {
-    let text = plan::schema::json();
-    match out {
-        None => {
-            say(&text);
-            EXIT_OK
-        }
-        Some(path) => match std::fs::write(path, text) {
-            Ok(()) => EXIT_OK,
-            Err(e) => {
-                complain(&format!(
-                    "error: cannot write the schema to `{}`: {e}; check that its folder exists and is writable",
-                    path.display()
-                ));
-                EXIT_FAILED
-            }
-        },
     }
 }
 
