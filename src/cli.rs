@@ -114,7 +114,14 @@ pub const EXIT_FAILED: u8 = 2;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    // clap writes help and usage errors before `--color` is parsed: it is read ahead for them.
+    let color = match examples::color_ahead(std::env::args_os()) {
+        Some(style::ColorChoice::Always) => clap::ColorChoice::Always,
+        Some(style::ColorChoice::Never) => clap::ColorChoice::Never,
+        Some(style::ColorChoice::Auto) | None => clap::ColorChoice::Auto,
+    };
     let parsed = examples::command()
+        .color(color)
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches));
     let cli = match parsed {

@@ -1,5 +1,6 @@
 //! Whether the terminal output is coloured: one decision for every place that styles text (the
-//! mapping's diagnostics on stderr, the run summary on stdout, the progress bar).
+//! mapping's diagnostics on stderr, the run summary on stdout, the progress bar; clap's help
+//! and usage errors get the same `--color`, read ahead of parsing in `cli`).
 //!
 //! `--color auto|always|never` sets the choice once, when the command line is read; `auto` (the
 //! default) colours a stream only when it is a terminal and `NO_COLOR` is unset or empty

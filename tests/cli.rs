@@ -169,6 +169,13 @@ fn every_command_has_an_example_in_its_help() {
         );
         assert!(rowferry(&repo(), &[c, "--help"]).stdout.contains("Example"));
     }
+    let styled = rowferry(&repo(), &["--color", "always", "help", "run"]);
+    assert!(styled.stdout.contains(ESC), "{}", styled.stdout);
+    assert!(
+        !rowferry(&repo(), &["help", "run", "--color=never"])
+            .stdout
+            .contains(ESC)
+    );
     let top = rowferry(&repo(), &["--help"]);
     assert!(
         top.stdout.contains("Examples:") && top.stdout.contains("--color"),

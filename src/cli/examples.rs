@@ -60,3 +60,53 @@ pub fn command() -> clap::Command {
             _ => cmd.mut_subcommand(name, |sub| sub.after_help(example)),
         })
 }
+
+/// `--color WHEN` or `--color=WHEN` among `args`, before `--`; the last one wins, as in clap.
+pub(super) fn color_ahead(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Option<crate::style::ColorChoice> {
+    use clap::ValueEnum;
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
+    let mut found = None;
+    for (i, arg) in args.iter().enumerate() {
+        let value = match arg.strip_prefix("--color") {
+            Some("") => args.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(choice) = value.and_then(|v| crate::style::ColorChoice::from_str(v, false).ok())
+        {
+            found = Some(choice);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::style::ColorChoice;
+
+    fn ahead(args: &[&str]) -> Option<ColorChoice> {
+        color_ahead(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn color_is_read_ahead_of_clap() {
+        assert_eq!(ahead(&["rowferry", "--help"]), None);
+        assert_eq!(
+            ahead(&["rowferry", "--color", "never", "run"]),
+            Some(ColorChoice::Never)
+        );
+        assert_eq!(
+            ahead(&["rowferry", "run", "--color=always"]),
+            Some(ColorChoice::Always)
+        );
+        assert_eq!(ahead(&["rowferry", "--color=bad"]), None);
+        assert_eq!(ahead(&["rowferry", "--", "--color=always"]), None);
+    }
+}
