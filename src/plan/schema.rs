@@ -49,8 +49,14 @@ fn without_null(schema: &mut Value) {
                 if let [Value::Object(only)] = options.as_slice() {
                     let only = only.clone();
                     map.remove("anyOf");
-                    for (k, v) in only {
-                        map.entry(k).or_insert(v);
+                    if only.contains_key("$ref") {
+                        // Draft 7 ignores the keys beside a `$ref`: the description stays
+                        // beside an `allOf` of it, as schemars writes it.
+                        map.insert("allOf".into(), Value::Array(vec![Value::Object(only)]));
+                    } else {
+                        for (k, v) in only {
+                            map.entry(k).or_insert(v);
+                        }
                     }
                 }
             }
