@@ -7,11 +7,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{FromArgMatches, Parser, Subcommand};
+
+mod examples;
+mod tools;
+
+pub use examples::command;
 
 use crate::notify::Notice;
 use crate::pipeline::{self, Job, Outcome, RunOptions};
 use crate::plan;
+use crate::report;
+use crate::style;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,6 +30,9 @@ use crate::plan;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour the output: `auto` when writing to a terminal and `NO_COLOR` is unset or empty.
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = style::ColorChoice::Auto)]
+    pub color: style::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,7 +46,7 @@ pub enum Command {
         dry_run: bool,
         /// Send the HTTP batches a killed or interrupted run left pending, and nothing else
         /// (the input is read again only for the rows of a batch the API refuses).
-        #[arg(long, conflicts_with = "dry_run")]
+        #[arg(long, conflicts_with_all = ["dry_run", "json"])]
         resume: bool,
         #[command(flatten)]
         args: RunArgs,
@@ -56,6 +66,17 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Print the JSON Schema of the mapping format, for editors that check TOML (Taplo).
+    Schema {
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Print a shell's completion script for rowferry (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +94,11 @@ pub struct RunArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the summary as JSON on stdout (for CI): `outcome`, `exit_code`, `report_dir`
+    /// and `report`, the whole `report.json`; `{"outcome": "failed", "error": …}` when the run
+    /// stops with an error. Printed with `--quiet` too.
+    #[arg(long)]
+    pub json: bool,
     /// Override a mapping value, e.g. `--set lookups.brands.path=brands.csv` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     pub sets: Vec<plan::SetArg>,
@@ -88,7 +114,17 @@ pub const EXIT_FAILED: u8 = 2;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // clap writes help and usage errors before `--color` is parsed: it is read ahead for them.
+    let color = match examples::color_ahead(std::env::args_os()) {
+        Some(style::ColorChoice::Always) => clap::ColorChoice::Always,
+        Some(style::ColorChoice::Never) => clap::ColorChoice::Never,
+        Some(style::ColorChoice::Auto) | None => clap::ColorChoice::Auto,
+    };
+    let parsed = examples::command()
+        .color(color)
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_FAILED } else { EXIT_OK };
@@ -96,6 +132,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    style::set_choice(cli.color);
     ExitCode::from(run(cli))
 }
 
@@ -108,16 +145,21 @@ fn run(cli: Cli) -> u8 {
                     EXIT_OK
                 }
                 Err(items) => {
-                    complain(&plan.mapping.diagnostics(items).to_string());
+                    complain(&plan.mapping.diagnostics(items).render(style::stderr()));
                     EXIT_FAILED
                 }
             },
             Err(e) => {
-                complain(&error_text(&e.to_string()));
+                complain(&plan_error_text(&e));
                 EXIT_FAILED
             }
         },
         Command::Validate { mapping, args } => execute(&mapping, args, Job::Validate),
+        Command::Schema { out } => tools::schema(out.as_deref()),
+        Command::Completions { shell } => {
+            say(&tools::completions(shell));
+            EXIT_OK
+        }
         Command::Run {
             mapping,
             dry_run,
@@ -147,9 +189,14 @@ fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
         Job::Run => pipeline::run(mapping, &options),
         Job::Validate => pipeline::validate(mapping, &options),
     };
-    let code = exit_code(&result, options.quiet);
+    let code = exit_code(&result, options.quiet || args.json);
+    if args.json {
+        say(&json_summary(&result, code));
+    }
     // After everything is committed and said: a notification never changes the exit code.
     match notice.map(|n| n.send(&result, code)) {
+        // stdout holds only the JSON with `--json`.
+        Some(Ok(Some(sent))) if args.json => complain(&sent.to_string()),
         Some(Ok(Some(sent))) if !options.quiet => say(&format!("{sent}\n")),
         Some(Err(e)) => complain(&format!("warning: {e}")),
         _ => {}
@@ -157,8 +204,24 @@ fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
     code
 }
 
-/// Says how the run ended (the summary on stdout, an error on stderr) and returns its exit
-/// code.
+/// `--json`: the run's summary (or its error) as JSON.
+fn json_summary(result: &Result<pipeline::RunResult, pipeline::RunError>, code: u8) -> String {
+    match result {
+        Ok(r) => {
+            let outcome = match r.outcome {
+                Outcome::Clean => "clean",
+                Outcome::Rejected => "rejected",
+                Outcome::Stopped => "stopped",
+                Outcome::NothingWritten => "nothing-written",
+            };
+            report::json_summary(&r.report, outcome, code, &r.report_dir)
+        }
+        Err(e) => report::json_error_summary(&e.to_string(), code),
+    }
+}
+
+/// Says how the run ended (the summary on stdout unless `quiet`, an error on stderr) and
+/// returns its exit code.
 fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bool) -> u8 {
     match result {
         Ok(result) => {
@@ -188,7 +251,7 @@ fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bo
             }
         }
         Err(e) => {
-            complain(&error_text(&e.to_string()));
+            complain(&run_error_text(e));
             EXIT_FAILED
         }
     }
@@ -215,7 +278,7 @@ fn resume_delivery(mapping: &std::path::Path, args: RunArgs) -> u8 {
             }
         }
         Err(e) => {
-            complain(&error_text(&e.to_string()));
+            complain(&run_error_text(&e));
             EXIT_FAILED
         }
     }
@@ -241,7 +304,26 @@ fn error_text(message: &str) -> String {
     if message.starts_with("error") {
         message.to_string()
     } else {
-        format!("error: {message}")
+        format!(
+            "{}: {message}",
+            style::paint("error", style::Paint::Bad, style::stderr())
+        )
+    }
+}
+
+/// A mapping's problems rendered for stderr (coloured when it is: [`style`]).
+fn plan_error_text(e: &plan::PlanError) -> String {
+    match e {
+        plan::PlanError::Invalid(d) => d.render(style::stderr()),
+        other => error_text(&other.to_string()),
+    }
+}
+
+fn run_error_text(e: &pipeline::RunError) -> String {
+    match e {
+        pipeline::RunError::Plan(e) => plan_error_text(e),
+        pipeline::RunError::Unbound(d) => d.render(style::stderr()),
+        other => error_text(&other.to_string()),
     }
 }
 

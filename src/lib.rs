@@ -50,5 +50,6 @@ pub mod report;
 pub mod route;
 pub mod sink;
 pub mod source;
+pub mod style;
 pub mod validate;
 mod varint;

@@ -5,6 +5,7 @@
 mod util;
 
 mod check;
+mod cli;
 mod commit;
 mod corpus;
 mod csv_defects;
@@ -26,6 +27,7 @@ mod properties;
 mod report;
 mod route;
 mod rules;
+mod schema;
 mod sheets;
 mod source;
 mod sqlite;

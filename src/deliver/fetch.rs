@@ -358,7 +358,7 @@ mod tests {
         assert!(err("{\"a\":1}\n[2]\n", None).contains("line 2 of the NDJSON is an array"));
         assert_eq!(
             parse_records(b"", Some("application/x-ndjson; charset=utf-8"), None).unwrap(),
-            vec![]
+            Vec::<serde_json::Map<String, serde_json::Value>>::new()
         );
         assert_eq!(
             parse_records(br#"{"a": [{"b": 1}]}"#, None, Some("/a"))

@@ -55,7 +55,13 @@ fn bar(info: &SourceInfo, quiet: bool) -> ProgressBar {
             "{spinner} {bar:20} {human_pos}/{human_len} rows ({per_sec}, {eta}) {wide_msg}"
         }
     };
-    if let Ok(style) = ProgressStyle::with_template(template) {
+    // The one colour decision (`--color`, `NO_COLOR`) for the bar too.
+    let template = if crate::style::stderr() {
+        template.replace("{bar:20}", "{bar:20.cyan/blue}")
+    } else {
+        template.to_string()
+    };
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     bar

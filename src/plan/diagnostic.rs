@@ -96,9 +96,27 @@ impl Diagnostics {
 }
 
 impl fmt::Display for Diagnostics {
+    /// Plain text: what goes into messages, files and notifications.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, Renderer::plain())
+    }
+}
+
+impl Diagnostics {
+    /// The text for a terminal: coloured when `styled` (see [`crate::style`]).
+    pub fn render(&self, styled: bool) -> String {
+        let renderer = if styled {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        let mut text = String::new();
+        let _ = self.write(&mut text, renderer);
+        text
+    }
+
+    fn write(&self, f: &mut impl fmt::Write, renderer: Renderer) -> fmt::Result {
         let path = self.path.display().to_string();
-        let renderer = Renderer::plain();
         for d in &self.items {
             let title = Level::ERROR.primary_title(d.message.as_str());
             let group = match &d.span {

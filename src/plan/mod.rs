@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod keys;
 pub mod overrides;
 pub mod raw;
+pub mod schema;
 
 mod arith;
 mod bind;

@@ -23,6 +23,7 @@ use crate::source::{Chunk, column_name};
 use crate::validate::Validated;
 
 pub use summary::render as render_summary;
+pub use summary::{json as json_summary, json_error as json_error_summary};
 
 /// Examples kept per issue code for the terminal summary.
 const EXAMPLES_PER_CODE: usize = 3;

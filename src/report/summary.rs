@@ -4,9 +4,12 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::{RunReport, Tally};
+use crate::style::{Paint, paint};
 
 /// Renders the summary printed on stdout at the end of a run.
+/// Its marks and counts are coloured when stdout is (`--color`, `NO_COLOR`: [`crate::style`]).
 pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
+    let on = crate::style::stdout();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -49,24 +52,32 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
     }
     let _ = writeln!(s);
     let mark = if report.conservation.holds {
-        "✓ every row accounted for"
+        paint("✓ every row accounted for", Paint::Good, on)
     } else {
-        "✗ ROWS UNACCOUNTED FOR"
+        paint("✗ ROWS UNACCOUNTED FOR", Paint::Bad, on)
     };
     let _ = writeln!(s, "  rows     {}  {mark}", report.conservation.equation);
     if let Some(routing) = &report.conservation.routing {
         let _ = writeln!(s, "           {routing}");
     }
     if tally.errors + tally.warnings == 0 {
-        let _ = writeln!(s, "  issues   none");
+        let _ = writeln!(s, "  issues   {}", paint("none", Paint::Good, on));
     } else {
+        let errors = format!("{} error{}", tally.errors, plural(tally.errors));
+        let warnings = format!("{} warning{}", tally.warnings, plural(tally.warnings));
         let _ = writeln!(
             s,
-            "  issues   {} error{}, {} warning{}",
-            tally.errors,
-            plural(tally.errors),
-            tally.warnings,
-            plural(tally.warnings)
+            "  issues   {}, {}",
+            if tally.errors > 0 {
+                paint(&errors, Paint::Bad, on)
+            } else {
+                errors
+            },
+            if tally.warnings > 0 {
+                paint(&warnings, Paint::Warn, on)
+            } else {
+                warnings
+            }
         );
         let _ = writeln!(s);
         let _ = writeln!(s, "  {:<24}{:>8}{:>10}", "by code", "errors", "warnings");
@@ -149,7 +160,7 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
         let _ = writeln!(s);
     }
     if let Some(reason) = &report.stop_reason {
-        let _ = writeln!(s, "  stopped  {reason}");
+        let _ = writeln!(s, "  stopped  {}", paint(reason, Paint::Bad, on));
     }
     let _ = writeln!(
         s,
@@ -157,6 +168,32 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
         report_dir.display()
     );
     s
+}
+
+/// `--json`: what `run` and `validate` print instead of the summary, for CI. `report` is
+/// `report.json` whole; around it how the run ended (`outcome`: `clean`, `rejected`,
+/// `stopped`, `nothing-written`), its `exit_code` and where the report folder is.
+pub fn json(report: &RunReport, outcome: &str, exit_code: u8, report_dir: &Path) -> String {
+    let value = serde_json::json!({
+        "outcome": outcome,
+        "exit_code": exit_code,
+        "report_dir": report_dir.display().to_string(),
+        "report": report,
+    });
+    let mut text = serde_json::to_string_pretty(&value)
+        .unwrap_or_else(|e| format!("{{\"error\": \"the summary is not JSON: {e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// `--json` when the run stopped with an error: the error's plain text, exit code 2.
+pub fn json_error(message: &str, exit_code: u8) -> String {
+    let value = serde_json::json!({
+        "outcome": "failed",
+        "exit_code": exit_code,
+        "error": message,
+    });
+    format!("{value}\n")
 }
 
 fn plural(n: u64) -> &'static str {
