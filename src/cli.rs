@@ -66,6 +66,19 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Show each target's first rows, and the first rejects; writes nothing.
+    ///
+    /// What each target will receive, after validation, enrichment and routing, as aligned
+    /// tables, with the counts so far and the first rejects with their reasons.
+    Preview {
+        /// The mapping file (TOML).
+        mapping: PathBuf,
+        /// Rows shown per target.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        rows: usize,
+        #[command(flatten)]
+        args: RunArgs,
+    },
     /// Print the JSON Schema of the mapping format, for editors that check TOML (Taplo).
     Schema {
         /// Write it to this file instead of standard output.
@@ -155,6 +168,29 @@ fn run(cli: Cli) -> u8 {
             }
         },
         Command::Validate { mapping, args } => execute(&mapping, args, Job::Validate),
+        Command::Preview {
+            mapping,
+            rows,
+            args,
+        } => {
+            let options = RunOptions {
+                input: args.input,
+                out: args.out,
+                limit: args.limit,
+                quiet: args.quiet,
+                sets: args.sets,
+            };
+            match pipeline::preview(&mapping, &options, rows) {
+                Ok(text) => {
+                    say(&text);
+                    EXIT_OK
+                }
+                Err(e) => {
+                    complain(&error_text(&e.to_string()));
+                    EXIT_FAILED
+                }
+            }
+        }
         Command::Schema { out } => tools::schema(out.as_deref()),
         Command::Completions { shell } => {
             say(&tools::completions(shell));

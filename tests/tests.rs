@@ -23,6 +23,7 @@ mod overrides;
 mod partitions;
 mod payloads;
 mod postgres;
+mod preview;
 mod properties;
 mod report;
 mod route;

@@ -37,6 +37,12 @@ const EXAMPLES: &[(&str, &str)] = &[
   rowferry check customers.toml --set lookups.brands.path=prod/brands.csv",
     ),
     (
+        "preview",
+        "Examples:
+  rowferry preview mappings/shop-products.toml             the first 10 rows of each target
+  rowferry preview customers.toml --rows 3 --input june.csv",
+    ),
+    (
         "schema",
         "Examples:
   rowferry schema --out rowferry.schema.json

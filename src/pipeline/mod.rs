@@ -16,6 +16,7 @@
 
 mod deliveries;
 mod loading;
+mod preview;
 mod progress;
 mod stages;
 mod threads;
@@ -37,6 +38,7 @@ use crate::source::{self, ReadOptions, Source, SourceError, SourceInfo};
 use crate::validate::{ValidateError, Validated, Validator};
 
 use loading::Loading;
+pub use preview::preview;
 use progress::Progress;
 use stages::Stages;
 use threads::{InputRead, Upstream, Writers};
