@@ -32,6 +32,7 @@ mod schema;
 mod sheets;
 mod source;
 mod sqlite;
+mod table_schema;
 mod targets;
 mod terminal;
 mod typed_cells;

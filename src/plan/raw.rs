@@ -121,10 +121,14 @@ pub struct RawStructure {
     #[serde(default)]
     #[schemars(with = "Vec<Vec<String>>")]
     pub unique: Vec<Spanned<Vec<Spanned<String>>>>,
+    /// A Frictionless Table Schema (JSON) whose fields, types and constraints the structure
+    /// takes (relative to the mapping file); `fields` declared here are added or replace its.
+    #[schemars(with = "Option<String>")]
+    pub table_schema: Option<Spanned<String>>,
 }
 
 /// `[structures.NAME.fields] FIELD = { ... }`: one declared field.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct RawField {
     /// The source header, when it differs from the field name.

@@ -28,6 +28,7 @@ mod rules;
 mod run;
 mod source;
 mod structures;
+mod table_schema;
 mod targets;
 
 use std::ops::Range;
@@ -120,7 +121,7 @@ pub(super) fn compile(
 
     let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let mut c = Compiler { errs };
-    let structure = c.structure_ref(&raw);
+    let structure = c.structure_ref(&raw, &base);
     let source = c.source(raw.source.as_ref(), &base, input);
     let run = c.run(raw.run.as_ref().map(|r| r.get_ref()));
     let mut names = Names {

@@ -13,7 +13,11 @@ use crate::plan::{Structure, UniqueKey};
 
 impl Compiler {
     /// Resolves `[source] structure` and compiles that structure. `Some(None)`: no structure.
-    pub(super) fn structure_ref(&mut self, raw: &RawMapping) -> Option<Option<Structure>> {
+    pub(super) fn structure_ref(
+        &mut self,
+        raw: &RawMapping,
+        base: &std::path::Path,
+    ) -> Option<Option<Structure>> {
         let wanted = raw
             .source
             .as_ref()
@@ -39,7 +43,7 @@ impl Compiler {
         let mut chosen = None;
         let mut found = false;
         for (name, s) in &raw.structures {
-            let compiled = self.structure(name, s.get_ref());
+            let compiled = self.structure(name, s.get_ref(), base);
             if name == wanted.get_ref() {
                 found = true;
                 chosen = compiled;
@@ -63,11 +67,30 @@ impl Compiler {
         chosen.map(Some)
     }
 
-    pub(super) fn structure(&mut self, name: &str, raw: &RawStructure) -> Option<Structure> {
+    pub(super) fn structure(
+        &mut self,
+        name: &str,
+        raw: &RawStructure,
+        base: &std::path::Path,
+    ) -> Option<Structure> {
         let before = self.errs.len();
+        // A Table Schema's fields first; the mapping's own add to them or replace them.
+        let imported = match &raw.table_schema {
+            Some(path) => self.table_schema(path, base)?,
+            None => Default::default(),
+        };
+        let mut declared: indexmap::IndexMap<String, &Spanned<crate::plan::raw::RawField>> =
+            imported
+                .fields
+                .iter()
+                .map(|(n, f)| (n.clone(), f))
+                .collect();
+        for (fname, f) in &raw.fields {
+            declared.insert(fname.clone(), f);
+        }
         let mut fields = Vec::new();
         let mut unique = Vec::new();
-        for (fname, f) in &raw.fields {
+        for (fname, f) in &declared {
             if let Some((field, is_unique)) = self.field(fname, f) {
                 if let Some(sev) = is_unique {
                     unique.push(UniqueKey {
@@ -78,14 +101,14 @@ impl Compiler {
                 fields.push(field);
             }
         }
-        if raw.fields.is_empty() {
+        if declared.is_empty() {
             self.err(Diagnostic::new(
                 None,
                 format!("structure `{name}` declares no field; add `[structures.{name}.fields]`"),
             ));
         }
-        let field_names: Vec<&str> = raw.fields.keys().map(String::as_str).collect();
-        for key in &raw.unique {
+        let field_names: Vec<&str> = declared.keys().map(String::as_str).collect();
+        for key in raw.unique.iter().chain(&imported.unique) {
             let mut idx = Vec::new();
             for f in key.get_ref() {
                 match field_names.iter().position(|n| *n == f.get_ref()) {
