@@ -300,9 +300,23 @@ fn targets(h: &mut String, r: &Value) {
         h.push_str("<h2>Deliveries</h2>");
         match deliveries {
             Value::Array(items) => {
-                h.push_str("<table>");
+                // One row per target sent to an API; the columns are the first one's keys.
+                let keys: Vec<String> = items
+                    .first()
+                    .and_then(Value::as_object)
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
+                h.push_str("<table id=\"deliveries\"><tr>");
+                for k in &keys {
+                    let _ = write!(h, "<th>{}</th>", escape(&k.replace('_', " ")));
+                }
+                h.push_str("</tr>");
                 for d in items {
-                    let _ = write!(h, "<tr>{}</tr>", cells(d));
+                    h.push_str("<tr>");
+                    for k in &keys {
+                        let _ = write!(h, "<td>{}</td>", escape(&text(&d[k.as_str()])));
+                    }
+                    h.push_str("</tr>");
                 }
                 h.push_str("</table>");
             }
@@ -610,6 +624,20 @@ mod tests {
         ] {
             assert!(!page.contains(external), "the page refers to `{external}`");
         }
+    }
+
+    #[test]
+    fn deliveries_are_a_table_of_escaped_values() {
+        let mut r = sample();
+        r["deliveries"] = serde_json::json!([
+            {"target": "api", "acknowledged": 2, "refused": 1, "last": "<i>422</i>"}
+        ]);
+        let page = render(&r, &[]);
+        assert!(page.contains("<h2>Deliveries</h2>"));
+        assert!(page.contains("<th>acknowledged</th>"));
+        assert!(page.contains("<td>api</td>"));
+        assert!(page.contains("&lt;i&gt;422&lt;/i&gt;"));
+        assert!(!page.contains("<i>"));
     }
 
     #[test]
