@@ -401,6 +401,7 @@ fn orders_export_writes_every_accepted_line_to_every_system() {
     let mut want: Vec<String> = [
         "_report/errors.csv",
         "_report/rejects.csv",
+        "_report/report.html",
         "_report/report.json",
         "api/orders-0001.json",
         "api/orders-0002.json",

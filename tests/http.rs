@@ -210,6 +210,15 @@ fn a_refused_batch_rejects_its_rows_as_delivery_failed_to_be_fed_back() {
     assert_eq!(report["conservation"]["holds"], true);
     assert_eq!(report["targets"][0]["rows"], 3);
     assert_eq!(report["deliveries"][0]["refused"], 1);
+    // report.html is rewritten with report.json: the amended counts, the deliveries.
+    let html = res.read("out/_report/report.html");
+    assert!(html.contains(">2</span> rejected"), "{html}");
+    assert!(html.contains("<code>delivery-failed</code>"), "{html}");
+    assert!(html.contains("<h2>Deliveries</h2>"), "{html}");
+    assert!(
+        !res.exists("out/.rowferry-report.tmp"),
+        "no temporary file left"
+    );
     assert!(
         res.stdout.contains("1 refused (2 rows delivery-failed)"),
         "{}",

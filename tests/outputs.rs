@@ -239,6 +239,7 @@ fn an_output_folder_with_other_files_keeps_them() {
         vec![
             "_report/errors.csv",
             "_report/rejects.csv",
+            "_report/report.html",
             "_report/report.json",
             "all.json",
             "precious.txt",

@@ -15,6 +15,7 @@ mod examples;
 mod formats;
 mod fuzz_replay;
 mod hardening;
+mod html;
 mod http;
 mod lookups_remote;
 mod notify;

@@ -18,6 +18,7 @@ fn a_clean_file_exits_zero_and_writes_only_the_report() {
         vec![
             "_report/errors.csv",
             "_report/rejects.csv",
+            "_report/report.html",
             "_report/report.json"
         ]
     );
@@ -217,6 +218,7 @@ fn validate_and_dry_run_write_only_the_report() {
             vec![
                 "_report/errors.csv",
                 "_report/rejects.csv",
+                "_report/report.html",
                 "_report/report.json"
             ],
             "{args:?}"

@@ -235,7 +235,9 @@ pub fn amend_json(dir: &Path, tmp: &Path, amendment: &Amendment) -> Result<(), R
     let mut file = fs::File::create(tmp).map_err(io(tmp))?;
     file.write_all(&json).map_err(io(tmp))?;
     file.sync_all().map_err(io(tmp))?;
-    fs::rename(tmp, &path).map_err(io(&path))
+    fs::rename(tmp, &path).map_err(io(&path))?;
+    // The page shows what `report.json` now says; `tmp` is free again once renamed.
+    super::html::write(dir, &report, tmp)
 }
 
 /// A temporary name beside the output folder's files, one the commit protocol owns.

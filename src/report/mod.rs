@@ -2,12 +2,14 @@
 //!
 //! `report` owns the run's outputs about itself — `_report/rejects.csv` (rejected rows as read,
 //! plus `_row`, `_line`, `_errors`, so it can be fixed and fed back), `_report/errors.csv` (one
-//! line per issue), `_report/report.json` (the machine-readable run) and the terminal summary.
+//! line per issue), `_report/report.json` (the machine-readable run), `_report/report.html` (the
+//! same run for a person, `html.rs`) and the terminal summary.
 //! Files are streamed chunk by chunk into a staging folder and moved into place only at the end,
 //! so a run that dies leaves the previous report untouched. Memory stays bounded: only counters
 //! and a few examples per code are kept.
 
 pub mod deliveries;
+pub mod html;
 mod summary;
 
 use std::collections::BTreeMap;
@@ -350,7 +352,12 @@ impl ReportWriter {
             source: std::io::Error::other(e),
         })?;
         json.push(b'\n');
-        fs::write(&json_path, json).map_err(io(json_path.clone()))
+        fs::write(&json_path, json).map_err(io(json_path.clone()))?;
+        let value = serde_json::to_value(report).map_err(|e| ReportError::Write {
+            path: json_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        html::write(&dir, &value, &dir.join("report.html.tmp"))
     }
 }
 
@@ -717,6 +724,7 @@ pub fn outputs(report_dir: &Path) -> BTreeMap<String, String> {
         ("rejects", "rejects.csv"),
         ("errors", "errors.csv"),
         ("report", "report.json"),
+        ("html", "report.html"),
     ]
     .into_iter()
     .map(|(k, f)| (k.to_string(), report_dir.join(f).display().to_string()))

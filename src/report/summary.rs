@@ -164,7 +164,7 @@ pub fn render(report: &RunReport, tally: &Tally, report_dir: &Path) -> String {
     }
     let _ = writeln!(
         s,
-        "  report   {}/  rejects.csv · errors.csv · report.json",
+        "  report   {}/  rejects.csv · errors.csv · report.json · report.html",
         report_dir.display()
     );
     s

@@ -42,9 +42,10 @@ pub fn targets_only(s: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> 
         .collect()
 }
 
-/// A tree without `report.json`, which differs from run to run (times, paths).
+/// A tree without `report.json` and `report.html`, which differ from run to run (times, paths).
 pub fn without_report(mut s: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
     s.remove("_report/report.json");
+    s.remove("_report/report.html");
     s
 }
 
