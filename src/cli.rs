@@ -121,6 +121,19 @@ fn parse_set(arg: &str) -> Result<plan::SetArg, String> {
     plan::overrides::parse_set(arg)
 }
 
+impl RunArgs {
+    /// What the pipeline is asked (`--json` is the command line's own).
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            input: self.input.clone(),
+            out: self.out.clone(),
+            limit: self.limit,
+            quiet: self.quiet,
+            sets: self.sets.clone(),
+        }
+    }
+}
+
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_REJECTED: u8 = 1;
 pub const EXIT_FAILED: u8 = 2;
@@ -173,13 +186,7 @@ fn run(cli: Cli) -> u8 {
             rows,
             args,
         } => {
-            let options = RunOptions {
-                input: args.input,
-                out: args.out,
-                limit: args.limit,
-                quiet: args.quiet,
-                sets: args.sets,
-            };
+            let options = args.options();
             match pipeline::preview(&mapping, &options, rows) {
                 Ok(text) => {
                     say(&text);
@@ -213,13 +220,7 @@ fn run(cli: Cli) -> u8 {
 }
 
 fn execute(mapping: &std::path::Path, args: RunArgs, job: Job) -> u8 {
-    let options = RunOptions {
-        input: args.input,
-        out: args.out,
-        limit: args.limit,
-        quiet: args.quiet,
-        sets: args.sets,
-    };
+    let options = args.options();
     let notice = Notice::prepare(mapping, &options, job);
     let result = match job {
         Job::Run => pipeline::run(mapping, &options),
@@ -295,13 +296,7 @@ fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bo
 
 /// `run --resume`: the pending HTTP batches of the output folder sent, and nothing else.
 fn resume_delivery(mapping: &std::path::Path, args: RunArgs) -> u8 {
-    let options = RunOptions {
-        input: args.input,
-        out: args.out,
-        limit: args.limit,
-        quiet: args.quiet,
-        sets: args.sets,
-    };
+    let options = args.options();
     match pipeline::resume(mapping, &options) {
         Ok(resumed) => {
             if !options.quiet {
