@@ -66,6 +66,25 @@ pub enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
+    /// Write a mapping for an export: its dialect, one typed field per column, a target.
+    ///
+    /// Reads the whole file once, in bounded memory: each field gets the narrowest type every
+    /// value fits, `required`, `unique` and `enum` where the values say so, and a comment with
+    /// the evidence. The mapping passes `check` and `validate` as it is.
+    Infer {
+        /// The export: a CSV (any dialect and encoding) or a workbook.
+        file: PathBuf,
+        /// The worksheet to read (a workbook's first by default).
+        #[arg(long)]
+        sheet: Option<String>,
+        /// Write the mapping to this file (refused if it exists, unless --force) instead of
+        /// standard output.
+        #[arg(long, value_name = "MAPPING")]
+        out: Option<PathBuf>,
+        /// Overwrite the --out file.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show each target's first rows, and the first rejects; writes nothing.
     ///
     /// What each target will receive, after validation, enrichment and routing, as aligned
@@ -181,6 +200,12 @@ fn run(cli: Cli) -> u8 {
             }
         },
         Command::Validate { mapping, args } => execute(&mapping, args, Job::Validate),
+        Command::Infer {
+            file,
+            sheet,
+            out,
+            force,
+        } => infer(&file, sheet.as_deref(), out.as_deref(), force),
         Command::Preview {
             mapping,
             rows,
@@ -291,6 +316,57 @@ fn exit_code(result: &Result<pipeline::RunResult, pipeline::RunError>, quiet: bo
             complain(&run_error_text(e));
             EXIT_FAILED
         }
+    }
+}
+
+/// `infer`: the mapping printed, or written to `out` (never over a file, unless `force`).
+fn infer(
+    file: &std::path::Path,
+    sheet: Option<&str>,
+    out: Option<&std::path::Path>,
+    force: bool,
+) -> u8 {
+    if let Some(out) = out
+        && out.exists()
+        && !force
+    {
+        complain(&format!(
+            "error: `{}` exists; rowferry does not overwrite a file it was not asked to: choose another --out, or add --force",
+            out.display()
+        ));
+        return EXIT_FAILED;
+    }
+    let dir = match out.and_then(|o| o.parent()) {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    // The mapping names the export relative to where it will be.
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        complain(&format!("error: cannot create `{}`: {e}", dir.display()));
+        return EXIT_FAILED;
+    }
+    let mapping = match crate::infer::infer(file, sheet, &dir) {
+        Ok(m) => m,
+        Err(e) => {
+            complain(&error_text(&e.to_string()));
+            return EXIT_FAILED;
+        }
+    };
+    match out {
+        None => {
+            say(&mapping);
+            EXIT_OK
+        }
+        Some(out) => match std::fs::write(out, &mapping) {
+            Ok(()) => {
+                complain(&format!("wrote {}", out.display()));
+                EXIT_OK
+            }
+            Err(e) => {
+                complain(&format!("error: cannot write `{}`: {e}", out.display()));
+                EXIT_FAILED
+            }
+        },
     }
 }
 

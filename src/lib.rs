@@ -36,6 +36,7 @@ pub mod deliver;
 pub mod enrich;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod infer;
 pub mod issue;
 mod keys;
 pub mod load;

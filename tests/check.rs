@@ -457,7 +457,7 @@ fn an_unknown_key_from_set_is_blamed_on_set() {
 }
 
 #[test]
-fn a_data_file_given_as_the_mapping_says_how_to_write_one() {
+fn a_data_file_given_as_the_mapping_points_to_infer() {
     let job = Job::new().input("customers.csv", "id,name\n1,Ada\n");
     for cmd in ["run", "check"] {
         let res = job.exec(&[cmd, "customers.csv"]);
@@ -465,7 +465,9 @@ fn a_data_file_given_as_the_mapping_says_how_to_write_one() {
         assert!(
             res.stderr
                 .contains("`customers.csv` is a data file, not a mapping")
-                && res.stderr.contains("[source] path = \"customers.csv\""),
+                && res
+                    .stderr
+                    .contains("rowferry infer customers.csv --out mapping.toml"),
             "{}",
             res.stderr
         );

@@ -17,6 +17,7 @@ mod fuzz_replay;
 mod hardening;
 mod html;
 mod http;
+mod infer;
 mod lookups_remote;
 mod notify;
 mod outputs;

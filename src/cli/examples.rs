@@ -37,6 +37,13 @@ const EXAMPLES: &[(&str, &str)] = &[
   rowferry check customers.toml --set lookups.brands.path=prod/brands.csv",
     ),
     (
+        "infer",
+        "Examples:
+  rowferry infer export.csv                          print a mapping for it
+  rowferry infer export.xlsx --sheet Clients --out clients.toml
+  rowferry validate clients.toml                     then check its guesses",
+    ),
+    (
         "preview",
         "Examples:
   rowferry preview mappings/shop-products.toml             the first 10 rows of each target

@@ -49,7 +49,7 @@ pub enum PlanError {
     #[error("{0}")]
     Invalid(Box<Diagnostics>),
     #[error(
-        "`{}` is a data file, not a mapping: rowferry reads a data file through a mapping (a TOML file) that says what it holds and where its rows go. Write one — the smallest is `[source] path = \"{}\"` and a `[targets.NAME] path = \"out.csv\"`, see mappings/README.md §1 — then run `rowferry run mapping.toml`", .0.display(), .0.display()
+        "`{}` is a data file, not a mapping: rowferry reads a data file through a mapping (a TOML file) that says what it holds and where its rows go. Let rowferry write one from the file — `rowferry infer {} --out mapping.toml` —, check its guesses, then run `rowferry run mapping.toml`", .0.display(), .0.display()
     )]
     DataFile(PathBuf),
 }
