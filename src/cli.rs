@@ -357,7 +357,9 @@ fn infer(
             say(&mapping);
             EXIT_OK
         }
-        Some(out) => match std::fs::write(out, &mapping) {
+        // Without --force, a file that appeared while the export was read is not clobbered
+        // either: the file is created only if it does not exist.
+        Some(out) => match write_new(out, &mapping, force) {
             Ok(()) => {
                 complain(&format!("wrote {}", out.display()));
                 EXIT_OK
@@ -368,6 +370,18 @@ fn infer(
             }
         },
     }
+}
+
+/// `text` written to `path`, created new unless `replace`.
+fn write_new(path: &std::path::Path, text: &str, replace: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .create_new(!replace)
+        .truncate(true)
+        .open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 /// `run --resume`: the pending HTTP batches of the output folder sent, and nothing else.
