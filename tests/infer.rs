@@ -75,3 +75,39 @@ fn on_the_shop_sample_only_malformed_records_are_rejected() {
         );
     }
 }
+
+/// Files nobody here wrote (`../shared/corpus/`, see its README): a Windows-1252 CSV, a
+/// UTF-16 CSV and a workbook each give a mapping that checks and validates every row.
+#[test]
+fn on_corpus_files_the_mapping_checks_and_validates_every_row() {
+    let dir = crate::util::repo().join("../shared/corpus");
+    if !dir.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "../shared/corpus is absent and CI is set"
+        );
+        eprintln!("SKIPPED: ../shared/corpus is absent");
+        return;
+    }
+    for (file, expected) in [
+        (
+            "encodings/rust-csv--uspop-latin1.csv",
+            "encoding = \"windows-1252\"",
+        ),
+        (
+            "encodings/csvkit--test_utf16_little.csv",
+            "encoding = \"utf-16le\"",
+        ),
+        ("xlsx/csvkit/dummy.xlsx", "sheet = \"Sheet1\""),
+    ] {
+        let job = Job::new();
+        let export = dir.join(file);
+        let res = job.exec(&["infer", export.to_str().unwrap(), "--out", "m.toml"]);
+        assert_eq!(res.code, 0, "{file}: {}", res.stderr);
+        let mapping = job.read("m.toml");
+        assert!(mapping.contains(expected), "{file}: {expected}\n{mapping}");
+        assert_eq!(job.exec(&["check", "m.toml"]).code, 0, "{file}:\n{mapping}");
+        let res = job.exec(&["validate", "m.toml", "--out", "out", "-q"]);
+        assert_eq!(res.code, 0, "{file}: every row accepted: {}", res.stderr);
+    }
+}
