@@ -84,6 +84,9 @@ pub enum Command {
         /// Overwrite the --out file.
         #[arg(long)]
         force: bool,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
     },
     /// Show each target's first rows, and the first rejects; writes nothing.
     ///
@@ -205,7 +208,8 @@ fn run(cli: Cli) -> u8 {
             sheet,
             out,
             force,
-        } => infer(&file, sheet.as_deref(), out.as_deref(), force),
+            quiet,
+        } => infer(&file, sheet.as_deref(), out.as_deref(), force, quiet),
         Command::Preview {
             mapping,
             rows,
@@ -325,6 +329,7 @@ fn infer(
     sheet: Option<&str>,
     out: Option<&std::path::Path>,
     force: bool,
+    quiet: bool,
 ) -> u8 {
     if let Some(out) = out
         && out.exists()
@@ -345,7 +350,7 @@ fn infer(
         complain(&format!("error: cannot create `{}`: {e}", dir.display()));
         return EXIT_FAILED;
     }
-    let mapping = match crate::infer::infer(file, sheet, &dir) {
+    let mapping = match crate::infer::infer(file, sheet, &dir, quiet) {
         Ok(m) => m,
         Err(e) => {
             complain(&error_text(&e.to_string()));

@@ -38,7 +38,13 @@ pub enum InferError {
 
 /// The mapping for `file` (a `sheet` of a workbook), as TOML, with `file`'s path written
 /// relative to `mapping_dir`, where the mapping will be.
-pub fn infer(file: &Path, sheet: Option<&str>, mapping_dir: &Path) -> Result<String, InferError> {
+/// A progress bar shows on stderr unless `quiet` (or stderr is not a terminal).
+pub fn infer(
+    file: &Path,
+    sheet: Option<&str>,
+    mapping_dir: &Path,
+    quiet: bool,
+) -> Result<String, InferError> {
     let shown = relative(file, mapping_dir);
     let mut text = format!("[source]\npath = {}\n", quoted(&shown));
     if let Some(s) = sheet {
@@ -52,8 +58,12 @@ pub fn infer(file: &Path, sheet: Option<&str>, mapping_dir: &Path) -> Result<Str
     }
     let mut columns: Vec<Column> = info.header.iter().map(|_| Column::default()).collect();
     let mut rows = 0u64;
+    let read = source.progress();
+    let bar = bar(&info, quiet);
     while let Some(chunk) = source.next_chunk(crate::source::CHUNK_ROWS)? {
         rows += chunk.rows.len() as u64;
+        bar.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+        bar.set_message(format!("{} rows", group(rows)));
         for (i, c) in columns.iter_mut().enumerate() {
             let Ok(values) = chunk
                 .frame
@@ -67,7 +77,31 @@ pub fn infer(file: &Path, sheet: Option<&str>, mapping_dir: &Path) -> Result<Str
             }
         }
     }
+    bar.finish_and_clear();
     Ok(render(&info, &shown, &columns, rows, file))
+}
+
+/// The bar on stderr while the export is read: hidden when quiet or not on a terminal.
+fn bar(info: &crate::source::SourceInfo, quiet: bool) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar =
+        ProgressBar::with_draw_target(Some(info.progress_total), ProgressDrawTarget::stderr());
+    let template = match info.progress_unit {
+        crate::source::ProgressUnit::Bytes => {
+            "{spinner} {bar:20} {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {wide_msg}"
+        }
+        crate::source::ProgressUnit::Rows => {
+            "{spinner} {bar:20} {human_pos}/{human_len} rows ({per_sec}, {eta}) {wide_msg}"
+        }
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// The mapping's text.
