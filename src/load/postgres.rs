@@ -426,11 +426,7 @@ impl Connection {
     }
 
     fn statement(&self, what: &str, message: &str) -> LoadError {
-        LoadError::Statement {
-            server: self.shown.clone(),
-            what: what.to_string(),
-            message: message.to_string(),
-        }
+        statement(&self.shown, what, message)
     }
 
     /// The table's columns, `None` when it does not exist.
@@ -655,11 +651,7 @@ fn failure(shown: &str, e: postgres::Error, what: &str) -> Failure {
             line: copy_line(db),
             error: Box::new(db.clone()),
         },
-        _ => Failure::Fatal(Box::new(LoadError::Statement {
-            server: shown.to_string(),
-            what: what.to_string(),
-            message: describe(&e),
-        })),
+        _ => Failure::Fatal(Box::new(statement(shown, what, &describe(&e)))),
     }
 }
 

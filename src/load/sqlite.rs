@@ -286,12 +286,7 @@ impl Database {
             .filter(|c| table.names.contains(c));
         let value = column.as_ref().and_then(|c| {
             let at = table.names.iter().position(|n| n == c)?;
-            let mut buf = Vec::new();
-            Some(match cells.get(at)?.text(i, &mut buf) {
-                None => String::new(),
-                Some(Cell::Text(s)) => s.to_string(),
-                Some(Cell::Written) => String::from_utf8_lossy(&buf).into_owned(),
-            })
+            Some(cells.get(at)?.string(i))
         });
         let code = match e {
             rusqlite::Error::SqliteFailure(f, _) => format!(" [SQLite {}]", f.extended_code),

@@ -32,9 +32,6 @@ const JOURNAL: &str = ".rowferry-deliveries";
 /// Issues of refused batches shown in the summary.
 const EXAMPLES: usize = 12;
 
-/// Rows per chunk when the input is read again for the rows of refused batches.
-const CHUNK_ROWS: usize = 16 * 1024;
-
 /// The batch files of the run's HTTP targets, every one pending.
 pub(super) fn planned(plan: &Plan, targets: &[TargetReport]) -> Vec<BatchLine> {
     let mut out = Vec::new();
@@ -333,7 +330,7 @@ fn reject(
     })?;
     let mut writer = ReportWriter::create(&scratch, &info.header, info.delimiter)?;
     let mut examples = Vec::new();
-    while let Some(mut chunk) = source.next_chunk(CHUNK_ROWS)? {
+    while let Some(mut chunk) = source.next_chunk(crate::source::CHUNK_ROWS)? {
         chunk.rejects.clear();
         let mut rejected = vec![false; chunk.rows.len()];
         let mut issues = Vec::new();

@@ -413,7 +413,7 @@ fn loaded_too(
                     files: l
                         .file
                         .map(|(rel, bytes, sha256)| crate::sink::FileReport {
-                            path: rel.to_string_lossy().replace('\\', "/"),
+                            path: crate::sink::partition::slash(&rel),
                             rows: l.rows,
                             records: l.rows,
                             bytes,

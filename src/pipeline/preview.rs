@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::issue::{Issue, Severity};
 use crate::plan::{self, Plan};
-use crate::project::cells::{Cell, Cells};
+use crate::project::cells::Cells;
 use crate::project::{self, Projector, TargetRows};
 use crate::route::Router;
 use crate::source::{ReadOptions, Source};
@@ -87,24 +87,11 @@ pub fn preview(mapping: &Path, options: &RunOptions, rows: usize) -> Result<Stri
 /// Adds `t`'s rows as text to `table`, up to `rows` rows.
 fn keep(table: &mut Vec<Vec<String>>, t: &TargetRows, rows: usize) {
     let cells: Vec<Cells> = t.columns.iter().map(|c| Cells::new(&c.values)).collect();
-    let mut buf = Vec::new();
     for i in t.rows() {
         if table.len() >= rows {
             return;
         }
-        table.push(
-            cells
-                .iter()
-                .map(|c| {
-                    buf.clear();
-                    match c.text(i, &mut buf) {
-                        None => String::new(),
-                        Some(Cell::Text(s)) => s.to_string(),
-                        Some(Cell::Written) => String::from_utf8_lossy(&buf).into_owned(),
-                    }
-                })
-                .collect(),
-        );
+        table.push(cells.iter().map(|c| c.string(i)).collect());
     }
 }
 

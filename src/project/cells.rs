@@ -234,6 +234,17 @@ impl Cells {
         }
     }
 
+    /// Row `i`'s text as an owned string, empty for null (for a message or a preview, not
+    /// for the writers' hot loops).
+    pub fn string(&self, i: usize) -> String {
+        let mut buf = Vec::new();
+        match self.text(i, &mut buf) {
+            None => String::new(),
+            Some(Cell::Text(s)) => s.to_string(),
+            Some(Cell::Written) => String::from_utf8_lossy(&buf).into_owned(),
+        }
+    }
+
     /// Row `i`'s text: `None` for null; a typed value is appended to `out`.
     #[inline]
     pub fn text<'a>(&'a self, i: usize, out: &mut Vec<u8>) -> Option<Cell<'a>> {

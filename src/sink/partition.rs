@@ -127,7 +127,8 @@ pub(super) fn fold(p: &Path) -> String {
     slash(p).to_lowercase()
 }
 
-pub(super) fn slash(p: &Path) -> String {
+/// `p` with `/` separators, as the report writes paths.
+pub fn slash(p: &Path) -> String {
     p.components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
